@@ -1,0 +1,25 @@
+// JSON Schema (draft 2020-12 documents, checked with valijson) for every message kind. The
+// schemas are those under schemas/v0.2.3/, compiled into the library.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "handshake/json.hpp"
+#include "handshake/result.hpp"
+
+namespace handshake::schema {
+
+// Validates `doc` against the named schema file (e.g. "delegation-token.json").
+// Errors: kSchema "schema.invalid" with the first few violations and their JSON paths;
+// kNotFound "schema.unknown" for a name that is not embedded.
+[[nodiscard]] Status validate(std::string_view schema_name, const Json& doc);
+
+// Names of the embedded schema files.
+[[nodiscard]] std::vector<std::string> names();
+
+// The text of an embedded schema, or kNotFound.
+[[nodiscard]] Result<std::string_view> text(std::string_view schema_name);
+
+}  // namespace handshake::schema
