@@ -127,6 +127,10 @@ Result<DidDocument> parse_did_document(const Json& document) {
     if (!t.ok()) return doc_error("versionTime: " + t.error().message);
     d.version_time = *t;
   }
+  if (document.contains("proof")) {
+    if (!document["proof"].is_array()) return doc_error("\"proof\" must be an array");
+    for (const auto& p : document["proof"]) HSK_TRY(schema::validate("did-document-proof.json", p));
+  }
   if (d.version > 1 && !document.contains("previousVersionSignature")) {
     return doc_error("versionId > 1 requires previousVersionSignature");
   }

@@ -10,6 +10,7 @@
 
 #include "handshake/encoding.hpp"
 #include "handshake/json.hpp"
+#include "handshake/schema.hpp"
 
 namespace handshake {
 namespace {
@@ -161,6 +162,7 @@ Result<Identity> load_key_file(const std::filesystem::path& path) {
   };
   const Json& j = *doc;
   if (!j.is_object() || j.value("type", "") != "handshake-key") return bad("\"type\" must be \"handshake-key\"");
+  if (auto s = schema::validate("key-file.json", j); !s.ok()) return bad(s.error().message);
   if (!j.contains("format_version") || j["format_version"] != 1) return bad("unsupported format_version");
   for (const auto& [k, v] : j.items()) {
     static constexpr std::string_view kKnown[] = {"type", "format_version", "did", "key_version", "alg", "public_key", "seed"};
