@@ -11,6 +11,13 @@ namespace {
 
 Error doc_error(const std::string& why) { return make_error(ErrorCode::kSchema, "diddoc.invalid", why); }
 
+// j[key] when it is a string, else "". (Json::value(key, "") throws on a non-string member.)
+std::string string_member(const Json& j, const char* key) {
+  if (!j.is_object()) return {};
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::string method_id(const Did& did, std::uint64_t version) {
   return did.str() + "#keys-" + std::to_string(version);
 }
@@ -145,8 +152,8 @@ Result<DidDocument> parse_did_document(const Json& document) {
   if ((*method)["type"] != "Ed25519VerificationKey2020") return doc_error("authentication key must be Ed25519");
   if ((*method)["controller"] != document["id"]) return doc_error("verification method controlled by another DID");
   const Json& jwk = (*method)["publicKeyJwk"];
-  if (!jwk.is_object() || jwk.value("kty", "") != "OKP" || jwk.value("crv", "") != "Ed25519" || !jwk.contains("x") ||
-      !jwk["x"].is_string() || jwk.contains("d")) {
+  if (!jwk.is_object() || string_member(jwk, "kty") != "OKP" || string_member(jwk, "crv") != "Ed25519" ||
+      !jwk.contains("x") || !jwk["x"].is_string() || jwk.contains("d")) {
     return doc_error("publicKeyJwk must be an RFC 8037 OKP/Ed25519 public key (and never carry \"d\")");
   }
   auto x = encoding::base64url_decode(jwk["x"].get<std::string>());
@@ -165,8 +172,8 @@ Status verify_did_document_proof(const DidDocument& d) {
   }
   const Json payload = without(doc, {"proof"});
   for (const auto& p : doc["proof"]) {
-    if (!p.is_object() || p.value("verificationMethod", "") != d.key_id) continue;
-    if (p.value("type", "") != kDidProofType || !p.contains("proofValue") || !p["proofValue"].is_string()) continue;
+    if (!p.is_object() || string_member(p, "verificationMethod") != d.key_id) continue;
+    if (string_member(p, "type") != kDidProofType || !p.contains("proofValue") || !p["proofValue"].is_string()) continue;
     if (verify_b64(payload, p["proofValue"].get<std::string>(), d.key)) return {};
     return make_error(ErrorCode::kSignature, "sig.invalid", d.did.str() + ": document proof does not verify");
   }
@@ -251,7 +258,7 @@ const DidKeyHistory* DidDirectory::find(const std::string& did) const {
 }
 
 Result<Timestamp> signing_time(const Json& message) {
-  const char* field = message.is_object() && message.value("kind", "") == "Receipt" ? "executed_at" : "iat";
+  const char* field = message.is_object() && string_member(message, "kind") == "Receipt" ? "executed_at" : "iat";
   if (!message.is_object() || !message.contains(field) || !message[field].is_string()) {
     return make_error(ErrorCode::kSchema, "message.field", std::string("message has no \"") + field + "\"");
   }

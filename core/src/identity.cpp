@@ -24,9 +24,19 @@ Error options_error(const std::string& why) {
 bool valid_domain(std::string_view d) {
   if (d.empty() || d.size() > 253 || d.find('.') == std::string_view::npos) return false;
   if (d.front() == '.' || d.back() == '.' || d.front() == '-') return false;
-  return std::all_of(d.begin(), d.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
-  });
+  if (!std::all_of(d.begin(), d.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+      })) {
+    return false;
+  }
+  // Every label: 1..63 characters, no leading or trailing hyphen (RFC 1123 host names).
+  for (std::size_t start = 0; start <= d.size();) {
+    const std::size_t dot = std::min(d.find('.', start), d.size());
+    const std::string_view label = d.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    start = dot + 1;
+  }
+  return true;
 }
 
 std::string errno_text() { return std::strerror(errno); }
@@ -161,7 +171,10 @@ Result<Identity> load_key_file(const std::filesystem::path& path) {
     return make_error(ErrorCode::kKey, "keyfile.format", path.string() + ": " + why);
   };
   const Json& j = *doc;
-  if (!j.is_object() || j.value("type", "") != "handshake-key") return bad("\"type\" must be \"handshake-key\"");
+  // Compare as JSON: j.value("type", "") would throw on a non-string "type".
+  if (!j.is_object() || !j.contains("type") || j["type"] != "handshake-key") {
+    return bad("\"type\" must be \"handshake-key\"");
+  }
   if (auto s = schema::validate("key-file.json", j); !s.ok()) return bad(s.error().message);
   if (!j.contains("format_version") || j["format_version"] != 1) return bad("unsupported format_version");
   for (const auto& [k, v] : j.items()) {

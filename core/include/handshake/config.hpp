@@ -1,0 +1,65 @@
+// A service's configuration file (YAML) and everything it wires together.
+//
+//   identity: svc.key                     # key file of the service (mode 0600)
+//   trust_roots: [did:hsk:org:z...]       # principals a chain may start at
+//   capabilities: capabilities.json       # §10 discovery document: a path, or inline
+//   did_documents: [org.did.json, agent.did.json]   # trusted DID Documents (files or directories)
+//   public_keys: {did:hsk:user:bob@acme.com: <base64url raw key>}   # fixed keys, optional
+//   policy: {default: allow, rules: [...]} # see policy.hpp
+//   clock_skew_seconds: 60
+//   max_request_age_seconds: 300
+//   max_request_bytes: 262144
+//   max_chain_length: 8
+//   session_ttl_seconds: 0                # > 0 enables warm handshakes
+//   rate_limits: [{capability: "billing.**", count: 100, per_seconds: 60, per: agent}]
+//   nonce_store: {type: memory, max_entries: 1000000}      # or {type: sqlite, path: nonces.db}
+//   revocations: {files: [revoked.json], sqlite: revocations.db, authorities: [did:...]}
+// Relative paths are relative to the configuration file. Unknown keys are refused.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "handshake/json.hpp"
+#include "handshake/nonce_store.hpp"
+#include "handshake/resolver.hpp"
+#include "handshake/result.hpp"
+#include "handshake/revocation.hpp"
+#include "handshake/service.hpp"
+
+namespace handshake {
+
+// YAML text to JSON (scalars: null, true/false, integers, decimals, otherwise strings; quoted
+// scalars stay strings). Errors: kParse "yaml.invalid".
+[[nodiscard]] Result<Json> yaml_to_json(std::string_view text);
+
+// Everything a configured service owns. Build the Service with make_service().
+class ServiceSetup {
+ public:
+  // Errors: kIo, kParse "yaml.invalid", kSchema "config.invalid" naming the key, and those of
+  // the files it loads (key file, capabilities, DID Documents, revocations).
+  [[nodiscard]] static Result<std::unique_ptr<ServiceSetup>> load(const std::filesystem::path& config_path);
+  // The same from an already-parsed document, paths relative to `base_dir`.
+  [[nodiscard]] static Result<std::unique_ptr<ServiceSetup>> from_json(const Json& config,
+                                                                      const std::filesystem::path& base_dir);
+
+  // A service wired to this setup's stores; the setup must outlive it.
+  [[nodiscard]] std::unique_ptr<Service> make_service(const Clock& clock) const;
+
+  [[nodiscard]] const KeyResolver& keys() const { return *resolver_; }
+  [[nodiscard]] const Identity& identity() const { return *identity_; }
+  [[nodiscard]] const ServiceOptions& options() const { return options_; }
+
+ private:
+  ServiceSetup() = default;
+  std::optional<Identity> identity_;
+  ServiceOptions options_;
+  std::shared_ptr<ChainedKeyResolver> resolver_;
+  std::unique_ptr<RevocationSource> revocations_;
+  std::unique_ptr<NonceStore> nonces_;
+  std::unique_ptr<RateLimiter> limiter_;
+};
+
+}  // namespace handshake

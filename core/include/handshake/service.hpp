@@ -1,0 +1,124 @@
+// The verifier a service embeds (§9): request -> signed Acceptance or signed Refusal.
+//
+// Cold path, in order (the first failure becomes the signed Refusal):
+//   schema_validation   size limit, strict JSON, version, closed schema
+//                       -> protocol_version_unsupported (a message that is not a well-formed
+//                          0.2.3 HandshakeRequest is not a version this service speaks)
+//   audience_check      request aud = this service's DID                 -> aud_mismatch
+//   request_signature   the agent's key (at the request's iat)           -> signature_invalid
+//                       iat within [now - max_request_age - skew, now + skew]
+//                                                                       -> expired / not_yet_valid
+//   chain walk, scope   see chain.hpp
+//   policy              local policy                                     -> policy_denied
+//   rate_limit          service rules and rate_limit constraints         -> rate_limited (+ retry_after)
+//   replay              (iss, nonce) not seen within the window          -> replay_detected
+// Stores or resolvers that cannot answer give service_unavailable, never an accept.
+//
+// Warm path (§9.2): an Acceptance may carry session_token / session_ttl_seconds. A later request
+// presents the token as agent_attestation["handshake:session_token"] (agent_attestation is the
+// reference schema's open extension point, so the request stays schema-valid and the token is
+// covered by the agent's signature). It is otherwise a full HandshakeRequest with a fresh nonce;
+// its delegation_chain (the schema requires one link; the leaf suffices) is not walked. The
+// service checks: token known and unexpired, same agent and audience, the agent's signature with
+// the key cached in the session (one verification), every delegation and principal of the
+// session against revocation (a revocation ends the session at once), the request within the
+// session's scope, policy, rate limits, nonce; then signs (one signature).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "handshake/capability.hpp"
+#include "handshake/chain.hpp"
+#include "handshake/identity.hpp"
+#include "handshake/json.hpp"
+#include "handshake/messages.hpp"
+#include "handshake/nonce_store.hpp"
+#include "handshake/policy.hpp"
+#include "handshake/receipt.hpp"
+#include "handshake/refusal.hpp"
+#include "handshake/resolver.hpp"
+#include "handshake/revocation.hpp"
+#include "handshake/time.hpp"
+
+namespace handshake {
+
+inline constexpr std::string_view kSessionTokenMember = "handshake:session_token";
+
+struct RateLimitRule {
+  std::string capability = "**";  // glob over the capability name
+  std::int64_t count = 0;
+  std::int64_t per_seconds = 0;
+  enum class Per { kAgent, kDeployer } per = Per::kAgent;
+};
+
+struct ServiceOptions {
+  ChainOptions chain;  // trust roots, skew, chain length
+  std::chrono::seconds max_request_age{300};  // how old a request's iat may be; nonces live this long + skew
+  std::size_t max_request_bytes = 256 * 1024;
+  std::chrono::seconds session_ttl{0};  // 0: no warm sessions
+  std::size_t max_sessions = 100'000;
+  capability::CapabilitySchemaSet capabilities;
+  Policy policy;
+  std::vector<RateLimitRule> rate_limits;
+};
+
+// What verify() decided. `response` is always a signed Acceptance or Refusal (both validate
+// against the reference schemas).
+struct Decision {
+  bool accepted = false;
+  Json response;
+  std::optional<RefusalInfo> refusal;      // when refused
+  std::optional<HandshakeRequest> request;  // when it parsed
+  std::optional<Acceptance> acceptance;     // when accepted
+  bool warm = false;                        // accepted through a session
+};
+
+class Service {
+ public:
+  // Collaborators are borrowed and must outlive the service; all must be thread-safe, as
+  // verify() may be called from many threads at once.
+  Service(Identity identity, ServiceOptions options, const Clock& clock, const KeyResolver& keys,
+          const RevocationSource& revocations, NonceStore& nonces, RateLimiter& limiter);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  [[nodiscard]] Decision verify(std::string_view request_text);
+  [[nodiscard]] Decision verify(const Json& request);
+
+  // A receipt for an accepted decision (see receipt.hpp). Errors: kInvalidArgument
+  // "receipt.not_accepted" for a refused decision, and those of issue_receipt.
+  [[nodiscard]] Result<Json> issue_receipt(const Decision& decision, const Json& result, std::string_view status,
+                                           const ReceiptOptions& options = {}) const;
+
+  [[nodiscard]] const Identity& identity() const noexcept { return identity_; }
+  [[nodiscard]] std::string did() const { return identity_.did_string(); }
+  [[nodiscard]] const ServiceOptions& options() const noexcept { return options_; }
+  [[nodiscard]] std::size_t session_count() const;
+
+ private:
+  struct Session;
+  struct Sessions;
+  Decision refuse(const Json* request, RefusalInfo info) const;
+  Decision accept(const HandshakeRequest& request, const capability::ConstraintSet& scope,
+                  std::optional<std::string> session_token, std::int64_t session_ttl, bool warm) const;
+  std::optional<RefusalInfo> after_scope(const HandshakeRequest& request, const capability::ConstraintSet& scope,
+                                         const std::string& root_delegation, Timestamp now);
+  Decision verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now);
+
+  Identity identity_;
+  ServiceOptions options_;
+  const Clock& clock_;
+  const KeyResolver& keys_;
+  const RevocationSource& revocations_;
+  NonceStore& nonces_;
+  RateLimiter& limiter_;
+  std::unique_ptr<Sessions> sessions_;
+};
+
+}  // namespace handshake

@@ -1,0 +1,281 @@
+#include "handshake/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "handshake/encoding.hpp"
+
+namespace handshake {
+namespace {
+
+Error invalid(const std::string& key, const std::string& why) {
+  return make_error(ErrorCode::kSchema, "config.invalid", key + ": " + why);
+}
+
+Result<std::string> read_text(const std::filesystem::path& p, std::size_t max_bytes = 16 * 1024 * 1024) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return make_error(ErrorCode::kIo, "config.read", "cannot open " + p.string());
+  std::ostringstream s;
+  s << in.rdbuf();
+  std::string text = s.str();
+  if (text.size() > max_bytes) return make_error(ErrorCode::kIo, "config.read", p.string() + " is too large");
+  return text;
+}
+
+Json scalar(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return s;  // quoted: always a string
+  if (s == "null" || s == "~" || s.empty()) return nullptr;
+  if (s == "true") return true;
+  if (s == "false") return false;
+  std::int64_t i;
+  if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i); ec == std::errc() && p == s.data() + s.size()) {
+    return i;
+  }
+  double d;
+  if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), d); ec == std::errc() && p == s.data() + s.size()) {
+    return d;
+  }
+  return s;
+}
+
+Result<Json> convert(const YAML::Node& n, int depth) {
+  if (depth > 64) return make_error(ErrorCode::kParse, "yaml.invalid", "nesting too deep");
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined: return Json(nullptr);
+    case YAML::NodeType::Scalar: return scalar(n);
+    case YAML::NodeType::Sequence: {
+      Json a = Json::array();
+      for (const auto& e : n) {
+        HSK_ASSIGN_OR_RETURN(auto v, convert(e, depth + 1));
+        a.push_back(std::move(v));
+      }
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      Json o = Json::object();
+      for (const auto& kv : n) {
+        if (!kv.first.IsScalar()) return make_error(ErrorCode::kParse, "yaml.invalid", "map keys must be scalars");
+        const std::string key = kv.first.Scalar();
+        if (o.contains(key)) return make_error(ErrorCode::kParse, "yaml.invalid", "duplicate key \"" + key + "\"");
+        HSK_ASSIGN_OR_RETURN(auto v, convert(kv.second, depth + 1));
+        o[key] = std::move(v);
+      }
+      return o;
+    }
+  }
+  return Json(nullptr);
+}
+
+// Revoked if any source says so; unavailable if any cannot tell and none says revoked.
+class AnyRevocationSource final : public RevocationSource {
+ public:
+  void add(std::unique_ptr<RevocationSource> s) { sources_.push_back(std::move(s)); }
+  Answer delegation_revoked(std::string_view id, std::string_view issuer, Timestamp at) const override {
+    return combine([&](const RevocationSource& s) { return s.delegation_revoked(id, issuer, at); });
+  }
+  Answer principal_revoked(std::string_view did, Timestamp at) const override {
+    return combine([&](const RevocationSource& s) { return s.principal_revoked(did, at); });
+  }
+
+ private:
+  template <typename F>
+  Answer combine(F f) const {
+    bool unavailable = false;
+    for (const auto& s : sources_) {
+      const Answer a = f(*s);
+      if (a == Answer::kRevoked) return a;
+      if (a == Answer::kUnavailable) unavailable = true;
+    }
+    return unavailable ? Answer::kUnavailable : Answer::kNotRevoked;
+  }
+  std::vector<std::unique_ptr<RevocationSource>> sources_;
+};
+
+Result<std::int64_t> positive(const Json& cfg, const char* key, std::int64_t fallback, std::int64_t min = 1) {
+  if (!cfg.contains(key)) return fallback;
+  if (!cfg[key].is_number_integer() || cfg[key].get<std::int64_t>() < min) {
+    return invalid(key, "must be an integer >= " + std::to_string(min));
+  }
+  return cfg[key].get<std::int64_t>();
+}
+
+Result<std::vector<std::string>> strings(const Json& cfg, const char* key) {
+  std::vector<std::string> out;
+  if (!cfg.contains(key)) return out;
+  if (!cfg[key].is_array()) return invalid(key, "must be a list of strings");
+  for (const auto& e : cfg[key]) {
+    if (!e.is_string()) return invalid(key, "must be a list of strings");
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Json> yaml_to_json(std::string_view text) {
+  try {
+    YAML::Node root = YAML::Load(std::string(text));
+    return convert(root, 0);
+  } catch (const YAML::Exception& e) {
+    return make_error(ErrorCode::kParse, "yaml.invalid", e.what());
+  }
+}
+
+Result<std::unique_ptr<ServiceSetup>> ServiceSetup::load(const std::filesystem::path& config_path) {
+  HSK_ASSIGN_OR_RETURN(auto text, read_text(config_path, 1024 * 1024));
+  HSK_ASSIGN_OR_RETURN(auto cfg, yaml_to_json(text));
+  return from_json(cfg, config_path.parent_path());
+}
+
+Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, const std::filesystem::path& base) {
+  if (!cfg.is_object()) return invalid("(top)", "the configuration must be a map");
+  static const char* kKnown[] = {"identity",          "trust_roots",          "capabilities",       "did_documents",
+                                 "public_keys",       "policy",               "clock_skew_seconds", "max_request_age_seconds",
+                                 "max_request_bytes", "max_chain_length",     "session_ttl_seconds", "rate_limits",
+                                 "nonce_store",       "revocations",          "max_sessions"};
+  for (const auto& [k, v] : cfg.items()) {
+    if (std::none_of(std::begin(kKnown), std::end(kKnown), [&](const char* n) { return k == n; })) {
+      return invalid(k, "unknown key");
+    }
+  }
+  auto path_of = [&](const std::string& p) { return std::filesystem::path(p).is_absolute() ? std::filesystem::path(p) : base / p; };
+  std::unique_ptr<ServiceSetup> s(new ServiceSetup());
+
+  if (!cfg.contains("identity") || !cfg["identity"].is_string()) return invalid("identity", "a key file path is required");
+  HSK_ASSIGN_OR_RETURN(auto id, load_key_file(path_of(cfg["identity"].get<std::string>())));
+  s->identity_.emplace(std::move(id));
+
+  ServiceOptions& o = s->options_;
+  HSK_ASSIGN_OR_RETURN(o.chain.trust_roots, strings(cfg, "trust_roots"));
+  if (o.chain.trust_roots.empty()) return invalid("trust_roots", "at least one trusted root is required");
+  for (const auto& r : o.chain.trust_roots) {
+    if (!parse_did(r).ok()) return invalid("trust_roots", r + " is not a did:hsk DID");
+  }
+  HSK_ASSIGN_OR_RETURN(auto skew, positive(cfg, "clock_skew_seconds", 60, 0));
+  o.chain.clock_skew = std::chrono::seconds(skew);
+  HSK_ASSIGN_OR_RETURN(auto age, positive(cfg, "max_request_age_seconds", 300));
+  o.max_request_age = std::chrono::seconds(age);
+  HSK_ASSIGN_OR_RETURN(auto bytes, positive(cfg, "max_request_bytes", 256 * 1024, 1024));
+  o.max_request_bytes = static_cast<std::size_t>(bytes);
+  HSK_ASSIGN_OR_RETURN(auto len, positive(cfg, "max_chain_length", 8));
+  o.chain.max_chain_length = static_cast<std::size_t>(len);
+  HSK_ASSIGN_OR_RETURN(auto ttl, positive(cfg, "session_ttl_seconds", 0, 0));
+  o.session_ttl = std::chrono::seconds(ttl);
+  HSK_ASSIGN_OR_RETURN(auto max_sessions, positive(cfg, "max_sessions", 100000));
+  o.max_sessions = static_cast<std::size_t>(max_sessions);
+
+  if (cfg.contains("capabilities")) {
+    Json doc = cfg["capabilities"];
+    if (doc.is_string()) {
+      HSK_ASSIGN_OR_RETURN(auto text, read_text(path_of(doc.get<std::string>())));
+      HSK_ASSIGN_OR_RETURN(doc, json::parse_strict(text));
+    }
+    HSK_ASSIGN_OR_RETURN(o.capabilities, capability::CapabilitySchemaSet::from_json(doc));
+  }
+  if (cfg.contains("policy")) {
+    HSK_ASSIGN_OR_RETURN(o.policy, Policy::from_json(cfg["policy"]));
+  }
+  if (cfg.contains("rate_limits")) {
+    if (!cfg["rate_limits"].is_array()) return invalid("rate_limits", "must be a list");
+    for (const auto& r : cfg["rate_limits"]) {
+      if (!r.is_object()) return invalid("rate_limits", "each entry must be a map");
+      RateLimitRule rule;
+      if (r.contains("capability")) rule.capability = r.value("capability", "**");
+      HSK_ASSIGN_OR_RETURN(rule.count, positive(r, "count", 0));
+      HSK_ASSIGN_OR_RETURN(rule.per_seconds, positive(r, "per_seconds", 0));
+      if (rule.count < 1 || rule.per_seconds < 1) return invalid("rate_limits", "count and per_seconds are required");
+      const std::string per = r.value("per", "agent");
+      if (per != "agent" && per != "deployer") return invalid("rate_limits.per", "must be agent or deployer");
+      rule.per = per == "agent" ? RateLimitRule::Per::kAgent : RateLimitRule::Per::kDeployer;
+      o.rate_limits.push_back(std::move(rule));
+    }
+  }
+
+  // Keys: fixed keys first, then the DID Documents given.
+  s->resolver_ = std::make_shared<ChainedKeyResolver>();
+  if (cfg.contains("public_keys")) {
+    if (!cfg["public_keys"].is_object()) return invalid("public_keys", "must map DIDs to base64url keys");
+    auto fixed = std::make_shared<StaticKeyResolver>();
+    for (const auto& [did, v] : cfg["public_keys"].items()) {
+      if (!v.is_string() || !parse_did(did).ok()) return invalid("public_keys", did + ": bad entry");
+      auto key = encoding::base64url_decode(v.get<std::string>());
+      if (!key.ok() || key->size() != 32) return invalid("public_keys", did + ": not a 32-byte base64url key");
+      crypto::PublicKey pk{};
+      std::copy(key->begin(), key->end(), pk.begin());
+      fixed->add(did, pk);
+    }
+    s->resolver_->add(fixed);
+  }
+  DidDirectory directory;
+  HSK_ASSIGN_OR_RETURN(auto docs, strings(cfg, "did_documents"));
+  for (const auto& d : docs) {
+    std::vector<std::filesystem::path> files;
+    const auto p = path_of(d);
+    if (std::filesystem::is_directory(p)) {
+      for (const auto& e : std::filesystem::directory_iterator(p)) {
+        if (e.path().extension() == ".json") files.push_back(e.path());
+      }
+      std::sort(files.begin(), files.end());
+    } else {
+      files.push_back(p);
+    }
+    for (const auto& f : files) {
+      HSK_ASSIGN_OR_RETURN(auto text, read_text(f));
+      HSK_ASSIGN_OR_RETURN(auto doc, json::parse_strict(text));
+      directory.add(std::move(doc));
+    }
+  }
+  HSK_TRY(directory.finish(/*trusted_source=*/true));
+  s->resolver_->add(std::make_shared<DirectoryKeyResolver>(std::move(directory)));
+
+  // Nonces.
+  Json ns = cfg.value("nonce_store", Json{{"type", "memory"}});
+  if (!ns.is_object()) return invalid("nonce_store", "must be a map");
+  const std::string type = ns.value("type", "memory");
+  HSK_ASSIGN_OR_RETURN(auto max_entries, positive(ns, "max_entries", 1'000'000));
+  if (type == "memory") {
+    s->nonces_ = make_memory_nonce_store(static_cast<std::size_t>(max_entries));
+  } else if (type == "sqlite") {
+    if (!ns.contains("path") || !ns["path"].is_string()) return invalid("nonce_store.path", "required for sqlite");
+    HSK_ASSIGN_OR_RETURN(s->nonces_, make_sqlite_nonce_store(path_of(ns["path"].get<std::string>()),
+                                                             static_cast<std::size_t>(max_entries)));
+  } else {
+    return invalid("nonce_store.type", "must be memory or sqlite");
+  }
+  s->limiter_ = make_memory_rate_limiter();
+
+  // Revocations.
+  auto any = std::make_unique<AnyRevocationSource>();
+  Json rv = cfg.value("revocations", Json::object());
+  if (!rv.is_object()) return invalid("revocations", "must be a map");
+  HSK_ASSIGN_OR_RETURN(auto authorities, strings(rv, "authorities"));
+  auto list = std::make_unique<RevocationList>();
+  for (const auto& a : authorities) list->add_authority(a);
+  HSK_ASSIGN_OR_RETURN(auto files, strings(rv, "files"));
+  for (const auto& f : files) HSK_TRY(load_revocation_file(path_of(f), *s->resolver_, *list));
+  any->add(std::move(list));
+  if (rv.contains("sqlite")) {
+    if (!rv["sqlite"].is_string()) return invalid("revocations.sqlite", "must be a path");
+    HSK_ASSIGN_OR_RETURN(auto store, SqliteRevocationStore::open(path_of(rv["sqlite"].get<std::string>()),
+                                                                 *s->resolver_, authorities));
+    any->add(std::move(store));
+  }
+  s->revocations_ = std::move(any);
+  return s;
+}
+
+std::unique_ptr<Service> ServiceSetup::make_service(const Clock& clock) const {
+  const crypto::SigningKey& k = identity_->key();
+  auto copy = crypto::SigningKey::from_seed(k.seed_bytes());
+  auto id = Identity::from_key(identity_->did(), std::move(copy).value(), identity_->key_version());
+  return std::make_unique<Service>(std::move(id).value(), options_, clock, *resolver_, *revocations_, *nonces_,
+                                   *limiter_);
+}
+
+}  // namespace handshake

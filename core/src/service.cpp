@@ -1,0 +1,352 @@
+#include "handshake/service.hpp"
+
+#include <algorithm>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "handshake/crypto.hpp"
+#include "handshake/did.hpp"
+#include "handshake/encoding.hpp"
+#include "handshake/ids.hpp"
+
+namespace handshake {
+
+struct Service::Session {
+  std::string agent;
+  crypto::PublicKey agent_key{};
+  std::string granted_name;
+  capability::ConstraintSet chain_scope;
+  std::vector<std::pair<std::string, std::string>> delegations;
+  std::vector<std::string> principals;
+  std::string root_delegation;
+  Timestamp expires_at{};
+};
+
+struct Service::Sessions {
+  mutable std::shared_mutex mu;
+  std::unordered_map<std::string, std::shared_ptr<const Session>> by_token;
+};
+
+namespace {
+
+// Refusals quote details built from validated fields and our own messages; keep them printable
+// and short so a Refusal can always be canonicalized and signed.
+std::string clean_detail(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 1024)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7F ? c : '?');
+  }
+  return out;
+}
+
+RefusalInfo info(RefusalCode code, VerificationStep step, std::string detail) {
+  RefusalInfo r;
+  r.code = code;
+  r.step = step;
+  r.detail = std::move(detail);
+  return r;
+}
+
+constexpr char kUnknownRequestId[] = "hs_00000000000000000000000000";
+
+}  // namespace
+
+Service::Service(Identity identity, ServiceOptions options, const Clock& clock, const KeyResolver& keys,
+                 const RevocationSource& revocations, NonceStore& nonces, RateLimiter& limiter)
+    : identity_(std::move(identity)),
+      options_(std::move(options)),
+      clock_(clock),
+      keys_(keys),
+      revocations_(revocations),
+      nonces_(nonces),
+      limiter_(limiter),
+      sessions_(std::make_unique<Sessions>()) {}
+
+Service::~Service() = default;
+
+std::size_t Service::session_count() const {
+  std::shared_lock lock(sessions_->mu);
+  return sessions_->by_token.size();
+}
+
+Decision Service::refuse(const Json* request, RefusalInfo r) const {
+  Decision d;
+  d.refusal = r;
+  Refusal out;
+  out.request_id = kUnknownRequestId;
+  out.aud = identity_.did_string();
+  if (request != nullptr && request->is_object()) {
+    if (auto it = request->find("id"); it != request->end() && it->is_string() &&
+                                       ids::is_id(it->get_ref<const std::string&>(), ids::kRequestPrefix)) {
+      out.request_id = it->get<std::string>();
+    }
+    if (auto it = request->find("iss"); it != request->end() && it->is_string() &&
+                                        parse_did(it->get_ref<const std::string&>()).ok()) {
+      out.aud = it->get<std::string>();
+    }
+  }
+  out.iss = identity_.did_string();
+  out.iat = std::chrono::floor<std::chrono::seconds>(clock_.now());
+  out.reason.code = std::string(to_string(r.code));
+  if (!r.detail.empty()) out.reason.detail = clean_detail(r.detail);
+  out.reason.retry_after_seconds = r.retry_after_seconds;
+  auto signed_refusal = sign_message(out.to_json(), identity_.key());
+  if (signed_refusal.ok()) {
+    d.response = std::move(signed_refusal).value();
+  } else {
+    // Only reachable through a defect; still answer with a signed, minimal refusal.
+    out.reason.detail.reset();
+    d.response = sign_message(out.to_json(), identity_.key()).value_or(Json());
+  }
+  return d;
+}
+
+Decision Service::accept(const HandshakeRequest& request, const capability::ConstraintSet& scope,
+                         std::optional<std::string> session_token, std::int64_t session_ttl, bool warm) const {
+  Acceptance a;
+  a.request_id = request.id;
+  a.iss = identity_.did_string();
+  a.aud = request.iss;
+  a.iat = std::chrono::floor<std::chrono::seconds>(clock_.now());
+  a.effective_scope.capability = request.capability.name;
+  a.effective_scope.constraints = scope.to_json();
+  if (session_token) {
+    a.session_token = std::move(session_token);
+    a.session_ttl_seconds = session_ttl;
+  }
+  auto signed_acceptance = sign_message(a.to_json(), identity_.key());
+  if (!signed_acceptance.ok()) {
+    return refuse(&request.source, info(RefusalCode::kServiceUnavailable, VerificationStep::kScopeIntersection,
+                                        "cannot sign the acceptance: " + signed_acceptance.error().message));
+  }
+  Decision d;
+  d.accepted = true;
+  d.warm = warm;
+  d.response = std::move(signed_acceptance).value();
+  a.signature = d.response["signature"].get<std::string>();
+  a.source = d.response;
+  d.acceptance = std::move(a);
+  d.request = request;
+  return d;
+}
+
+Decision Service::verify(std::string_view request_text) {
+  if (request_text.size() > options_.max_request_bytes) {
+    return refuse(nullptr, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
+                                "request of " + std::to_string(request_text.size()) + " bytes exceeds the limit of " +
+                                    std::to_string(options_.max_request_bytes)));
+  }
+  json::ParseLimits limits;
+  limits.max_bytes = options_.max_request_bytes;
+  limits.max_depth = 32;
+  auto doc = json::parse_strict(request_text, limits);
+  if (!doc.ok()) {
+    return refuse(nullptr, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
+                                doc.error().to_string()));
+  }
+  return verify(*doc);
+}
+
+Decision Service::verify(const Json& doc) {
+  const Timestamp now = clock_.now();
+  auto parsed = HandshakeRequest::from_json(doc);
+  if (!parsed.ok()) {
+    return refuse(&doc, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
+                             parsed.error().to_string()));
+  }
+  const HandshakeRequest& request = *parsed;
+
+  if (request.aud != identity_.did_string()) {
+    return refuse(&doc, info(RefusalCode::kAudMismatch, VerificationStep::kAudienceCheck,
+                             "request is addressed to " + request.aud + ", not to " + identity_.did_string()));
+  }
+
+  const auto skew = std::chrono::duration_cast<std::chrono::microseconds>(options_.chain.clock_skew);
+  const auto max_age = std::chrono::duration_cast<std::chrono::microseconds>(options_.max_request_age);
+  auto freshness = [&]() -> std::optional<RefusalInfo> {
+    if (request.iat > now + skew) {
+      return info(RefusalCode::kNotYetValid, VerificationStep::kRequestSignature,
+                  "request iat " + time::format_rfc3339(request.iat) + " is in the future");
+    }
+    if (request.iat < now - max_age - skew) {
+      return info(RefusalCode::kExpired, VerificationStep::kRequestSignature,
+                  "request iat " + time::format_rfc3339(request.iat) + " is older than the acceptance window");
+    }
+    return std::nullopt;
+  };
+
+  if (auto t = request.agent_attestation.extra.find(kSessionTokenMember);
+      t != request.agent_attestation.extra.end()) {
+    if (!t->is_string()) {
+      return refuse(&doc, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
+                               "agent_attestation.handshake:session_token must be a string"));
+    }
+    if (auto r = freshness()) return refuse(&doc, *r);
+    return verify_warm(request, t->get<std::string>(), now);
+  }
+
+  const auto key = keys_.key_at(request.iss, request.iat);
+  if (key.status == KeyResolver::Status::kUnavailable) {
+    auto r = info(RefusalCode::kServiceUnavailable, VerificationStep::kRequestSignature,
+                  "cannot resolve " + request.iss + ": " + key.detail);
+    r.retry_after_seconds = 5;
+    return refuse(&doc, r);
+  }
+  if (key.status != KeyResolver::Status::kFound) {
+    return refuse(&doc, info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,
+                             "no key known for the request's issuer " + request.iss));
+  }
+  if (auto s = verify_message_signature(doc, key.key); !s.ok()) {
+    return refuse(&doc, info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,
+                             "request: " + s.error().message));
+  }
+  if (auto r = freshness()) return refuse(&doc, *r);
+
+  ChainVerdict chain = validate_chain(request, options_.chain, options_.capabilities, keys_, revocations_, now);
+  if (chain.refusal) return refuse(&doc, *chain.refusal);
+
+  if (auto r = after_scope(request, chain.effective_scope, chain.delegations.front().first, now)) {
+    return refuse(&doc, *r);
+  }
+
+  std::optional<std::string> token;
+  std::int64_t ttl = 0;
+  if (options_.session_ttl.count() > 0) {
+    Timestamp expires = now + std::chrono::duration_cast<std::chrono::microseconds>(options_.session_ttl);
+    for (const auto& link : request.delegation_chain) expires = std::min(expires, link.exp);
+    ttl = std::chrono::duration_cast<std::chrono::seconds>(expires - now).count();
+    if (ttl >= 1) {
+      std::array<std::uint8_t, 32> raw{};
+      crypto::random_bytes(raw);
+      auto session = std::make_shared<Session>();
+      session->agent = request.iss;
+      session->agent_key = key.key;
+      session->granted_name = chain.granted_name;
+      session->chain_scope = chain.chain_scope;
+      session->delegations = chain.delegations;
+      session->principals = chain.principals;
+      session->root_delegation = chain.delegations.front().first;
+      session->expires_at = expires;
+      std::unique_lock lock(sessions_->mu);
+      if (sessions_->by_token.size() >= options_.max_sessions) {
+        for (auto it = sessions_->by_token.begin(); it != sessions_->by_token.end();) {
+          it = it->second->expires_at <= now ? sessions_->by_token.erase(it) : std::next(it);
+        }
+      }
+      // A full table means no warm path for this agent, not a refusal.
+      if (sessions_->by_token.size() < options_.max_sessions) {
+        token = encoding::base64url_encode(raw);
+        sessions_->by_token.emplace(*token, std::move(session));
+      }
+    }
+  }
+  return accept(request, chain.effective_scope, std::move(token), ttl, false);
+}
+
+Decision Service::verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now) {
+  std::shared_ptr<const Session> session;
+  {
+    std::shared_lock lock(sessions_->mu);
+    if (auto it = sessions_->by_token.find(token); it != sessions_->by_token.end()) session = it->second;
+  }
+  auto drop = [&] {
+    std::unique_lock lock(sessions_->mu);
+    sessions_->by_token.erase(token);
+  };
+  if (!session || session->expires_at <= now) {
+    if (session) drop();
+    return refuse(&request.source, info(RefusalCode::kExpired, VerificationStep::kSession,
+                                        "session token unknown or expired; send a cold handshake"));
+  }
+  if (session->agent != request.iss) {
+    return refuse(&request.source, info(RefusalCode::kSignatureInvalid, VerificationStep::kSession,
+                                        "session belongs to another agent"));
+  }
+  if (auto s = verify_message_signature(request.source, session->agent_key); !s.ok()) {
+    return refuse(&request.source, info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,
+                                        "request: " + s.error().message));
+  }
+  if (auto r = check_revocations(session->delegations, session->principals, revocations_, now)) {
+    if (r->code == RefusalCode::kCredentialRevoked) drop();
+    r->step = VerificationStep::kSession;
+    return refuse(&request.source, *r);
+  }
+  if (!capability::name_covers(session->granted_name, request.capability.name)) {
+    return refuse(&request.source, info(RefusalCode::kScopeExceeded, VerificationStep::kScopeIntersection,
+                                        "the session grants " + session->granted_name + ", not " +
+                                            request.capability.name));
+  }
+  if (auto v = session->chain_scope.check_request(request.capability.constraints, now)) {
+    return refuse(&request.source,
+                  info(RefusalCode::kScopeExceeded, VerificationStep::kScopeIntersection, v->detail));
+  }
+  const auto scope = session->chain_scope.narrowed_by_request(request.capability.constraints);
+  if (auto r = after_scope(request, scope, session->root_delegation, now)) return refuse(&request.source, *r);
+  const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(session->expires_at - now).count();
+  return accept(request, scope, remaining >= 1 ? std::optional(token) : std::nullopt, remaining, true);
+}
+
+std::optional<RefusalInfo> Service::after_scope(const HandshakeRequest& request, const capability::ConstraintSet& scope,
+                                                const std::string& root_delegation, Timestamp now) {
+  if (auto why = options_.policy.denies(request)) {
+    return info(RefusalCode::kPolicyDenied, VerificationStep::kPolicy, *why);
+  }
+
+  // Replay before rate limits: a replayed request must not spend the agent's budget.
+  const auto skew = std::chrono::duration_cast<std::chrono::microseconds>(options_.chain.clock_skew);
+  const auto window = std::chrono::duration_cast<std::chrono::microseconds>(options_.max_request_age);
+  auto fresh = nonces_.check_and_insert(request.iss, request.nonce, request.iat + window + 2 * skew, now);
+  if (!fresh.ok()) {
+    auto r = info(RefusalCode::kServiceUnavailable, VerificationStep::kReplay, fresh.error().message);
+    r.retry_after_seconds = 1;
+    return r;
+  }
+  if (!*fresh) {
+    return info(RefusalCode::kReplayDetected, VerificationStep::kReplay,
+                "nonce already used by " + request.iss + " within the replay window");
+  }
+
+  auto limit = [&](const std::string& key, std::int64_t count, std::int64_t per) -> std::optional<RefusalInfo> {
+    auto d = limiter_.hit(key, count, per, now);
+    if (!d.ok()) {
+      auto r = info(RefusalCode::kServiceUnavailable, VerificationStep::kRateLimit, d.error().message);
+      r.retry_after_seconds = 1;
+      return r;
+    }
+    if (!d->allowed) {
+      auto r = info(RefusalCode::kRateLimited, VerificationStep::kRateLimit,
+                    "rate limit of " + std::to_string(count) + " per " + std::to_string(per) + " s reached");
+      r.retry_after_seconds = d->retry_after_seconds;
+      return r;
+    }
+    return std::nullopt;
+  };
+  for (std::size_t i = 0; i < options_.rate_limits.size(); ++i) {
+    const auto& rule = options_.rate_limits[i];
+    if (!capability::glob_match(rule.capability, request.capability.name)) continue;
+    const std::string& who =
+        rule.per == RateLimitRule::Per::kAgent ? request.iss : request.agent_attestation.deployer;
+    if (auto r = limit("rule" + std::to_string(i) + "|" + who + "|" + request.capability.name, rule.count,
+                       rule.per_seconds)) {
+      return r;
+    }
+  }
+  for (const auto& rl : scope.rate_limits()) {
+    if (auto r = limit("chain|" + root_delegation + "|" + request.iss + "|" + rl.constraint, rl.count, rl.per_seconds)) {
+      return r;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<Json> Service::issue_receipt(const Decision& decision, const Json& result, std::string_view status,
+                                    const ReceiptOptions& options) const {
+  if (!decision.accepted || !decision.acceptance) {
+    return make_error(ErrorCode::kInvalidArgument, "receipt.not_accepted", "only an accepted request gets a receipt");
+  }
+  return handshake::issue_receipt(identity_, *decision.acceptance, result, status,
+                                  std::chrono::floor<std::chrono::seconds>(clock_.now()), options);
+}
+
+}  // namespace handshake
