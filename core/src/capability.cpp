@@ -78,7 +78,8 @@ struct Window {
 
 bool is_date(std::string_view s) {
   if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
-  for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+  static constexpr std::size_t kDigits[] = {0, 1, 2, 3, 5, 6, 8, 9};
+  for (std::size_t i : kDigits) {
     if (s[i] < '0' || s[i] > '9') return false;
   }
   return true;
@@ -213,7 +214,7 @@ std::vector<GlobToken> tokenize_glob(std::string_view p) {
       ++i;
     } else if (c == '\\') {
       t.c = static_cast<unsigned char>(i + 1 < p.size() ? p[i + 1] : '\\');
-      i += (i + 1 < p.size()) ? 2 : 1;
+      i += (i + 1 < p.size()) ? 2U : 1U;
     } else if (c == '[') {
       std::size_t j = i;
       if (parse_class(p, j, t.set)) {
