@@ -27,22 +27,14 @@
 #include "handshake/messages.hpp"
 #include "handshake/time.hpp"
 
+#include "common.hpp"
+
 namespace hsk::cli {
 
 using handshake::Error;
 using handshake::Json;
 
-constexpr int kOk = 0;
-constexpr int kRefused = 1;
-constexpr int kUsage = 2;
-
 // ---- arguments ---------------------------------------------------------------------------------
-
-struct Args {
-  std::map<std::string, std::vector<std::string>> options;  // --name -> values
-  std::vector<std::string> positional;
-  bool help = false;
-};
 
 // Options listed in `with_value` take the next argument; other --names are flags.
 std::optional<Args> parse_args(const std::vector<std::string>& argv, const std::vector<std::string>& with_value,
@@ -371,6 +363,12 @@ int cmd_canon(const std::vector<std::string>& argv) {
 }
 
 int cmd_demo(const std::vector<std::string>& argv);
+// protocol_commands.cpp
+int cmd_delegate(const std::vector<std::string>& argv);
+int cmd_request(const std::vector<std::string>& argv);
+int cmd_service(const std::vector<std::string>& argv);
+int cmd_receipt(const std::vector<std::string>& argv);
+int cmd_revoke(const std::vector<std::string>& argv);
 
 // ---- dispatch ----------------------------------------------------------------------------------
 
@@ -383,6 +381,11 @@ int top_usage(std::ostream& out) {
          "  sign     sign a message with a key file\n"
          "  verify   verify a signed message or DID Document\n"
          "  canon    print the JCS canonical form of JSON\n"
+         "  delegate sign a delegation (root or sub-delegation); prints the chain\n"
+         "  request  sign a HandshakeRequest under a delegation chain\n"
+         "  service  verify a request as a configured service (service verify)\n"
+         "  receipt  issue or verify receipts (receipt issue | receipt verify)\n"
+         "  revoke   sign a RevocationStatement for a delegation or a principal\n"
          "  demo     keys, a delegation, a signed request, verified, printed\n";
   return kOk;
 }
@@ -394,6 +397,8 @@ int run(int argc, char** argv) {
   static const std::map<std::string, std::function<int(const std::vector<std::string>&)>> kCommands = {
       {"keygen", cmd_keygen}, {"did", cmd_did},     {"rotate", cmd_rotate}, {"sign", cmd_sign},
       {"verify", cmd_verify}, {"canon", cmd_canon}, {"demo", cmd_demo},
+      {"delegate", cmd_delegate}, {"request", cmd_request}, {"service", cmd_service},
+      {"receipt", cmd_receipt},   {"revoke", cmd_revoke},
   };
   if (cmd == "--help" || cmd == "-h" || cmd == "help") return top_usage(std::cout);
   auto it = kCommands.find(cmd);

@@ -18,6 +18,9 @@ Error refused(const char* reason, const std::string& why) {
 Result<Json> delegate(const Identity& issuer, const std::vector<Json>& parent_chain, const DelegationSpec& spec,
                       Timestamp now, const capability::CapabilitySchemaSet& schemas) {
   if (spec.capabilities.empty()) return refused("delegation.invalid", "a delegation grants at least one capability");
+  for (const auto& cap : spec.capabilities) {
+    if (auto s = capability::validate_name(cap.name); !s.ok()) return refused("delegation.invalid", s.error().message);
+  }
   DelegationToken t;
   t.id = ids::make_id(ids::kDelegationPrefix, now);
   t.iss = issuer.did_string();

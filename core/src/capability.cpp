@@ -62,6 +62,16 @@ bool contains_equal(const Json& array, const Json& v) {
   return std::any_of(array.begin(), array.end(), [&](const Json& e) { return json_equal(e, v); });
 }
 
+// The values an enum request names: a scalar is one value; an array is each of its elements,
+// unless the array itself is one of the allowed values and its elements are not all allowed.
+Json enum_request_values(const Json* allowed, const Json& v) {
+  if (!v.is_array()) return Json::array({v});
+  if (allowed == nullptr) return v;
+  const bool all_in = std::all_of(v.begin(), v.end(), [&](const Json& e) { return contains_equal(*allowed, e); });
+  if (!all_in && contains_equal(*allowed, v)) return Json::array({v});
+  return v;
+}
+
 bool finite_number(const Json& v) { return v.is_number() && std::isfinite(v.get<double>()); }
 
 Violation violation(Violation::Kind kind, const std::string& constraint, std::string detail) {
@@ -875,8 +885,7 @@ std::optional<Violation> ConstraintSet::check_request(const Json& request_constr
           }
           break;
         case ConstraintType::kEnum: {
-          const Json values = v.is_array() ? v : Json::array({v});
-          for (const Json& e : values) {
+          for (const Json& e : enum_request_values(&eff, v)) {
             if (!contains_equal(eff, e)) {
               return violation(K::kExceeded, name,
                                "requested " + show(e) + " is not among the delegated values " + show(eff));
@@ -979,7 +988,7 @@ ConstraintSet ConstraintSet::narrowed_by_request(const Json& request_constraints
         }
         break;
       case ConstraintType::kEnum: {
-        const Json values = v.is_array() ? v : Json::array({v});
+        const Json values = enum_request_values(present ? &have->second : nullptr, v);
         Json kept = Json::array();
         for (const Json& e : values) {
           if ((!present || contains_equal(have->second, e)) && !contains_equal(kept, e)) kept.push_back(e);

@@ -80,6 +80,23 @@ ChainVerdict validate_chain(const HandshakeRequest& request, const ChainOptions&
                        "chain starts at " + chain.front().iss + ", which is not a trusted root", chain.front().id);
     return v;
   }
+  // §10: handshake.* and x.* name no production capability, and a malformed name grants nothing.
+  if (auto s = capability::validate_name(requested, options.names); !s.ok()) {
+    v.refusal = refuse(RefusalCode::kScopeExceeded, kScope, "requested capability: " + s.error().message);
+    return v;
+  }
+  // A principal may appear only once as an issuer: a cycle (A -> B -> A) adds no authority and
+  // only makes the walk longer.
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (chain[i].iss == chain[j].iss) {
+        v.refusal = refuse(RefusalCode::kChainBroken, kWalk,
+                           link_name(i, chain[i]) + ": " + chain[i].iss + " already issued an earlier link (cycle)",
+                           chain[i].id);
+        return v;
+      }
+    }
+  }
   std::vector<const Capability*> grants(chain.size(), nullptr);
   for (std::size_t i = 0; i < chain.size(); ++i) {
     const auto& link = chain[i];
@@ -99,6 +116,12 @@ ChainVerdict validate_chain(const HandshakeRequest& request, const ChainOptions&
       return v;
     }
     grants[i] = granted(link, requested);
+    if (grants[i] != nullptr) {
+      if (auto s = capability::validate_name(grants[i]->name, options.names); !s.ok()) {
+        v.refusal = refuse(RefusalCode::kScopeExceeded, kScope, link_name(i, link) + ": " + s.error().message, link.id);
+        return v;
+      }
+    }
     if (grants[i] == nullptr) {
       v.refusal = refuse(RefusalCode::kScopeExceeded, kScope,
                          link_name(i, link) + " does not grant " + requested, link.id);
@@ -162,9 +185,15 @@ ChainVerdict validate_chain(const HandshakeRequest& request, const ChainOptions&
     }
     v.delegations.emplace_back(link.id, link.iss);
     v.principals.push_back(link.iss);
+    // Revocation is part of each link's checks (chain.hpp step 3): a revoked link is reported
+    // before a later link's signature or time failure.
+    if (auto r = check_revocations({v.delegations.back()}, {link.iss}, revocations, now)) {
+      v.refusal = std::move(r);
+      return v;
+    }
   }
   v.principals.push_back(request.iss);
-  if (auto r = check_revocations(v.delegations, v.principals, revocations, now)) {
+  if (auto r = check_revocations({}, {request.iss}, revocations, now)) {
     v.refusal = std::move(r);
     return v;
   }

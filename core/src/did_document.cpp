@@ -138,6 +138,13 @@ Result<DidDocument> parse_did_document(const Json& document) {
     if (!document["proof"].is_array()) return doc_error("\"proof\" must be an array");
     for (const auto& p : document["proof"]) HSK_TRY(schema::validate("did-document-proof.json", p));
   }
+  if (document.contains("previousVersionSignature")) {
+    // The _common base64url pattern, enforced here (see schema.cpp).
+    const Json& pvs = document["previousVersionSignature"];
+    if (!pvs.is_string() || !encoding::base64url_decode(pvs.get<std::string>()).ok()) {
+      return doc_error("previousVersionSignature must be base64url without padding");
+    }
+  }
   if (d.version > 1 && !document.contains("previousVersionSignature")) {
     return doc_error("versionId > 1 requires previousVersionSignature");
   }

@@ -413,7 +413,7 @@ void write_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-Status write_value(std::string& out, const Json& v) {
+Status write_value(std::string& out, const Json& v, std::string_view omit = {}, bool has_omit = false) {
   switch (v.type()) {
     case Json::value_t::null: out += "null"; return {};
     case Json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return {};
@@ -471,6 +471,7 @@ Status write_value(std::string& out, const Json& v) {
       members.reserve(obj.size());
       bool ascii = true;
       for (const auto& m : obj) {
+        if (has_omit && m.first == omit) continue;
         if (!valid_utf8(m.first)) return make_error(ErrorCode::kInvalidArgument, "jcs.invalid_utf8", "member name is not valid UTF-8");
         members.push_back(&m);
         if (ascii) ascii = std::none_of(m.first.begin(), m.first.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
@@ -591,6 +592,15 @@ Result<Json> parse_strict(std::string_view text, const ParseLimits& limits) {
 Result<std::string> canonicalize(const Json& value) {
   std::string out;
   HSK_TRY(write_value(out, value));
+  return out;
+}
+
+Result<std::string> canonicalize_without(const Json& object, std::string_view omitted_member) {
+  if (!object.is_object()) {
+    return make_error(ErrorCode::kInvalidArgument, "jcs.not_object", "canonicalize_without needs an object");
+  }
+  std::string out;
+  HSK_TRY(write_value(out, object, omitted_member, true));
   return out;
 }
 

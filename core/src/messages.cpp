@@ -18,6 +18,16 @@ constexpr std::size_t kMaxCapabilityName = 256;
 constexpr std::size_t kMaxHexValue = 256;
 constexpr std::size_t kMaxText = 4096;  // model names, instance ids, details, actions
 
+bool is_lower_hex(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool is_base64url_text(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
 Error field_error(std::string_view where, std::string_view what) {
   return make_error(ErrorCode::kSchema, "message.field", std::string(where) + ": " + std::string(what));
 }
@@ -84,9 +94,7 @@ class Fields {
   }
   Result<std::string> signature_text() const {
     HSK_ASSIGN_OR_RETURN(auto s, string("signature", kMaxSignatureText));
-    if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) {
-          return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-        })) {
+    if (!is_base64url_text(s)) {
       return field_error(path("signature"), "must be base64url without padding");
     }
     return s;
@@ -147,9 +155,7 @@ Result<HashValue> read_hash(const Fields& parent, std::string_view key) {
   HashValue h;
   HSK_ASSIGN_OR_RETURN(h.alg, f.one_of("alg", {"sha-256", "sha3-256"}));
   HSK_ASSIGN_OR_RETURN(h.value, f.string("value", kMaxHexValue));
-  if (h.value.empty() || !std::all_of(h.value.begin(), h.value.end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-      })) {
+  if (!is_lower_hex(h.value)) {
     return field_error(f.path("value"), "must be lowercase hex");
   }
   return h;
@@ -160,7 +166,8 @@ void put_if(Json& j, std::string_view key, const std::optional<std::string>& v) 
 }
 
 // Schema check last, once the fields are known to be bounded.
-Status check_schema(const Json& j, MessageKind kind) { return schema::validate(schema_name(kind), j); }
+// Patterns were enforced by the field checks above, so the structural variant suffices.
+Status check_schema(const Json& j, MessageKind kind) { return schema::detail::validate_structure(schema_name(kind), j); }
 
 }  // namespace
 
@@ -203,6 +210,8 @@ Result<MessageKind> kind_of(const Json& doc) {
   return make_error(ErrorCode::kSchema, "message.kind", "\"kind\" must name one of the six message kinds");
 }
 
+Result<DelegationToken> delegation_from_json(const Json& j, bool schema);
+
 // ---- Capability ----------------------------------------------------------------------------------
 
 Json Capability::to_json() const {
@@ -224,7 +233,13 @@ Result<Capability> Capability::from_json(const Json& j, std::string_view where) 
                        std::all_of(base.begin(), base.end(), [](char ch) {
                          return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
                        });
-  if (!ok_base || (colon != std::string::npos && colon + 1 == c.name.size())) {
+  // The schema's ":.+" suffix: at least one character, and ECMAScript's '.' matches no line
+  // terminator (LF, CR, U+2028, U+2029).
+  const bool bad_suffix =
+      colon != std::string::npos &&
+      (colon + 1 == c.name.size() || c.name.find_first_of("\n\r", colon) != std::string::npos ||
+       c.name.find("\xE2\x80\xA8", colon) != std::string::npos || c.name.find("\xE2\x80\xA9", colon) != std::string::npos);
+  if (!ok_base || bad_suffix) {
     return field_error(f.path("name"), "must be dotted lowercase with an optional \":resource\" suffix");
   }
   if (f.has("constraints")) {
@@ -260,7 +275,10 @@ Json DelegationToken::to_json() const {
   return j;
 }
 
-Result<DelegationToken> DelegationToken::from_json(const Json& j) {
+Result<DelegationToken> DelegationToken::from_json(const Json& j) { return delegation_from_json(j, true); }
+
+// `schema` is false for links inside a request, whose schema check covers them.
+Result<DelegationToken> delegation_from_json(const Json& j, bool schema) {
   HSK_TRY(check_header(j, MessageKind::kDelegationToken,
                        {"version", "kind", "id", "iss", "sub", "aud", "iat", "nbf", "exp", "capabilities",
                         "sub_delegation_depth_remaining", "parent_delegation_id", "alg", "signature"}));
@@ -288,7 +306,7 @@ Result<DelegationToken> DelegationToken::from_json(const Json& j) {
   }
   HSK_ASSIGN_OR_RETURN(t.alg, f.alg());
   HSK_ASSIGN_OR_RETURN(t.signature, f.signature_text());
-  HSK_TRY(check_schema(j, MessageKind::kDelegationToken));
+  if (schema) HSK_TRY(check_schema(j, MessageKind::kDelegationToken));
   t.source = j;
   return t;
 }
@@ -330,9 +348,7 @@ Result<HandshakeRequest> HandshakeRequest::from_json(const Json& j) {
   HSK_ASSIGN_OR_RETURN(r.aud, f.did("aud"));
   HSK_ASSIGN_OR_RETURN(r.iat, f.time("iat"));
   HSK_ASSIGN_OR_RETURN(r.nonce, f.string("nonce", kMaxNonce));
-  if (r.nonce.size() < 22 || !std::all_of(r.nonce.begin(), r.nonce.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-      })) {
+  if (r.nonce.size() < 22 || !is_base64url_text(r.nonce)) {
     return field_error(f.path("nonce"), "must be at least 22 base64url characters (128 bits)");
   }
   HSK_TRY(f.object("agent_attestation"));
@@ -360,7 +376,7 @@ Result<HandshakeRequest> HandshakeRequest::from_json(const Json& j) {
   }
   std::size_t i = 0;
   for (const auto& link : f.at("delegation_chain")) {
-    auto t = DelegationToken::from_json(link);
+    auto t = delegation_from_json(link, false);
     if (!t.ok()) {
       Error e = t.error();
       e.message = f.path("delegation_chain") + "[" + std::to_string(i) + "]: " + e.message;
@@ -543,7 +559,11 @@ Result<Receipt> Receipt::from_json(const Json& j) {
       anchor.tree_size = n;
     }
     HSK_ASSIGN_OR_RETURN(anchor.tree_root, a.opt_string("tree_root", kMaxHexValue));
+    if (anchor.tree_root && !is_lower_hex(*anchor.tree_root)) return field_error(a.path("tree_root"), "must be lowercase hex");
     HSK_ASSIGN_OR_RETURN(anchor.tree_root_signature, a.opt_string("tree_root_signature", kMaxSignatureText));
+    if (anchor.tree_root_signature && !is_base64url_text(*anchor.tree_root_signature)) {
+      return field_error(a.path("tree_root_signature"), "must be base64url without padding");
+    }
     r.registry_anchor = std::move(anchor);
   }
   HSK_ASSIGN_OR_RETURN(r.alg, f.alg());
@@ -645,21 +665,23 @@ const std::string& signer_of(const Message& m) noexcept {
 
 Result<std::string> signing_input(const Json& doc) {
   if (!doc.is_object()) return make_error(ErrorCode::kInvalidArgument, "message.not_object", "a message must be a JSON object");
-  // Canonicalize a shallow view without "signature" rather than copying deep members twice.
-  Json unsigned_doc = Json::object();
-  for (const auto& [k, v] : doc.items()) {
-    if (k != "signature") unsigned_doc[k] = v;
-  }
-  return json::canonicalize(unsigned_doc);
+  return json::canonicalize_without(doc, "signature");
 }
 
-Result<Json> sign_message(Json doc, const crypto::SigningKey& key) {
-  if (!doc.is_object()) return make_error(ErrorCode::kInvalidArgument, "message.not_object", "a message must be a JSON object");
+namespace detail {
+Result<Json> sign_constructed(Json doc, const crypto::SigningKey& key) {
   doc.erase("signature");
   doc["alg"] = kAlgEdDSA;
   HSK_ASSIGN_OR_RETURN(auto input, signing_input(doc));
   const auto sig = key.sign(encoding::as_bytes(input));
   doc["signature"] = encoding::base64url_encode(sig);
+  return doc;
+}
+}  // namespace detail
+
+Result<Json> sign_message(Json doc, const crypto::SigningKey& key) {
+  if (!doc.is_object()) return make_error(ErrorCode::kInvalidArgument, "message.not_object", "a message must be a JSON object");
+  HSK_ASSIGN_OR_RETURN(doc, detail::sign_constructed(std::move(doc), key));
   HSK_TRY(parse_message(doc));
   return doc;
 }

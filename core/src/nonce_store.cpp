@@ -320,7 +320,7 @@ class SqliteNonceStore final : public NonceStore {
       // Only an error leaves the transaction open: undo it. The error stands either way.
       sqlite3_step(rollback_);
       sqlite3_reset(rollback_);
-      if (r.ok()) return sql_error("transaction left open");
+      if (r.ok()) return failed("commit", "transaction left open");
     }
     return r;
   }

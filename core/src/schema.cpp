@@ -1,5 +1,6 @@
 #include "handshake/schema.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,13 +18,49 @@ const std::vector<std::pair<std::string_view, std::string_view>>& embedded_schem
 
 namespace {
 
+// Schema files whose every "pattern" is enforced, before valijson runs, by the typed parsers in
+// messages.cpp (parse_did, ids::is_id, the base64url, nonce and hex checks, the capability name
+// grammar) and by the typed DID Document and key-file loaders for the _common definitions they
+// use. valijson runs patterns through std::regex, which costs more than the Ed25519
+// verifications of a handshake; messages_test checks that each pattern is still enforced.
+bool patterns_enforced_by_code(std::string_view name) {
+  static constexpr std::string_view kFiles[] = {"_common.json",         "delegation-token.json",
+                                                "handshake-request.json", "handshake-acceptance.json",
+                                                "handshake-refusal.json", "receipt.json",
+                                                "revocation-statement.json"};
+  return std::find(std::begin(kFiles), std::end(kFiles), name) != std::end(kFiles);
+}
+
+// Drops "format" assertions before valijson sees a schema. valijson checks "date-time" by
+// compiling a std::regex on every call (milliseconds each), and our typed parsers already hold
+// every formatted field to a stricter rule (RFC 3339 timestamps: time::parse_rfc3339). Keys of a
+// "properties" map are member names, not keywords, and are left alone.
+void drop_format_keywords(Json& node, bool strip_patterns, bool is_properties_map = false) {
+  if (node.is_object()) {
+    if (!is_properties_map) {
+      auto it = node.find("format");
+      if (it != node.end() && it->is_string()) node.erase(it);
+      auto pt = node.find("pattern");
+      if (strip_patterns && pt != node.end() && pt->is_string()) node.erase(pt);
+    }
+    for (auto& [k, v] : node.items()) {
+      drop_format_keywords(v, strip_patterns, !is_properties_map && (k == "properties" || k == "$defs"));
+    }
+  } else if (node.is_array()) {
+    for (auto& v : node) drop_format_keywords(v, strip_patterns, false);
+  }
+}
+
 // Parsed schemas, built once. valijson's Schema is immutable after parsing, so sharing it
 // across threads is safe; each validation uses its own Validator.
 class Registry {
  public:
-  static const Registry& get() {
-    static const Registry r;
-    return r;
+  // full: every keyword but "format"; structural: also without the patterns that the typed
+  // parsers enforce themselves (see patterns_enforced_by_code).
+  static const Registry& get(bool structural) {
+    static const Registry full(false);
+    static const Registry lean(true);
+    return structural ? lean : full;
   }
 
   const valijson::Schema* find(std::string_view name) const {
@@ -32,7 +69,7 @@ class Registry {
   }
 
  private:
-  Registry() {
+  explicit Registry(bool structural) : structural_(structural) {
     try {
       load();
     } catch (const std::exception& e) {
@@ -48,7 +85,9 @@ class Registry {
  private:
   void load() {
     for (const auto& [name, text] : detail::embedded_schemas()) {
-      docs_.emplace(std::string(name), Json::parse(text));
+      Json doc = Json::parse(text);
+      drop_format_keywords(doc, structural_ && patterns_enforced_by_code(name));
+      docs_.emplace(std::string(name), std::move(doc));
     }
     for (const auto& [name, doc] : docs_) {
       auto schema = std::make_unique<valijson::Schema>();
@@ -68,6 +107,7 @@ class Registry {
     }
   }
 
+  bool structural_ = false;
   std::string broken_;
   std::map<std::string, Json> docs_;
   std::map<std::string, std::unique_ptr<valijson::Schema>> schemas_;
@@ -75,8 +115,7 @@ class Registry {
 
 }  // namespace
 
-Status validate(std::string_view schema_name, const Json& doc) {
-  const Registry& registry = Registry::get();
+static Status validate_with(const Registry& registry, std::string_view schema_name, const Json& doc) {
   if (!registry.broken().empty()) {
     return make_error(ErrorCode::kInternal, "schema.broken", "embedded schemas failed to load: " + registry.broken());
   }
@@ -105,6 +144,16 @@ Status validate(std::string_view schema_name, const Json& doc) {
   message.pop_back();
   return make_error(ErrorCode::kSchema, "schema.invalid", message);
 }
+
+Status validate(std::string_view schema_name, const Json& doc) {
+  return validate_with(Registry::get(false), schema_name, doc);
+}
+
+namespace detail {
+Status validate_structure(std::string_view schema_name, const Json& doc) {
+  return validate_with(Registry::get(true), schema_name, doc);
+}
+}  // namespace detail
 
 std::vector<std::string> names() {
   std::vector<std::string> out;

@@ -8,6 +8,7 @@
 #include "handshake/did.hpp"
 #include "handshake/encoding.hpp"
 #include "handshake/ids.hpp"
+#include "messages_internal.hpp"
 
 namespace handshake {
 
@@ -115,7 +116,8 @@ Decision Service::accept(const HandshakeRequest& request, const capability::Cons
     a.session_token = std::move(session_token);
     a.session_ttl_seconds = session_ttl;
   }
-  auto signed_acceptance = sign_message(a.to_json(), identity_.key());
+  // Built from validated parts: signed without re-parsing (tests check it against the schema).
+  auto signed_acceptance = detail::sign_constructed(a.to_json(), identity_.key());
   if (!signed_acceptance.ok()) {
     return refuse(&request.source, info(RefusalCode::kServiceUnavailable, VerificationStep::kScopeIntersection,
                                         "cannot sign the acceptance: " + signed_acceptance.error().message));
@@ -156,10 +158,16 @@ Decision Service::verify(const Json& doc) {
                              parsed.error().to_string()));
   }
   const HandshakeRequest& request = *parsed;
+  // Decision::request is set whenever the request parsed, refusals included (service.hpp).
+  auto refused = [&](const RefusalInfo& r) {
+    Decision d = refuse(&doc, r);
+    d.request = request;
+    return d;
+  };
 
   if (request.aud != identity_.did_string()) {
-    return refuse(&doc, info(RefusalCode::kAudMismatch, VerificationStep::kAudienceCheck,
-                             "request is addressed to " + request.aud + ", not to " + identity_.did_string()));
+    return refused(info(RefusalCode::kAudMismatch, VerificationStep::kAudienceCheck,
+                       "request is addressed to " + request.aud + ", not to " + identity_.did_string()));
   }
 
   const auto skew = std::chrono::duration_cast<std::chrono::microseconds>(options_.chain.clock_skew);
@@ -179,11 +187,13 @@ Decision Service::verify(const Json& doc) {
   if (auto t = request.agent_attestation.extra.find(kSessionTokenMember);
       t != request.agent_attestation.extra.end()) {
     if (!t->is_string()) {
-      return refuse(&doc, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
-                               "agent_attestation.handshake:session_token must be a string"));
+      return refused(info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
+                         "agent_attestation.handshake:session_token must be a string"));
     }
-    if (auto r = freshness()) return refuse(&doc, *r);
-    return verify_warm(request, t->get<std::string>(), now);
+    if (auto r = freshness()) return refused(*r);
+    Decision warm = verify_warm(request, t->get<std::string>(), now);
+    if (!warm.request) warm.request = request;
+    return warm;
   }
 
   const auto key = keys_.key_at(request.iss, request.iat);
@@ -191,23 +201,23 @@ Decision Service::verify(const Json& doc) {
     auto r = info(RefusalCode::kServiceUnavailable, VerificationStep::kRequestSignature,
                   "cannot resolve " + request.iss + ": " + key.detail);
     r.retry_after_seconds = 5;
-    return refuse(&doc, r);
+    return refused(r);
   }
   if (key.status != KeyResolver::Status::kFound) {
-    return refuse(&doc, info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,
-                             "no key known for the request's issuer " + request.iss));
+    return refused(info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,
+                       "no key known for the request's issuer " + request.iss));
   }
   if (auto s = verify_message_signature(doc, key.key); !s.ok()) {
-    return refuse(&doc, info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,
-                             "request: " + s.error().message));
+    return refused(info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,
+                       "request: " + s.error().message));
   }
-  if (auto r = freshness()) return refuse(&doc, *r);
+  if (auto r = freshness()) return refused(*r);
 
   ChainVerdict chain = validate_chain(request, options_.chain, options_.capabilities, keys_, revocations_, now);
-  if (chain.refusal) return refuse(&doc, *chain.refusal);
+  if (chain.refusal) return refused(*chain.refusal);
 
   if (auto r = after_scope(request, chain.effective_scope, chain.delegations.front().first, now)) {
-    return refuse(&doc, *r);
+    return refused(*r);
   }
 
   std::optional<std::string> token;

@@ -5,7 +5,10 @@
 // refused unless NameOptions::allow_reserved. A granted name covers a requested one when they
 // are equal, or when their bases are equal and the granted resource is a glob (resource_path
 // syntax) matching the requested resource: "files.write:/projects/*" covers
-// "files.write:/projects/a.txt".
+// "files.write:/projects/a.txt". A requested resource that itself contains glob metacharacters
+// names a set of resources and is covered only when the granted glob provably accepts every one
+// of them ("/projects/*" covers "/projects/*.txt" but not "/projects/**"); the check is sound but
+// conservative.
 //
 // Constraint types (the service's capability schema, §10 Discovery, says which name has which
 // type; tokens carry plain values as in the spec's examples):
@@ -143,7 +146,8 @@ class ConstraintSet {
   [[nodiscard]] std::optional<Violation> narrow(const Json& child_constraints);
   // Checks the request's declared values (see the header comment) at time `now`. kExceeded or
   // kMalformed; a constraint the chain does not have is not a violation (the chain grants it
-  // unbounded), except for a malformed value of a typed name.
+  // unbounded), except for a malformed value of a typed name. `request_constraints` must be an
+  // object (null counts as {}; anything else is kMalformed).
   [[nodiscard]] std::optional<Violation> check_request(const Json& request_constraints, Timestamp now) const;
   // The effective scope after also applying the request's own limits (a request for
   // max_invoices 50 under a grant of 100 yields 50). Precondition: check_request passed.

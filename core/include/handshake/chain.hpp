@@ -3,7 +3,10 @@
 // Order of checks; the first failure is the refusal:
 //   1. bounds, before any signature: 1 <= length <= max_chain_length
 //        -> chain_broken (a chain too long or empty)
-//   2. structure, before any signature, link by link:
+//   2. structure, before any signature:
+//        the requested capability name is well-formed and not reserved   -> scope_exceeded
+//        no principal issues two links (a cycle)                          -> chain_broken
+//      then link by link:
 //        the root's issuer is a configured trust root                    -> chain_broken
 //        aud = sub for every link; aud = the next link's iss, and the
 //        leaf's aud = the request's iss                                   -> chain_broken
@@ -44,6 +47,7 @@ struct ChainOptions {
   bool trust_any_root = false;           // only for replaying vectors that configure no roots
   std::chrono::seconds clock_skew{60};
   std::size_t max_chain_length = 8;
+  capability::NameOptions names;  // reserved handshake.* / x.* names are refused unless allowed here
 };
 
 struct ChainVerdict {

@@ -48,6 +48,11 @@ struct ParseLimits {
 // outside ±2^53 that no double holds exactly), jcs.invalid_utf8 (a string that is not UTF-8).
 [[nodiscard]] Result<std::string> canonicalize(const Json& value);
 
+// canonicalize() of `object` as if its top-level member `omitted_member` were absent, without
+// copying it (the signing input of every message). Errors: those of canonicalize, and
+// kInvalidArgument "jcs.not_object".
+[[nodiscard]] Result<std::string> canonicalize_without(const Json& object, std::string_view omitted_member);
+
 // ECMAScript Number::toString(value) (ECMA-262 §6.1.6.1.20): shortest round-trip digits,
 // "1e+21", "5e-324", -0 -> "0". Precondition: value is finite.
 [[nodiscard]] std::string format_number(double value);

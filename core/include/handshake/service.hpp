@@ -10,8 +10,9 @@
 //                                                                       -> expired / not_yet_valid
 //   chain walk, scope   see chain.hpp
 //   policy              local policy                                     -> policy_denied
-//   rate_limit          service rules and rate_limit constraints         -> rate_limited (+ retry_after)
 //   replay              (iss, nonce) not seen within the window          -> replay_detected
+//   rate_limit          service rules and rate_limit constraints         -> rate_limited (+ retry_after)
+//                       (after replay, so a replayed request spends nobody's budget)
 // Stores or resolvers that cannot answer give service_unavailable, never an accept.
 //
 // Warm path (§9.2): an Acceptance may carry session_token / session_ttl_seconds. A later request
@@ -88,7 +89,12 @@ class Service {
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
+  // The request as received (text): size limit, strict JSON, then as below.
   [[nodiscard]] Decision verify(std::string_view request_text);
+  [[nodiscard]] Decision verify(const std::string& request_text) { return verify(std::string_view(request_text)); }
+  [[nodiscard]] Decision verify(const char* request_text) { return verify(std::string_view(request_text)); }
+  // An already-parsed request (e.g. from a JSON-RPC envelope). Parse it with json::parse_strict:
+  // a permissive parser may have dropped duplicate members the signature did not cover.
   [[nodiscard]] Decision verify(const Json& request);
 
   // A receipt for an accepted decision (see receipt.hpp). Errors: kInvalidArgument

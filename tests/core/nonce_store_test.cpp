@@ -1,0 +1,522 @@
+// Replay protection (§17): nonce stores (memory, SQLite) and the rate limiter.
+#include <array>
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "handshake/nonce_store.hpp"
+#include "handshake/time.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using handshake::ErrorCode;
+using handshake::NonceStore;
+using handshake::RateLimiter;
+using handshake::Result;
+using handshake::Timestamp;
+
+namespace {
+
+Timestamp at_seconds(std::int64_t s) { return Timestamp{std::chrono::seconds{s}}; }
+
+// 2026-04-24T03:07:00Z, a multiple of 60 seconds since the epoch.
+const Timestamp kT0 = at_seconds(1'777'000'000 + 20);
+const std::string kIss = "did:hsk:agent:zIssuerA";
+
+template <typename T>
+std::string why(const Result<T>& r) {
+  return r.ok() ? std::string("ok") : r.error().to_string();
+}
+
+// A fresh directory under the system temp dir, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "hsk-nonce-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::unique_ptr<NonceStore> open_sqlite(const fs::path& file, std::size_t max_entries = 10'000'000) {
+  auto r = handshake::make_sqlite_nonce_store(file, max_entries);
+  INFO(why(r));
+  REQUIRE(r.ok());
+  return std::move(r).value();
+}
+
+// One store of either kind; a SQLite one lives in its own temp dir, removed after the store
+// is closed (members are destroyed in reverse order).
+struct StoreUnderTest {
+  std::unique_ptr<TempDir> dir;
+  std::unique_ptr<NonceStore> store;
+};
+
+StoreUnderTest make_store(const std::string& kind, std::size_t max_entries = 1'000'000) {
+  StoreUnderTest s;
+  if (kind == "memory") {
+    s.store = handshake::make_memory_nonce_store(max_entries);
+  } else {
+    s.dir = std::make_unique<TempDir>();
+    s.store = open_sqlite(s.dir->path() / "nonces.db", max_entries);
+  }
+  return s;
+}
+
+// check_and_insert that must not fail.
+bool fresh(NonceStore& store, const std::string& iss, const std::string& nonce, Timestamp expires_at,
+           Timestamp now) {
+  auto r = store.check_and_insert(iss, nonce, expires_at, now);
+  INFO(iss << " / " << nonce << ": " << why(r));
+  REQUIRE(r.ok());
+  return r.value();
+}
+
+void require_error(const Result<bool>& r, ErrorCode code, const std::string& reason) {
+  INFO(why(r));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == code);
+  CHECK(r.error().reason == reason);
+}
+
+}  // namespace
+
+// --- both stores --------------------------------------------------------------------------------
+
+TEST_CASE("nonce store: fresh once, then a replay; the issuer is part of the key", "[nonce]") {
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  CAPTURE(kind);
+  auto s = make_store(kind);
+  NonceStore& store = *s.store;
+  const Timestamp exp = kT0 + 5min;
+
+  CHECK(store.size() == 0);
+  CHECK(fresh(store, kIss, "nonce-1", exp, kT0));
+  CHECK_FALSE(fresh(store, kIss, "nonce-1", exp, kT0));
+  CHECK_FALSE(fresh(store, kIss, "nonce-1", exp, kT0 + 1min));
+  CHECK_FALSE(fresh(store, kIss, "nonce-1", exp + 1h, kT0 + 2min));  // another expiry: still a replay
+
+  CHECK(fresh(store, "did:hsk:agent:zIssuerB", "nonce-1", exp, kT0));  // same nonce, other issuer
+  CHECK(fresh(store, kIss, "nonce-2", exp, kT0));
+  CHECK_FALSE(fresh(store, "did:hsk:agent:zIssuerB", "nonce-1", exp, kT0));
+  // iss and nonce are not simply concatenated.
+  CHECK(fresh(store, "did:x", "ab", exp, kT0));
+  CHECK(fresh(store, "did:xa", "b", exp, kT0));
+  CHECK(store.size() == 5);
+}
+
+TEST_CASE("nonce store: an entry can be reused after it expires, not before", "[nonce]") {
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  CAPTURE(kind);
+  auto s = make_store(kind);
+  NonceStore& store = *s.store;
+  const Timestamp exp = kT0 + 5min;
+
+  REQUIRE(fresh(store, kIss, "n", exp, kT0));
+  CHECK_FALSE(fresh(store, kIss, "n", exp, exp - 1us));
+  CHECK_FALSE(fresh(store, kIss, "n", exp, exp));  // the last instant of validity still counts
+  const Timestamp exp2 = exp + 5min;
+  CHECK(fresh(store, kIss, "n", exp2, exp + 1us));  // expired: recorded afresh until exp2
+  CHECK_FALSE(fresh(store, kIss, "n", exp2, exp + 2us));
+  CHECK_FALSE(fresh(store, kIss, "n", exp2, exp2));
+  CHECK(fresh(store, kIss, "n", exp2 + 1min, exp2 + 1us));
+  CHECK(store.size() == 1);  // replaced, not added
+}
+
+TEST_CASE("nonce store: issuer and nonce lengths are bounded", "[nonce]") {
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  CAPTURE(kind);
+  auto s = make_store(kind);
+  NonceStore& store = *s.store;
+  const Timestamp exp = kT0 + 5min;
+
+  CHECK(fresh(store, std::string(512, 'i'), std::string(512, 'n'), exp, kT0));
+  require_error(store.check_and_insert(std::string(513, 'i'), "n", exp, kT0), ErrorCode::kInvalidArgument,
+                "nonce.invalid");
+  require_error(store.check_and_insert(kIss, std::string(513, 'n'), exp, kT0), ErrorCode::kInvalidArgument,
+                "nonce.invalid");
+  require_error(store.check_and_insert("", "n", exp, kT0), ErrorCode::kInvalidArgument, "nonce.invalid");
+  require_error(store.check_and_insert(kIss, "", exp, kT0), ErrorCode::kInvalidArgument, "nonce.invalid");
+  require_error(store.check_and_insert(std::string("did\0x", 5), "n", exp, kT0), ErrorCode::kInvalidArgument,
+                "nonce.invalid");
+  require_error(store.check_and_insert(kIss, std::string("n\0x", 3), exp, kT0), ErrorCode::kInvalidArgument,
+                "nonce.invalid");
+  CHECK(store.size() == 1);
+}
+
+TEST_CASE("nonce store: of concurrent callers with the same nonce exactly one wins", "[nonce]") {
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  CAPTURE(kind);
+  auto s = make_store(kind);
+  NonceStore& store = *s.store;
+  const int rounds = kind == "memory" ? 200 : 50;
+  constexpr int kThreads = 8;
+  const Timestamp exp = kT0 + 5min;
+
+  // outcome[round * kThreads + thread]: 1 accepted, 0 replay, -1 error.
+  std::vector<int> outcome(static_cast<std::size_t>(rounds * kThreads), -2);
+  std::barrier start(kThreads);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int round = 0; round < rounds; ++round) {
+          const std::string nonce = "race-" + std::to_string(round);
+          start.arrive_and_wait();  // all threads of a round start together
+          auto r = store.check_and_insert(kIss, nonce, exp, kT0);
+          outcome[static_cast<std::size_t>(round * kThreads + t)] = r.ok() ? (r.value() ? 1 : 0) : -1;
+        }
+      });
+    }
+  }
+  int bad_rounds = 0;
+  int errors = 0;
+  for (int round = 0; round < rounds; ++round) {
+    int wins = 0;
+    for (int t = 0; t < kThreads; ++t) {
+      const int o = outcome[static_cast<std::size_t>(round * kThreads + t)];
+      if (o == 1) ++wins;
+      if (o < 0) ++errors;
+    }
+    if (wins != 1) ++bad_rounds;
+  }
+  CHECK(errors == 0);
+  CHECK(bad_rounds == 0);
+  CHECK(store.size() == static_cast<std::size_t>(rounds));
+}
+
+TEST_CASE("nonce store: distinct nonces from many threads are all accepted", "[nonce]") {
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  CAPTURE(kind);
+  auto s = make_store(kind);
+  NonceStore& store = *s.store;
+  const int per_thread = kind == "memory" ? 2000 : 200;
+  constexpr int kThreads = 8;
+  const Timestamp exp = kT0 + 5min;
+
+  std::atomic<int> accepted{0};
+  std::atomic<int> rejected{0};
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < per_thread; ++i) {
+          auto r = store.check_and_insert(kIss, "t" + std::to_string(t) + "-" + std::to_string(i), exp, kT0);
+          (r.ok() && r.value() ? accepted : rejected).fetch_add(1);
+        }
+      });
+    }
+  }
+  CHECK(accepted.load() == kThreads * per_thread);
+  CHECK(rejected.load() == 0);
+  CHECK(store.size() == static_cast<std::size_t>(kThreads * per_thread));
+  CHECK_FALSE(fresh(store, kIss, "t0-0", exp, kT0 + 1s));
+  CHECK_FALSE(fresh(store, kIss, "t7-" + std::to_string(per_thread - 1), exp, kT0 + 1s));
+}
+
+TEST_CASE("nonce store: bounded; full means an error, never forgetting a live nonce", "[nonce]") {
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  CAPTURE(kind);
+  const int max = kind == "memory" ? 100 : 20;
+  auto s = make_store(kind, static_cast<std::size_t>(max));
+  NonceStore& store = *s.store;
+  const Timestamp exp_early = kT0 + 1min;
+  const Timestamp exp_late = kT0 + 10min;
+  auto name = [](const std::string& prefix, int i) { return prefix + std::to_string(i); };
+
+  // Half expire early, half late.
+  for (int i = 0; i < max; ++i) {
+    REQUIRE(fresh(store, kIss, name("a", i), i % 2 == 0 ? exp_early : exp_late, kT0));
+  }
+  CHECK(store.size() == static_cast<std::size_t>(max));
+  require_error(store.check_and_insert(kIss, "one-more", exp_late, kT0 + 1s), ErrorCode::kUnavailable,
+                "nonce.store_full");
+  CHECK_FALSE(fresh(store, kIss, name("a", 0), exp_late, kT0 + 1s));  // a replay is still a replay
+  CHECK_FALSE(fresh(store, kIss, name("a", 1), exp_late, kT0 + 1s));
+  CHECK(store.size() == static_cast<std::size_t>(max));
+
+  // Once the early half has expired, exactly that much room comes back.
+  const Timestamp later = exp_early + 1s;
+  for (int i = 0; i < max / 2; ++i) {
+    CHECK(fresh(store, kIss, name("b", i), exp_late, later));
+  }
+  require_error(store.check_and_insert(kIss, "one-more", exp_late, later), ErrorCode::kUnavailable,
+                "nonce.store_full");
+  for (int i = 1; i < max; i += 2) {
+    CHECK_FALSE(fresh(store, kIss, name("a", i), exp_late, later));  // none of the live ones went
+  }
+  CHECK(store.size() == static_cast<std::size_t>(max));
+
+  // After everything has expired, the store takes new nonces again.
+  const Timestamp much_later = exp_late + 1s;
+  for (int i = 0; i < max; ++i) {
+    CHECK(fresh(store, kIss, name("c", i), much_later + 1min, much_later));
+  }
+  CHECK(store.size() == static_cast<std::size_t>(max));
+}
+
+// --- SQLite only --------------------------------------------------------------------------------
+
+TEST_CASE("sqlite nonce store: survives close and reopen", "[nonce]") {
+  TempDir dir;
+  const fs::path file = dir.path() / "nonces.db";
+  const Timestamp exp = kT0 + 5min;
+  {
+    auto store = open_sqlite(file);
+    REQUIRE(fresh(*store, kIss, "persist-1", exp, kT0));
+    REQUIRE(fresh(*store, kIss, "persist-2", exp, kT0));
+    CHECK(fs::exists(fs::path(file.string() + "-wal")));  // WAL mode
+  }
+  auto store = open_sqlite(file);
+  CHECK(store->size() == 2);
+  CHECK_FALSE(fresh(*store, kIss, "persist-1", exp, kT0 + 1min));
+  CHECK_FALSE(fresh(*store, kIss, "persist-2", exp, kT0 + 1min));
+  CHECK(fresh(*store, kIss, "persist-3", exp, kT0 + 1min));
+  CHECK(fresh(*store, kIss, "persist-1", exp + 5min, exp + 1us));  // expired by now
+}
+
+TEST_CASE("sqlite nonce store: expired rows are swept as inserts go on, live ones kept", "[nonce]") {
+  TempDir dir;
+  auto store = open_sqlite(dir.path() / "nonces.db");
+  const Timestamp exp_short = kT0 + 1min;
+  const Timestamp exp_long = kT0 + 1h;
+  for (int i = 0; i < 1200; ++i) REQUIRE(fresh(*store, kIss, "short-" + std::to_string(i), exp_short, kT0));
+  for (int i = 0; i < 5; ++i) REQUIRE(fresh(*store, kIss, "long-" + std::to_string(i), exp_long, kT0));
+  CHECK(store->size() == 1205);
+  // The store sweeps every 1024 inserts, up to 2048 rows: within the next 2048 inserts, all 1200
+  // expired rows go.
+  const Timestamp later = exp_short + 1min;
+  for (int i = 0; i < 2048; ++i) REQUIRE(fresh(*store, kIss, "new-" + std::to_string(i), exp_long, later));
+  CHECK(store->size() == 5 + 2048);
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(fresh(*store, kIss, "long-" + std::to_string(i), exp_long, later));
+}
+
+TEST_CASE("sqlite nonce store: two instances on one file never both accept a nonce", "[nonce]") {
+  TempDir dir;
+  const fs::path file = dir.path() / "shared.db";
+  auto a = open_sqlite(file);
+  auto b = open_sqlite(file);
+  const Timestamp exp = kT0 + 5min;
+  constexpr int kNonces = 300;
+  constexpr int kThreadsPerStore = 4;
+
+  std::vector<std::atomic<int>> wins(kNonces);
+  std::atomic<int> errors{0};
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < 2 * kThreadsPerStore; ++t) {
+      NonceStore& store = t % 2 == 0 ? *a : *b;
+      threads.emplace_back([&, t] {
+        for (int k = 0; k < kNonces; ++k) {
+          const int i = t < kThreadsPerStore ? k : kNonces - 1 - k;  // meet from both ends too
+          auto r = store.check_and_insert(kIss, "shared-" + std::to_string(i), exp, kT0);
+          if (!r.ok()) {
+            errors.fetch_add(1);
+          } else if (r.value()) {
+            wins[static_cast<std::size_t>(i)].fetch_add(1);
+          }
+        }
+      });
+    }
+  }
+  CHECK(errors.load() == 0);
+  int not_exactly_once = 0;
+  for (const auto& w : wins) {
+    if (w.load() != 1) ++not_exactly_once;
+  }
+  CHECK(not_exactly_once == 0);
+  CHECK(a->size() == static_cast<std::size_t>(kNonces));
+  CHECK(b->size() == static_cast<std::size_t>(kNonces));
+}
+
+TEST_CASE("sqlite nonce store: the capacity bound holds across instances", "[nonce]") {
+  TempDir dir;
+  const fs::path file = dir.path() / "shared.db";
+  auto a = open_sqlite(file, 10);
+  auto b = open_sqlite(file, 10);
+  const Timestamp exp = kT0 + 5min;
+  int accepted = 0;
+  int full = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto r = (i % 2 == 0 ? *a : *b).check_and_insert(kIss, "cap-" + std::to_string(i), exp, kT0);
+    if (r.ok() && r.value()) ++accepted;
+    if (!r.ok() && r.error().reason == "nonce.store_full") ++full;
+  }
+  CHECK(accepted == 10);
+  CHECK(full == 10);
+}
+
+TEST_CASE("sqlite nonce store: an unusable path is an error", "[nonce]") {
+  TempDir dir;
+  auto expect_failure = [](const fs::path& path) {
+    auto r = handshake::make_sqlite_nonce_store(path);
+    INFO(path.string() << ": " << (r.ok() ? std::string("opened") : r.error().to_string()));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kUnavailable);
+    CHECK(r.error().reason == "nonce.store_failed");
+  };
+
+  SECTION("a directory") { expect_failure(dir.path()); }
+  SECTION("a missing parent directory") { expect_failure(dir.path() / "missing" / "nonces.db"); }
+  SECTION("an empty path") { expect_failure(fs::path{}); }
+  SECTION("a file that is not a database, left untouched") {
+    const fs::path file = dir.path() / "garbage.db";
+    std::string garbage;
+    for (int i = 0; i < 512; ++i) garbage += "not a database ";
+    {
+      std::ofstream out(file, std::ios::binary);
+      out << garbage;
+    }
+    expect_failure(file);
+    std::ifstream in(file, std::ios::binary);
+    const std::string after{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    CHECK(after == garbage);
+  }
+}
+
+// --- rate limiter -------------------------------------------------------------------------------
+
+namespace {
+
+RateLimiter::Decision hit_ok(RateLimiter& rl, const std::string& key, std::int64_t count, std::int64_t per,
+                             Timestamp now) {
+  auto r = rl.hit(key, count, per, now);
+  INFO(key << ": " << (r.ok() ? std::string("ok") : r.error().to_string()));
+  REQUIRE(r.ok());
+  return r.value();
+}
+
+}  // namespace
+
+TEST_CASE("rate limiter: N per window, then refused until the window ends", "[nonce]") {
+  auto rl = handshake::make_memory_rate_limiter();
+  const Timestamp window = kT0;  // a multiple of 60 s since the epoch
+  for (int i = 0; i < 3; ++i) CHECK(hit_ok(*rl, "k", 3, 60, window + 10s).allowed);
+  auto refused = hit_ok(*rl, "k", 3, 60, window + 10s);
+  CHECK_FALSE(refused.allowed);
+  CHECK(refused.retry_after_seconds == 50);
+  refused = hit_ok(*rl, "k", 3, 60, window + 59s + 500ms);
+  CHECK_FALSE(refused.allowed);
+  CHECK(refused.retry_after_seconds == 1);  // half a second left rounds up to one
+
+  // The next window allows again.
+  for (int i = 0; i < 3; ++i) CHECK(hit_ok(*rl, "k", 3, 60, window + 60s).allowed);
+  refused = hit_ok(*rl, "k", 3, 60, window + 60s);
+  CHECK_FALSE(refused.allowed);
+  CHECK(refused.retry_after_seconds == 60);
+  CHECK(hit_ok(*rl, "k", 3, 60, window + 120s).allowed);
+}
+
+TEST_CASE("rate limiter: windows are aligned to the epoch", "[nonce]") {
+  auto rl = handshake::make_memory_rate_limiter();
+  const Timestamp window = kT0;
+  CHECK(hit_ok(*rl, "k", 1, 10, window + 9s + 999999us).allowed);
+  CHECK(hit_ok(*rl, "k", 1, 10, window + 10s).allowed);  // a new window, not 10 s after the first hit
+  const auto refused = hit_ok(*rl, "k", 1, 10, window + 13s);
+  CHECK_FALSE(refused.allowed);
+  CHECK(refused.retry_after_seconds == 7);
+
+  // Before the epoch too: the window of -30 s is [-60 s, 0 s).
+  auto rl2 = handshake::make_memory_rate_limiter();
+  CHECK(hit_ok(*rl2, "k", 1, 60, at_seconds(-30)).allowed);
+  const auto refused2 = hit_ok(*rl2, "k", 1, 60, at_seconds(-30));
+  CHECK_FALSE(refused2.allowed);
+  CHECK(refused2.retry_after_seconds == 30);
+  CHECK(hit_ok(*rl2, "k", 1, 60, at_seconds(0)).allowed);
+
+  // A huge window does not overflow.
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  CHECK(hit_ok(*rl2, "huge", 1, kMax, kT0).allowed);
+  const auto refused3 = hit_ok(*rl2, "huge", 1, kMax, kT0);
+  CHECK_FALSE(refused3.allowed);
+  CHECK(refused3.retry_after_seconds >= 1);
+  CHECK(refused3.retry_after_seconds <= kMax);
+}
+
+TEST_CASE("rate limiter: keys and window sizes are independent", "[nonce]") {
+  auto rl = handshake::make_memory_rate_limiter();
+  const Timestamp now = kT0 + 5s;
+  CHECK(hit_ok(*rl, "a", 1, 60, now).allowed);
+  CHECK_FALSE(hit_ok(*rl, "a", 1, 60, now).allowed);
+  CHECK(hit_ok(*rl, "b", 1, 60, now).allowed);
+  CHECK(hit_ok(*rl, "a", 1, 3600, now).allowed);  // the same key under another window size
+  CHECK_FALSE(hit_ok(*rl, "a", 1, 3600, now).allowed);
+  CHECK_FALSE(hit_ok(*rl, "b", 1, 60, now).allowed);
+}
+
+TEST_CASE("rate limiter: invalid parameters", "[nonce]") {
+  auto rl = handshake::make_memory_rate_limiter();
+  for (auto [count, per] : {std::array<std::int64_t, 2>{0, 60}, {-1, 60}, {5, 0}, {5, -60}}) {
+    auto r = rl->hit("k", count, per, kT0);
+    CAPTURE(count, per);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kInvalidArgument);
+    CHECK(r.error().reason == "ratelimit.invalid");
+  }
+}
+
+TEST_CASE("rate limiter: the number of keys is bounded", "[nonce]") {
+  auto rl = handshake::make_memory_rate_limiter(10);
+  const Timestamp now = kT0 + 1s;
+  for (int i = 0; i < 10; ++i) CHECK(hit_ok(*rl, "k" + std::to_string(i), 5, 60, now).allowed);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto r = rl->hit("k10", 5, 60, now + 30s);
+    INFO(why(r));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kUnavailable);
+    CHECK(r.error().reason == "ratelimit.full");
+  }
+  CHECK(hit_ok(*rl, "k0", 5, 60, now + 30s).allowed);  // known keys still count
+
+  // Once their windows have ended, the old keys make room.
+  for (int i = 10; i < 20; ++i) CHECK(hit_ok(*rl, "k" + std::to_string(i), 5, 60, now + 60s).allowed);
+  CHECK_FALSE(rl->hit("k20", 5, 60, now + 60s).ok());
+}
+
+TEST_CASE("rate limiter: concurrent hits are counted exactly", "[nonce]") {
+  auto rl = handshake::make_memory_rate_limiter();
+  constexpr int kThreads = 8;
+  constexpr int kHits = 250;
+  std::atomic<int> allowed{0};
+  std::atomic<int> errors{0};
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < kHits; ++i) {
+          auto r = rl->hit("shared", 1000, 3600, kT0);
+          if (!r.ok()) {
+            errors.fetch_add(1);
+          } else if (r.value().allowed) {
+            allowed.fetch_add(1);
+          }
+        }
+      });
+    }
+  }
+  CHECK(errors.load() == 0);
+  CHECK(allowed.load() == 1000);
+}
