@@ -363,6 +363,7 @@ int cmd_canon(const std::vector<std::string>& argv) {
 }
 
 int cmd_demo(const std::vector<std::string>& argv);
+int cmd_conformance(const std::vector<std::string>& argv);
 // protocol_commands.cpp
 int cmd_delegate(const std::vector<std::string>& argv);
 int cmd_request(const std::vector<std::string>& argv);
@@ -386,6 +387,7 @@ int top_usage(std::ostream& out) {
          "  service  verify a request as a configured service (service verify)\n"
          "  receipt  issue or verify receipts (receipt issue | receipt verify)\n"
          "  revoke   sign a RevocationStatement for a delegation or a principal\n"
+         "  conformance  run conformance vectors (or generate ours)\n"
          "  demo     keys, a delegation, a signed request, verified, printed\n";
   return kOk;
 }
@@ -398,7 +400,7 @@ int run(int argc, char** argv) {
       {"keygen", cmd_keygen}, {"did", cmd_did},     {"rotate", cmd_rotate}, {"sign", cmd_sign},
       {"verify", cmd_verify}, {"canon", cmd_canon}, {"demo", cmd_demo},
       {"delegate", cmd_delegate}, {"request", cmd_request}, {"service", cmd_service},
-      {"receipt", cmd_receipt},   {"revoke", cmd_revoke},
+      {"receipt", cmd_receipt},   {"revoke", cmd_revoke},     {"conformance", cmd_conformance},
   };
   if (cmd == "--help" || cmd == "-h" || cmd == "help") return top_usage(std::cout);
   auto it = kCommands.find(cmd);
