@@ -152,7 +152,7 @@ Decision Service::verify(std::string_view request_text) {
 
 Decision Service::verify(const Json& doc) {
   const Timestamp now = clock_.now();
-  auto parsed = HandshakeRequest::from_json(doc);
+  auto parsed = detail::request_from_json(doc, /*schema_backstop=*/false);
   if (!parsed.ok()) {
     return refuse(&doc, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
                              parsed.error().to_string()));
