@@ -390,9 +390,13 @@ bool valid_utf8(std::string_view s) noexcept {
 void write_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
+  std::size_t run = 0;  // start of the pending run of bytes copied as they are
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (u >= 0x20 && u != '"' && u != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (u) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
       case '\b': out += "\\b"; break;
@@ -400,16 +404,13 @@ void write_string(std::string& out, std::string_view s) {
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[u >> 4]);
-          out.push_back(kHex[u & 0xF]);
-        } else {
-          out.push_back(c);
-        }
+      default: {
+        const char esc[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 0xF]};
+        out.append(esc, 6);
+      }
     }
   }
+  out.append(s.data() + run, s.size() - run);
   out.push_back('"');
 }
 
@@ -591,6 +592,7 @@ Result<Json> parse_strict(std::string_view text, const ParseLimits& limits) {
 
 Result<std::string> canonicalize(const Json& value) {
   std::string out;
+  out.reserve(1024);
   HSK_TRY(write_value(out, value));
   return out;
 }
@@ -600,6 +602,7 @@ Result<std::string> canonicalize_without(const Json& object, std::string_view om
     return make_error(ErrorCode::kInvalidArgument, "jcs.not_object", "canonicalize_without needs an object");
   }
   std::string out;
+  out.reserve(2048);
   HSK_TRY(write_value(out, object, omitted_member, true));
   return out;
 }
