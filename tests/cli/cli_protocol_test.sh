@@ -2,24 +2,12 @@
 # Drives the protocol subcommands of hsk end to end: delegate, request, service verify, receipt
 # issue / verify, revoke — their outputs, refusals and exit codes. Usage: cli_protocol_test.sh HSK_BINARY
 set -uo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 HSK=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-passed=0 failed=0
-ok()   { passed=$((passed + 1)); }
-bad()  { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-# expect CODE DESCRIPTION -- COMMAND...   (stdout -> out, stderr -> err)
-expect() {
-  local want=$1 what=$2; shift 3
-  "$@" >out 2>err
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want; stderr: $(head -c 300 err)"; fi
-}
-contains() { if grep -q -- "$2" "$1"; then ok; else bad "$3: '$2' not in $1: $(head -c 300 "$1")"; fi; }
-lacks()    { if grep -q -- "$2" "$1"; then bad "$3: '$2' unexpectedly in $1"; else ok; fi; }
-one_line_err() { if [ "$(wc -l <err)" -eq 1 ]; then ok; else bad "$1: expected one line on stderr, got: $(cat err)"; fi; }
 # The outputs are canonical JSON (one line, no spaces), so plain text tools can read them.
 # nth_str FILE NAME [N]: the Nth (default 1st) string value of member NAME.
 nth_str() { grep -o "\"$2\":\"[^\"]*\"" "$1" | sed -n "${3:-1}p" | cut -d'"' -f4; }

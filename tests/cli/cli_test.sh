@@ -2,24 +2,13 @@
 # Drives the hsk binary through its public entry points: every subcommand, its refusals and its
 # exit codes. Usage: cli_test.sh HSK_BINARY PUBLIC_VECTORS_DIR
 set -uo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 HSK=$1
 VECTORS=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-passed=0 failed=0
-ok()   { passed=$((passed + 1)); }
-bad()  { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-# expect CODE DESCRIPTION -- COMMAND...   (stdout -> out, stderr -> err)
-expect() {
-  local want=$1 what=$2; shift 3
-  "$@" >out 2>err
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want; stderr: $(head -c 300 err)"; fi
-}
-contains() { if grep -q -- "$2" "$1"; then ok; else bad "$3: '$2' not in $1: $(head -c 300 "$1")"; fi; }
-one_line_err() { if [ "$(wc -l <err)" -eq 1 ]; then ok; else bad "$1: expected one line on stderr, got: $(cat err)"; fi; }
 
 # --- help for every subcommand ---------------------------------------------------------------
 for c in keygen did rotate sign verify canon demo; do
