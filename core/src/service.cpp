@@ -129,8 +129,7 @@ Decision Service::accept(const HandshakeRequest& request, const capability::Cons
   a.signature = d.response["signature"].get<std::string>();
   a.source = d.response;
   d.acceptance = std::move(a);
-  d.request = request;
-  return d;
+  return d;  // verify() moves the parsed request into d.request
 }
 
 Decision Service::verify(std::string_view request_text) {
@@ -191,8 +190,9 @@ Decision Service::verify(const Json& doc) {
                          "agent_attestation.handshake:session_token must be a string"));
     }
     if (auto r = freshness()) return refused(*r);
-    Decision warm = verify_warm(request, t->get<std::string>(), now);
-    if (!warm.request) warm.request = request;
+    const std::string token = t->get<std::string>();
+    Decision warm = verify_warm(request, token, now);
+    warm.request = std::move(*parsed);
     return warm;
   }
 
@@ -251,7 +251,9 @@ Decision Service::verify(const Json& doc) {
       }
     }
   }
-  return accept(request, chain.effective_scope, std::move(token), ttl, false);
+  Decision accepted = accept(request, chain.effective_scope, std::move(token), ttl, false);
+  accepted.request = std::move(*parsed);
+  return accepted;
 }
 
 Decision Service::verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now) {
