@@ -9,12 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "handshake/agent.hpp"
 #include "handshake/crypto.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
 #include "handshake/ids.hpp"
 #include "handshake/json.hpp"
 #include "handshake/messages.hpp"
+#include "handshake/nonce_store.hpp"
+#include "handshake/receipt.hpp"
+#include "handshake/resolver.hpp"
+#include "handshake/revocation.hpp"
+#include "handshake/service.hpp"
 #include "handshake/time.hpp"
 
 namespace hsk::cli {
@@ -58,10 +64,11 @@ int cmd_demo(const std::vector<std::string>& argv) {
                  "Runs the main job end to end on fresh keys: an org (the deployer), an agent and a service get\n"
                  "Ed25519 identities (key files 0600) and self-certifying DID Documents; the org delegates\n"
                  "billing.invoices.read {max_invoices: 100} to the agent for 600 s; the agent signs a\n"
-                 "HandshakeRequest for 50 invoices; the service verifies every signature, the audience\n"
-                 "bindings and the validity window, and signs an Acceptance, which the agent verifies. A\n"
-                 "tampered copy of the request is then shown to be refused. Exit 0 when every step came out\n"
-                 "as expected.\n";
+                 "HandshakeRequest for 50 invoices; the service (handshake::Service, trust root = the org,\n"
+                 "replay protection in an embedded SQLite database) verifies it and signs an Acceptance,\n"
+                 "which the agent checks; the action's result gets a signed receipt, verified offline. The\n"
+                 "same request replayed, and a tampered copy, are refused with signed Refusals. Exit 0 when\n"
+                 "every step came out as expected.\n";
     return 0;
   }
   if (!argv.empty()) {
@@ -152,58 +159,61 @@ int cmd_demo(const std::vector<std::string>& argv) {
             << request_text->size() << " bytes:\n"
             << request->dump(2) << "\n";
 
-  step("The service verifies the request");
-  // What the service receives is text: strict parse, schema, then signatures and bindings.
-  auto received = handshake::parse_message_text(*request_text);
-  if (!received.ok()) return fail("parse", received.error());
-  const auto& req = std::get<handshake::HandshakeRequest>(*received);
-  auto check = [](const char* what, const handshake::Status& s) {
-    std::cout << "  " << (s.ok() ? "ok " : "NO ") << what << (s.ok() ? "" : " -> " + s.error().to_string()) << "\n";
-    return s.ok();
-  };
-  bool all = true;
-  all &= check("strict JSON, schema handshake-request.json", {});
-  all &= check("aud is this service's DID (§6.7)",
-               req.aud == svc.did_string() ? handshake::Status{}
-                                           : handshake::make_error(handshake::ErrorCode::kSignature, "aud", "mismatch"));
-  all &= check("request signature by the agent's key", handshake::verify_with_directory(req.source, directory));
-  for (const auto& link : req.delegation_chain) {
-    all &= check("delegation signature by the org's key", handshake::verify_with_directory(link.source, directory));
-    all &= check("delegation aud = request iss",
-                 link.aud == req.iss ? handshake::Status{}
-                                     : handshake::make_error(handshake::ErrorCode::kSignature, "aud", "mismatch"));
-    all &= check("nbf <= now <= exp",
-                 link.nbf <= now && now <= link.exp
-                     ? handshake::Status{}
-                     : handshake::make_error(handshake::ErrorCode::kSignature, "time", "outside the window"));
-  }
-  if (!all) return 1;
-
-  step("The service signs an Acceptance; the agent verifies it");
-  handshake::Acceptance acc;
-  acc.request_id = req.id;
-  acc.iss = svc.did_string();
-  acc.aud = req.iss;
-  acc.iat = now;
-  acc.effective_scope = {req.capability.name, req.capability.constraints};
-  auto acceptance = handshake::sign_message(acc.to_json(), svc.key());
-  if (!acceptance.ok()) return fail("acceptance", acceptance.error());
-  std::cout << acceptance->dump(2) << "\n";
-  if (!check("Acceptance signature by the service's key", handshake::verify_with_directory(*acceptance, directory))) {
+  step("The service verifies the request (handshake::Service, SQLite nonce store)");
+  // The service side as a deployment runs it: keys from the trusted DID Documents, the org as its
+  // only trust root, replay protection in an embedded SQLite database.
+  auto nonces = handshake::make_sqlite_nonce_store(dir.path / "nonces.db");
+  if (!nonces.ok()) return fail("nonce store", nonces.error());
+  auto limiter = handshake::make_memory_rate_limiter();
+  handshake::DirectoryKeyResolver keys(directory);
+  handshake::RevocationList revocations;
+  handshake::ServiceOptions options;
+  options.chain.trust_roots = {org.did_string()};
+  auto svc_again = handshake::load_key_file(dir.path / "svc.key");
+  if (!svc_again.ok()) return fail("load key", svc_again.error());
+  handshake::Service service(std::move(svc_again).value(), options, clock, keys, revocations, **nonces, *limiter);
+  const auto decision = service.verify(*request_text);
+  if (!decision.accepted) {
+    std::cerr << "hsk demo: refused: " << handshake::to_string(decision.refusal->code) << ": "
+              << decision.refusal->detail << "\n";
     return 1;
   }
+  std::cout << "  accepted: signatures, audience bindings, validity window, trust root, scope, nonce\n"
+            << decision.response.dump(2) << "\n";
 
-  step("A tampered request (max_invoices 50 -> 500 after signing) is refused");
+  step("The agent checks the Acceptance");
+  handshake::AgentAttestation att = rq.agent_attestation;
+  auto agent_again = handshake::load_key_file(dir.path / "agent.key");
+  if (!agent_again.ok()) return fail("load key", agent_again.error());
+  handshake::Agent agent_side(std::move(agent_again).value(), {*delegation}, att);
+  auto answer = agent_side.check_answer(decision.response, svc.did_string(), svc.public_key(), rq.id);
+  if (!answer.ok() || !answer->accepted) return fail("acceptance", answer.ok() ? handshake::Error{} : answer.error());
+  std::cout << "  ok: signed by the service, addressed to this agent, bound to " << rq.id << "\n";
+
+  step("The action runs; the service signs a receipt; anyone verifies it offline");
+  const Json result{{"invoices", Json::array({{{"id", "inv-1"}, {"total_cents", 12050}}})}};
+  auto receipt = service.issue_receipt(decision, result, "ok", {"sha-256", {}, Json{{"count", 1}}});
+  if (!receipt.ok()) return fail("receipt", receipt.error());
+  std::cout << receipt->dump(2) << "\n";
+  if (auto s = handshake::verify_receipt(*receipt, keys, result); !s.ok()) return fail("receipt", s.error());
+  std::cout << "  ok: receipt signature valid, result_hash = SHA-256(JCS(result))\n";
+
+  step("Refusals are signed too");
+  const auto replay = service.verify(*request_text);
   Json tampered = *request;
   tampered["capability"]["constraints"]["max_invoices"] = 500;
-  const auto refused = handshake::verify_with_directory(tampered, directory);
-  if (refused.ok()) {
-    std::cerr << "hsk demo: the tampered request verified; this must never happen\n";
+  const auto forged = service.verify(handshake::json::canonicalize(tampered).value());
+  if (replay.accepted || forged.accepted) {
+    std::cerr << "hsk demo: a replayed or tampered request was accepted; this must never happen\n";
     return 1;
   }
-  std::cout << "  refused: " << refused.error().to_string() << "\n";
+  for (const auto* d : {&replay, &forged}) {
+    auto checked = agent_side.check_answer(d->response, svc.did_string(), svc.public_key(), rq.id);
+    std::cout << "  refused: " << handshake::to_string(d->refusal->code) << " (" << d->refusal->detail << ")"
+              << (checked.ok() ? ", Refusal signed by the service" : "") << "\n";
+  }
 
-  std::cout << "\nDemo complete: every signature verified, every binding held, tampering was caught.\n";
+  std::cout << "\nDemo complete: every signature verified, every binding held, replay and tampering refused.\n";
   return 0;
 }
 

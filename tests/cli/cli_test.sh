@@ -148,7 +148,9 @@ contains err "json.lone_surrogate" "surrogate reason"
 # --- demo -------------------------------------------------------------------------------------------------
 expect 0 "demo" -- "$HSK" demo
 contains out "Demo complete" "demo completes"
-contains out "refused: sig.invalid" "demo shows tamper refusal"
+contains out "refused: signature_invalid" "demo shows tamper refusal"
+contains out "refused: replay_detected" "demo shows replay refusal"
+contains out "Refusal signed by the service" "demo checks the signed refusals"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
