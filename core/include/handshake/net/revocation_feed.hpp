@@ -1,0 +1,80 @@
+// A revocation source that polls an HTTP(S) endpoint (§11: a principal publishes signed
+// RevocationStatements at its handshake:revocation endpoint). Part of handshake::net, the one
+// target that speaks HTTP; handshake::core stays transport-free.
+//
+// The endpoint answers GET with a JSON array of signed RevocationStatements. Every statement is
+// verified (schema, signature with the issuer's key, authority rules) before it counts; a
+// response with any statement that does not verify is refused whole and counts as a failed poll.
+// Revocations are never undone by a later response.
+//
+// Fail closed: when the last successful poll is older than max_staleness (or there was none),
+// every question is answered kUnavailable, which a service turns into service_unavailable.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "handshake/resolver.hpp"
+#include "handshake/result.hpp"
+#include "handshake/revocation.hpp"
+#include "handshake/time.hpp"
+
+namespace handshake::net {
+
+struct FeedOptions {
+  std::string url;                              // http://host[:port]/path or https://...
+  std::chrono::seconds poll_interval{30};       // background polling period
+  std::chrono::seconds max_staleness{120};      // older than this: kUnavailable
+  std::chrono::seconds timeout{5};              // connect and read
+  std::size_t max_body_bytes = 16 * 1024 * 1024;
+};
+
+class PolledRevocationFeed final : public RevocationSource {
+ public:
+  // Errors: kInvalidArgument "feed.url" for a URL that is not http(s)://host[:port]/path.
+  [[nodiscard]] static Result<std::unique_ptr<PolledRevocationFeed>> create(FeedOptions options,
+                                                                           const KeyResolver& keys,
+                                                                           const Clock& clock);
+  ~PolledRevocationFeed() override;
+  PolledRevocationFeed(const PolledRevocationFeed&) = delete;
+  PolledRevocationFeed& operator=(const PolledRevocationFeed&) = delete;
+
+  // One fetch and verification. Errors: kUnavailable "feed.unreachable" (connection, timeout,
+  // HTTP status other than 200, body too large), kParse / kSchema / kSignature / kPermission for
+  // a body or statement that does not verify (nothing of that response is recorded).
+  [[nodiscard]] Status poll_once();
+  // Polls every poll_interval on a background thread until stop() or destruction.
+  void start();
+  void stop();
+
+  [[nodiscard]] Answer delegation_revoked(std::string_view id, std::string_view issuer, Timestamp at) const override;
+  [[nodiscard]] Answer principal_revoked(std::string_view did, Timestamp at) const override;
+  // Principals whose statements may revoke other principals (RevocationList::add_authority).
+  void add_authority(std::string did) { list_.add_authority(std::move(did)); }
+
+ private:
+  PolledRevocationFeed(FeedOptions options, std::string base, std::string path, const KeyResolver& keys,
+                       const Clock& clock);
+  [[nodiscard]] bool fresh() const;
+
+  FeedOptions options_;
+  std::string base_;  // scheme://host:port
+  std::string path_;
+  const KeyResolver& keys_;
+  const Clock& clock_;
+  RevocationList list_;
+  std::atomic<std::int64_t> last_success_us_{INT64_MIN};
+  std::mutex poll_mu_;
+  std::mutex thread_mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace handshake::net
