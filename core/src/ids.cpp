@@ -35,16 +35,14 @@ std::string make_ulid(Timestamp now) {
 std::string make_id(std::string_view prefix, Timestamp now) { return std::string(prefix) + make_ulid(now); }
 
 bool is_ulid(std::string_view text) noexcept {
+  static constexpr std::array<bool, 256> kAlphabet = [] {
+    std::array<bool, 256> t{};
+    for (const char* p = kCrockford; *p; ++p) t[static_cast<unsigned char>(*p)] = true;
+    return t;
+  }();
   if (text.size() != 26) return false;
   for (char c : text) {
-    bool found = false;
-    for (const char* p = kCrockford; *p; ++p) {
-      if (*p == c) {
-        found = true;
-        break;
-      }
-    }
-    if (!found) return false;
+    if (!kAlphabet[static_cast<unsigned char>(c)]) return false;
   }
   return true;
 }

@@ -1,6 +1,7 @@
 #include "handshake/json.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -387,13 +388,21 @@ bool valid_utf8(std::string_view s) noexcept {
   return true;
 }
 
+// Bytes JCS escapes: controls, '"' and '\\'.
+constexpr std::array<bool, 256> kNeedsEscape = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = true;
+  t['"'] = t['\\'] = true;
+  return t;
+}();
+
 void write_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   std::size_t run = 0;  // start of the pending run of bytes copied as they are
   for (std::size_t i = 0; i < s.size(); ++i) {
     const auto u = static_cast<unsigned char>(s[i]);
-    if (u >= 0x20 && u != '"' && u != '\\') continue;
+    if (!kNeedsEscape[u]) continue;
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (u) {

@@ -338,9 +338,12 @@ Json HandshakeRequest::to_json() const {
   return j;
 }
 
-Result<HandshakeRequest> HandshakeRequest::from_json(const Json& j) { return detail::request_from_json(j, true); }
+Result<HandshakeRequest> HandshakeRequest::from_json(const Json& j) {
+  Json copy = j;
+  return detail::request_from_json(copy, true);
+}
 
-Result<HandshakeRequest> detail::request_from_json(const Json& j, bool schema_backstop) {
+Result<HandshakeRequest> detail::request_from_json(Json& j, bool schema_backstop) {
   HSK_TRY(check_header(j, MessageKind::kHandshakeRequest,
                        {"version", "kind", "id", "iss", "aud", "iat", "nonce", "agent_attestation", "capability",
                         "delegation_chain", "alg", "signature"}));
@@ -391,7 +394,7 @@ Result<HandshakeRequest> detail::request_from_json(const Json& j, bool schema_ba
   HSK_ASSIGN_OR_RETURN(r.alg, f.alg());
   HSK_ASSIGN_OR_RETURN(r.signature, f.signature_text());
   if (schema_backstop) HSK_TRY(check_schema(j, MessageKind::kHandshakeRequest));
-  r.source = j;
+  r.source = std::move(j);  // on success only: callers refuse with the original on failure
   return r;
 }
 

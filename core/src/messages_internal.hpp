@@ -17,6 +17,7 @@ namespace handshake::detail {
 // before it enforce every rule of the request schema (closed objects, types, patterns, bounds);
 // the schema pass is a backstop. The service's hot path skips it, and messages_test checks on
 // a large corpus of mutated requests that whatever the field checks accept the schema accepts too.
-[[nodiscard]] Result<HandshakeRequest> request_from_json(const Json& j, bool schema_backstop);
+// On success the request's `source` takes `j` (moved: no deep copy); on failure `j` is untouched.
+[[nodiscard]] Result<HandshakeRequest> request_from_json(Json& j, bool schema_backstop);
 
 }  // namespace handshake::detail

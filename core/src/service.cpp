@@ -146,20 +146,22 @@ Decision Service::verify(std::string_view request_text) {
     return refuse(nullptr, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
                                 doc.error().to_string()));
   }
-  return verify(*doc);
+  return verify_owned(std::move(doc).value());
 }
 
-Decision Service::verify(const Json& doc) {
+Decision Service::verify(const Json& request) { return verify_owned(request); }
+
+Decision Service::verify_owned(Json doc) {
   const Timestamp now = clock_.now();
   auto parsed = detail::request_from_json(doc, /*schema_backstop=*/false);
   if (!parsed.ok()) {
     return refuse(&doc, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
                              parsed.error().to_string()));
   }
-  const HandshakeRequest& request = *parsed;
+  const HandshakeRequest& request = *parsed;  // owns the document now (request.source)
   // Decision::request is set whenever the request parsed, refusals included (service.hpp).
   auto refused = [&](const RefusalInfo& r) {
-    Decision d = refuse(&doc, r);
+    Decision d = refuse(&request.source, r);
     d.request = request;
     return d;
   };
@@ -207,7 +209,7 @@ Decision Service::verify(const Json& doc) {
     return refused(info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,
                        "no key known for the request's issuer " + request.iss));
   }
-  if (auto s = verify_message_signature(doc, key.key); !s.ok()) {
+  if (auto s = verify_message_signature(request.source, key.key); !s.ok()) {
     return refused(info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,
                        "request: " + s.error().message));
   }

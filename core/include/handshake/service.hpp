@@ -116,6 +116,7 @@ class Service {
   std::optional<RefusalInfo> after_scope(const HandshakeRequest& request, const capability::ConstraintSet& scope,
                                          const std::string& root_delegation, Timestamp now);
   Decision verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now);
+  Decision verify_owned(Json request);
 
   Identity identity_;
   ServiceOptions options_;
