@@ -1,0 +1,218 @@
+#include "handshake/net/registry_server.hpp"
+
+#include <httplib.h>
+
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "handshake/crypto.hpp"
+#include "handshake/encoding.hpp"
+#include "handshake/receipt.hpp"
+
+namespace handshake::net {
+namespace {
+
+Json hashes_json(const std::vector<merkle::Hash>& v) {
+  Json a = Json::array();
+  for (const auto& h : v) a.push_back(encoding::hex_encode(h));
+  return a;
+}
+
+void send_json(httplib::Response& res, int status, const Json& body) {
+  res.status = status;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(json::canonicalize(body).value_or("{}"), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message) {
+  send_json(res, status, Json{{"error", {{"code", code}, {"message", message}}}});
+}
+
+int status_for(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kInternal:
+    case ErrorCode::kIo: return 503;
+    case ErrorCode::kNotFound: return 404;
+    default: return 400;
+  }
+}
+
+std::optional<std::uint64_t> parse_u64(const std::string& s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+Result<merkle::Hash> receipt_leaf(const Json& receipt) {
+  HSK_ASSIGN_OR_RETURN(auto canon, json::canonicalize(receipt));
+  const auto commitment = crypto::sha256(encoding::as_bytes(canon));
+  return merkle::leaf_hash(commitment);
+}
+
+struct RegistryServer::Impl {
+  const Identity& registry;
+  registry::LogStore& log;
+  const KeyResolver& keys;
+  const Clock& clock;
+  RegistryServerOptions options;
+  httplib::Server server;
+  std::thread thread;
+
+  // Group commit: appenders queue their leaf; one of them integrates the whole queue in one
+  // durable transaction and wakes the others.
+  struct Pending {
+    merkle::Hash leaf{};
+    std::optional<Result<std::uint64_t>> outcome;
+  };
+  std::mutex mu;
+  std::condition_variable done;
+  std::deque<Pending*> queue;
+  bool integrating = false;
+
+  Impl(const Identity& r, registry::LogStore& l, const KeyResolver& k, const Clock& c, RegistryServerOptions o)
+      : registry(r), log(l), keys(k), clock(c), options(std::move(o)) {}
+
+  Result<std::uint64_t> append(const merkle::Hash& leaf) {
+    Pending me;
+    me.leaf = leaf;
+    std::unique_lock lock(mu);
+    queue.push_back(&me);
+    while (!me.outcome) {
+      if (!integrating) {
+        integrating = true;
+        std::vector<Pending*> batch(queue.begin(), queue.end());
+        queue.clear();
+        lock.unlock();
+        std::vector<merkle::Hash> leaves;
+        for (auto* p : batch) leaves.push_back(p->leaf);
+        auto indexes = log.append(leaves);
+        lock.lock();
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          batch[i]->outcome = indexes.ok() ? Result<std::uint64_t>((*indexes)[i]) : Result<std::uint64_t>(indexes.error());
+        }
+        integrating = false;
+        done.notify_all();
+      } else {
+        done.wait(lock);
+      }
+    }
+    return *me.outcome;
+  }
+
+  Result<Json> tree_head() { return registry::sign_tree_head(log, registry, clock.now()); }
+
+  void post_receipt(const httplib::Request& req, httplib::Response& res) {
+    if (req.body.size() > options.max_body_bytes) return send_error(res, 413, "request.too_large", "body too large");
+    json::ParseLimits limits;
+    limits.max_bytes = options.max_body_bytes;
+    auto doc = json::parse_strict(req.body, limits);
+    if (!doc.ok()) return send_error(res, 400, doc.error().reason, doc.error().message);
+    // Nothing unverified is ever committed.
+    if (auto s = verify_receipt(*doc, keys); !s.ok()) return send_error(res, status_for(s.error()), s.error().reason, s.error().message);
+    auto leaf = receipt_leaf(*doc);
+    if (!leaf.ok()) return send_error(res, 400, leaf.error().reason, leaf.error().message);
+    auto index = append(*leaf);
+    if (!index.ok()) return send_error(res, 503, index.error().reason, index.error().message);
+    auto head = tree_head();
+    if (!head.ok()) return send_error(res, 503, head.error().reason, head.error().message);
+    const auto size = (*head)["tree_size"].get<std::uint64_t>();
+    auto proof = merkle::inclusion_proof(*index, size, log);
+    if (!proof.ok()) return send_error(res, 503, proof.error().reason, proof.error().message);
+    send_json(res, 200,
+              Json{{"leaf_index", *index}, {"leaf_hash", encoding::hex_encode(*leaf)}, {"tree_head", *head},
+                   {"inclusion_proof", hashes_json(*proof)}});
+  }
+
+  void get_inclusion(const httplib::Request& req, httplib::Response& res) {
+    const auto hex = req.get_param_value("leaf_hash");
+    auto bytes = encoding::hex_decode(hex);
+    if (!bytes.ok() || bytes->size() != 32) return send_error(res, 400, "request.leaf_hash", "leaf_hash must be 64 hex digits");
+    merkle::Hash leaf{};
+    std::copy(bytes->begin(), bytes->end(), leaf.begin());
+    auto index = log.index_of(leaf);
+    if (!index.ok()) return send_error(res, status_for(index.error()), index.error().reason, index.error().message);
+    auto head = tree_head();
+    if (!head.ok()) return send_error(res, 503, head.error().reason, head.error().message);
+    std::uint64_t size = (*head)["tree_size"].get<std::uint64_t>();
+    if (req.has_param("tree_size")) {
+      auto s = parse_u64(req.get_param_value("tree_size"));
+      if (!s || *s > size || *s <= *index) return send_error(res, 400, "request.tree_size", "tree_size out of range");
+      size = *s;
+    }
+    auto proof = merkle::inclusion_proof(*index, size, log);
+    if (!proof.ok()) return send_error(res, status_for(proof.error()), proof.error().reason, proof.error().message);
+    send_json(res, 200, Json{{"leaf_index", *index}, {"tree_size", size}, {"inclusion_proof", hashes_json(*proof)},
+                             {"tree_head", *head}});
+  }
+
+  void get_consistency(const httplib::Request& req, httplib::Response& res) {
+    auto first = parse_u64(req.get_param_value("first"));
+    auto second = parse_u64(req.get_param_value("second"));
+    auto size = log.size();
+    if (!size.ok()) return send_error(res, 503, size.error().reason, size.error().message);
+    if (!first || !second || *first == 0 || *first > *second || *second > *size) {
+      return send_error(res, 400, "request.sizes", "need 0 < first <= second <= the tree size");
+    }
+    auto proof = merkle::consistency_proof(*first, *second, log);
+    if (!proof.ok()) return send_error(res, status_for(proof.error()), proof.error().reason, proof.error().message);
+    send_json(res, 200, Json{{"first", *first}, {"second", *second}, {"consistency_proof", hashes_json(*proof)}});
+  }
+
+  void routes() {
+    server.set_payload_max_length(options.max_body_bytes);
+    server.set_read_timeout(5, 0);
+    server.set_write_timeout(5, 0);
+    server.Post("/v1/receipts", [this](const httplib::Request& q, httplib::Response& r) { post_receipt(q, r); });
+    server.Get("/v1/tree-head", [this](const httplib::Request&, httplib::Response& r) {
+      auto head = tree_head();
+      if (!head.ok()) return send_error(r, 503, head.error().reason, head.error().message);
+      send_json(r, 200, *head);
+    });
+    server.Get("/v1/proofs/inclusion", [this](const httplib::Request& q, httplib::Response& r) { get_inclusion(q, r); });
+    server.Get("/v1/proofs/consistency", [this](const httplib::Request& q, httplib::Response& r) { get_consistency(q, r); });
+    server.Get("/.well-known/handshake/did.json", [this](const httplib::Request&, httplib::Response& r) {
+      if (options.did_document.is_null()) return send_error(r, 404, "registry.no_did_document", "not configured");
+      send_json(r, 200, options.did_document);
+    });
+    server.set_exception_handler([](const httplib::Request&, httplib::Response& r, std::exception_ptr) {
+      send_error(r, 500, "internal", "internal error");
+    });
+  }
+};
+
+RegistryServer::RegistryServer(const Identity& registry, registry::LogStore& log, const KeyResolver& keys,
+                               const Clock& clock, RegistryServerOptions options)
+    : impl_(std::make_unique<Impl>(registry, log, keys, clock, std::move(options))) {
+  impl_->routes();
+}
+
+RegistryServer::~RegistryServer() { stop(); }
+
+Result<int> RegistryServer::start(const std::string& host, int port) {
+  const int bound = port == 0 ? impl_->server.bind_to_any_port(host) : (impl_->server.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) return make_error(ErrorCode::kIo, "registry.bind", "cannot listen on " + host + ":" + std::to_string(port));
+  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  for (int i = 0; i < 400 && !impl_->server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return bound;
+}
+
+Status RegistryServer::listen(const std::string& host, int port) {
+  if (!impl_->server.listen(host, port)) {
+    return make_error(ErrorCode::kIo, "registry.bind", "cannot listen on " + host + ":" + std::to_string(port));
+  }
+  return {};
+}
+
+void RegistryServer::stop() {
+  if (!impl_) return;
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace handshake::net
