@@ -283,9 +283,15 @@ int cmd_sign(const std::vector<std::string>& argv) {
 
 // ---- verify ------------------------------------------------------------------------------------
 
+int cmd_verify_proof(const std::string& what, const std::vector<std::string>& argv);
+
 int cmd_verify(const std::vector<std::string>& argv) {
+  if (!argv.empty() && (argv[0] == "inclusion" || argv[0] == "consistency")) {
+    return cmd_verify_proof(argv[0], std::vector<std::string>(argv.begin() + 1, argv.end()));
+  }
   static const char* kHelp =
       "usage: hsk verify [--did-doc FILE]... [FILE|-]\n"
+      "       hsk verify inclusion | consistency ...   (registry proofs; see hsk verify inclusion --help)\n"
       "\n"
       "Verifies a signed message or a DID Document and prints a one-line verdict.\n"
       "  message       strict JSON, schema, then the signature with the key its issuer held at\n"
@@ -364,6 +370,7 @@ int cmd_canon(const std::vector<std::string>& argv) {
 
 int cmd_demo(const std::vector<std::string>& argv);
 int cmd_conformance(const std::vector<std::string>& argv);
+int cmd_registry(const std::vector<std::string>& argv);
 // protocol_commands.cpp
 int cmd_delegate(const std::vector<std::string>& argv);
 int cmd_request(const std::vector<std::string>& argv);
@@ -388,6 +395,7 @@ int top_usage(std::ostream& out) {
          "  receipt  issue or verify receipts (receipt issue | receipt verify)\n"
          "  revoke   sign a RevocationStatement for a delegation or a principal\n"
          "  conformance  run conformance vectors (or generate ours)\n"
+         "  registry serve | anchor   the registry's HTTP API; anchor a receipt\n"
          "  demo     keys, a delegation, a signed request, verified, printed\n";
   return kOk;
 }
@@ -401,6 +409,7 @@ int run(int argc, char** argv) {
       {"verify", cmd_verify}, {"canon", cmd_canon}, {"demo", cmd_demo},
       {"delegate", cmd_delegate}, {"request", cmd_request}, {"service", cmd_service},
       {"receipt", cmd_receipt},   {"revoke", cmd_revoke},     {"conformance", cmd_conformance},
+      {"registry", cmd_registry},
   };
   if (cmd == "--help" || cmd == "-h" || cmd == "help") return top_usage(std::cout);
   auto it = kCommands.find(cmd);

@@ -1,0 +1,227 @@
+// hsk registry serve | anchor, and the offline proof checks hsk verify inclusion | consistency.
+
+#include <httplib.h>
+
+#include <pthread.h>
+
+#include <csignal>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+#include "handshake/did_document.hpp"
+#include "handshake/encoding.hpp"
+#include "handshake/identity.hpp"
+#include "handshake/merkle.hpp"
+#include "handshake/net/registry_server.hpp"
+#include "handshake/registry_log.hpp"
+#include "handshake/resolver.hpp"
+
+namespace hsk::cli {
+
+using handshake::Json;
+
+namespace {
+
+handshake::Result<std::vector<handshake::merkle::Hash>> hashes(const Json& list, const char* what) {
+  std::vector<handshake::merkle::Hash> out;
+  if (!list.is_array()) {
+    return handshake::make_error(handshake::ErrorCode::kSchema, "proof.format", std::string(what) + " must be an array");
+  }
+  for (const auto& e : list) {
+    auto b = e.is_string() ? handshake::encoding::hex_decode(e.get<std::string>())
+                           : handshake::Result<handshake::encoding::Bytes>(
+                                 handshake::make_error(handshake::ErrorCode::kSchema, "proof.format", "not hex"));
+    if (!b.ok() || b->size() != 32) {
+      return handshake::make_error(handshake::ErrorCode::kSchema, "proof.format",
+                                   std::string(what) + " entries must be 64 hex digits");
+    }
+    handshake::merkle::Hash h{};
+    std::copy(b->begin(), b->end(), h.begin());
+    out.push_back(h);
+  }
+  return out;
+}
+
+// The registry's key from its DID Document (self-certifying, or trusted as given).
+handshake::Result<handshake::crypto::PublicKey> registry_key(const std::string& path) {
+  HSK_ASSIGN_OR_RETURN(auto doc, read_json_input(path));
+  HSK_ASSIGN_OR_RETURN(auto history, handshake::DidKeyHistory::build({doc}, /*trusted_source=*/true));
+  return history.current().key;
+}
+
+}  // namespace
+
+int cmd_registry(const std::vector<std::string>& argv) {
+  static const char* kHelp =
+      "usage: hsk registry serve --key REGISTRY.key --db LOG.db [--host 127.0.0.1] [--port 8080]\n"
+      "                          [--did-doc SERVICE.did.json]...\n"
+      "       hsk registry anchor --url http://HOST:PORT RECEIPT.json\n"
+      "\n"
+      "serve   runs the registry's HTTP API on an embedded SQLite Merkle log (see docs/registry.md):\n"
+      "        receipts from the services whose DID Documents are given are checked and their\n"
+      "        commitments appended durably; tree heads are signed with REGISTRY.key. Prints\n"
+      "        'listening on HOST:PORT' (port 0 picks a free one); SIGINT/SIGTERM stop it.\n"
+      "anchor  posts a receipt and prints the registry's answer: leaf index, leaf hash, signed tree\n"
+      "        head and inclusion proof (check it offline with hsk verify inclusion).\n";
+  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") return std::cout << kHelp, argv.empty() ? kUsage : kOk;
+  const std::string sub = argv[0];
+  const std::vector<std::string> rest(argv.begin() + 1, argv.end());
+  std::string err;
+  if (sub == "serve") {
+    auto a = parse_args(rest, {"key", "db", "host", "port", "did-doc"}, {}, err);
+    if (!a) return usage_error("registry serve", err);
+    if (a->help) return std::cout << kHelp, kOk;
+    const auto key = opt(*a, "key"), db = opt(*a, "db");
+    if (!key || !db) return usage_error("registry serve", "--key and --db are required");
+    int port = 8080;
+    if (auto p = opt(*a, "port")) {
+      try {
+        port = std::stoi(*p);
+      } catch (...) {
+        port = -1;
+      }
+      if (port < 0 || port > 65535) return usage_error("registry serve", "--port must be 0..65535");
+    }
+    auto identity = handshake::load_key_file(*key);
+    if (!identity.ok()) return refused("registry serve", identity.error());
+    handshake::DidDirectory directory;
+    if (auto it = a->options.find("did-doc"); it != a->options.end()) {
+      for (const auto& path : it->second) {
+        auto doc = read_json_input(path);
+        if (!doc.ok()) return refused("registry serve", doc.error());
+        directory.add(std::move(doc).value());
+      }
+    }
+    if (auto s = directory.finish(true); !s.ok()) return refused("registry serve", s.error());
+    handshake::DirectoryKeyResolver keys(std::move(directory));
+    auto log = handshake::registry::open_sqlite_log(*db);
+    if (!log.ok()) return refused("registry serve", log.error());
+    handshake::net::RegistryServerOptions options;
+    handshake::DidDocumentOptions doc_options;
+    doc_options.version_time = std::chrono::floor<std::chrono::seconds>(wall_clock().now());
+    if (identity->key_version() == 1) {
+      if (auto doc = handshake::make_did_document(*identity, doc_options); doc.ok()) options.did_document = *doc;
+    }
+    // SIGINT and SIGTERM are blocked before the serving thread starts (it inherits the mask) and
+    // taken synchronously here with sigwait: no work in a signal handler.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    handshake::net::RegistryServer server(*identity, **log, keys, wall_clock(), options);
+    const std::string host = opt(*a, "host").value_or("127.0.0.1");
+    auto bound = server.start(host, port);
+    if (!bound.ok()) return refused("registry serve", bound.error());
+    std::cout << "listening on " << host << ":" << *bound << std::endl;
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    server.stop();
+    return kOk;
+  }
+  if (sub == "anchor") {
+    auto a = parse_args(rest, {"url"}, {}, err);
+    if (!a) return usage_error("registry anchor", err);
+    if (a->help) return std::cout << kHelp, kOk;
+    const auto url = opt(*a, "url");
+    if (!url || a->positional.size() != 1) return usage_error("registry anchor", "--url and one RECEIPT are required");
+    auto receipt = read_json_input(a->positional[0]);
+    if (!receipt.ok()) return refused("registry anchor", receipt.error());
+    httplib::Client client(*url);
+    client.set_connection_timeout(5, 0);
+    client.set_read_timeout(10, 0);
+    auto res = client.Post("/v1/receipts", canonical(*receipt), "application/json");
+    if (!res) {
+      return refused("registry anchor", handshake::make_error(handshake::ErrorCode::kUnavailable, "registry.unreachable",
+                                                              *url + ": " + httplib::to_string(res.error())));
+    }
+    auto body = handshake::json::parse_strict(res->body);
+    if (res->status != 200 || !body.ok()) {
+      std::string code = "registry.refused";
+      if (body.ok() && body->is_object() && body->contains("error") && (*body)["error"].is_object() &&
+          (*body)["error"].contains("code") && (*body)["error"]["code"].is_string()) {
+        code = (*body)["error"]["code"].get<std::string>();
+      }
+      return refused("registry anchor", handshake::make_error(handshake::ErrorCode::kInvalidArgument, code,
+                                                              "registry answered HTTP " + std::to_string(res->status)));
+    }
+    std::cout << canonical(*body) << "\n";
+    return kOk;
+  }
+  return usage_error("registry", "unknown subcommand '" + sub + "' (serve or anchor)");
+}
+
+// hsk verify inclusion | consistency (dispatched from cmd_verify).
+int cmd_verify_proof(const std::string& what, const std::vector<std::string>& argv) {
+  std::string err;
+  auto a = parse_args(argv, {"registry-did-doc", "anchor", "old", "new", "proof"}, {}, err);
+  const std::string cmd = "verify " + what;
+  if (!a) return usage_error(cmd, err);
+  if (a->help) {
+    std::cout << "usage: hsk verify inclusion --registry-did-doc REG.did.json --anchor ANCHOR.json RECEIPT.json\n"
+                 "       hsk verify consistency --registry-did-doc REG.did.json --old HEAD1.json --new HEAD2.json"
+                 " --proof PROOF.json\n\n"
+                 "Offline checks against signed tree heads: the head's signature with the registry's key, then\n"
+                 "the receipt's leaf (SHA-256(0x00 || SHA-256(JCS(receipt)))) in the tree (inclusion), or the\n"
+                 "newer tree extending the older (consistency, RFC 9162). Exit 0 valid, 1 invalid, 2 usage.\n";
+    return kOk;
+  }
+  const auto reg = opt(*a, "registry-did-doc");
+  if (!reg) return usage_error(cmd, "--registry-did-doc is required");
+  auto key = registry_key(*reg);
+  if (!key.ok()) return refused(cmd, key.error());
+  if (what == "inclusion") {
+    const auto anchor_path = opt(*a, "anchor");
+    if (!anchor_path || a->positional.size() != 1) return usage_error(cmd, "--anchor and one RECEIPT are required");
+    auto anchor = read_json_input(*anchor_path);
+    auto receipt = read_json_input(a->positional[0]);
+    if (!anchor.ok()) return refused(cmd, anchor.error());
+    if (!receipt.ok()) return refused(cmd, receipt.error());
+    if (!anchor->is_object() || !anchor->contains("tree_head") || !anchor->contains("leaf_index") ||
+        !(*anchor)["leaf_index"].is_number_integer()) {
+      return refused(cmd, handshake::make_error(handshake::ErrorCode::kSchema, "proof.format",
+                                                "the anchor needs tree_head, leaf_index and inclusion_proof"));
+    }
+    auto head = handshake::registry::verify_tree_head((*anchor)["tree_head"], *key);
+    if (!head.ok()) return refused(cmd, head.error());
+    auto proof = hashes(anchor->value("inclusion_proof", Json()), "inclusion_proof");
+    if (!proof.ok()) return refused(cmd, proof.error());
+    auto leaf = handshake::net::receipt_leaf(*receipt);
+    if (!leaf.ok()) return refused(cmd, leaf.error());
+    const auto index = (*anchor)["leaf_index"].get<std::int64_t>();
+    if (index < 0) return refused(cmd, handshake::make_error(handshake::ErrorCode::kSchema, "proof.format", "bad leaf_index"));
+    if (auto s = handshake::merkle::verify_inclusion(static_cast<std::uint64_t>(index), head->tree_size, *leaf, *proof,
+                                                     head->root_hash);
+        !s.ok()) {
+      return refused(cmd, s.error());
+    }
+    std::cout << "valid: receipt is leaf " << index << " of the " << head->tree_size << "-leaf tree signed by "
+              << head->log_id << "\n";
+    return kOk;
+  }
+  const auto old_path = opt(*a, "old"), new_path = opt(*a, "new"), proof_path = opt(*a, "proof");
+  if (!old_path || !new_path || !proof_path) return usage_error(cmd, "--old, --new and --proof are required");
+  auto h1 = read_json_input(*old_path);
+  auto h2 = read_json_input(*new_path);
+  auto p = read_json_input(*proof_path);
+  if (!h1.ok()) return refused(cmd, h1.error());
+  if (!h2.ok()) return refused(cmd, h2.error());
+  if (!p.ok()) return refused(cmd, p.error());
+  auto head1 = handshake::registry::verify_tree_head(*h1, *key);
+  auto head2 = handshake::registry::verify_tree_head(*h2, *key);
+  if (!head1.ok()) return refused(cmd, head1.error());
+  if (!head2.ok()) return refused(cmd, head2.error());
+  auto proof = hashes(p->is_object() ? p->value("consistency_proof", Json()) : *p, "consistency_proof");
+  if (!proof.ok()) return refused(cmd, proof.error());
+  if (auto s = handshake::merkle::verify_consistency(head1->tree_size, head2->tree_size, *proof, head1->root_hash,
+                                                     head2->root_hash);
+      !s.ok()) {
+    return refused(cmd, s.error());
+  }
+  std::cout << "valid: the " << head2->tree_size << "-leaf tree extends the " << head1->tree_size << "-leaf tree\n";
+  return kOk;
+}
+
+}  // namespace hsk::cli
