@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <map>
+#include <unordered_map>
 
 #include "handshake/did.hpp"
 #include "handshake/encoding.hpp"
@@ -110,7 +111,20 @@ class SqliteLog final : public LogStore {
 
   Result<merkle::Hash> node(unsigned level, std::uint64_t index) const override {
     std::lock_guard lock(mu_);
-    return node_locked(level, index);
+    // Upper levels are few and read by every proof: keep them in memory. Only committed nodes
+    // get here (appends read inside their transaction through node_locked, never through the
+    // cache), and a committed node never changes, so the cache cannot go stale.
+    const bool cacheable = level >= kCachedLevels && level < 64;
+    const std::uint64_t key = (static_cast<std::uint64_t>(level) << 58) | (index & ((std::uint64_t{1} << 58) - 1));
+    if (cacheable && index < (std::uint64_t{1} << 58)) {
+      if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    }
+    auto h = node_locked(level, index);
+    if (h.ok() && cacheable && index < (std::uint64_t{1} << 58)) {
+      if (cache_.size() >= kMaxCached) cache_.clear();
+      cache_.emplace(key, *h);
+    }
+    return h;
   }
 
  private:
@@ -175,6 +189,9 @@ class SqliteLog final : public LogStore {
     return indexes;
   }
 
+  static constexpr unsigned kCachedLevels = 6;  // 1 node per 64 leaves and up
+  static constexpr std::size_t kMaxCached = 1 << 20;
+  mutable std::unordered_map<std::uint64_t, merkle::Hash> cache_;
   mutable std::mutex mu_;
   sqlite3* db_ = nullptr;
   Statement find_leaf_, insert_leaf_, insert_node_, get_leaf_, get_node_, count_;
