@@ -9,6 +9,8 @@
 
 #include "handshake/crypto.hpp"
 #include "handshake/encoding.hpp"
+#include "handshake/did.hpp"
+#include "handshake/did_document.hpp"
 #include "handshake/receipt.hpp"
 
 namespace handshake::net {
@@ -164,6 +166,36 @@ struct RegistryServer::Impl {
     send_json(res, 200, Json{{"first", *first}, {"second", *second}, {"consistency_proof", hashes_json(*proof)}});
   }
 
+  void post_did(const httplib::Request& req, httplib::Response& res) {
+    json::ParseLimits limits;
+    limits.max_bytes = options.max_body_bytes;
+    auto doc = json::parse_strict(req.body, limits);
+    if (!doc.ok()) return send_error(res, 400, doc.error().reason, doc.error().message);
+    auto stored = options.dids->publish(*doc, registry, clock.now());
+    if (!stored.ok()) {
+      const int status = stored.error().code == ErrorCode::kUnavailable ? 503 : 400;
+      return send_error(res, status, stored.error().reason, stored.error().message);
+    }
+    send_json(res, 200, Json{{"did", (*stored)["id"]}, {"doc_version", (*stored)["versionId"]}, {"document", *stored}});
+  }
+
+  void get_did(const httplib::Request& req, httplib::Response& res) {
+    const std::string did = httplib::detail::decode_url(req.matches[1].str(), false);
+    auto parsed = parse_did(did);
+    if (!parsed.ok()) return send_error(res, 400, parsed.error().reason, parsed.error().message);
+    auto versions = options.dids->versions(did);
+    if (!versions.ok()) return send_error(res, status_for(versions.error()), versions.error().reason, versions.error().message);
+    auto latest = parse_did_document(versions->back());
+    if (!latest.ok()) return send_error(res, 503, latest.error().reason, latest.error().message);
+    static constexpr const char* kRoles[] = {"user", "agent", "service", "org"};
+    send_json(res, 200,
+              Json{{"did", did},
+                   {"role", kRoles[static_cast<int>(parsed->type)]},
+                   {"document", versions->back()},
+                   {"primary_ed25519_pubkey_b64u", encoding::base64url_encode(latest->key)},
+                   {"doc_version", std::to_string(latest->version)}});
+  }
+
   void routes() {
     server.set_payload_max_length(options.max_body_bytes);
     server.set_read_timeout(5, 0);
@@ -176,6 +208,10 @@ struct RegistryServer::Impl {
     });
     server.Get("/v1/proofs/inclusion", [this](const httplib::Request& q, httplib::Response& r) { get_inclusion(q, r); });
     server.Get("/v1/proofs/consistency", [this](const httplib::Request& q, httplib::Response& r) { get_consistency(q, r); });
+    if (options.dids != nullptr) {
+      server.Post("/v1/dids", [this](const httplib::Request& q, httplib::Response& r) { post_did(q, r); });
+      server.Get(R"(/v1/dids/(.+))", [this](const httplib::Request& q, httplib::Response& r) { get_did(q, r); });
+    }
     server.Get("/.well-known/handshake/did.json", [this](const httplib::Request&, httplib::Response& r) {
       if (options.did_document.is_null()) return send_error(r, 404, "registry.no_did_document", "not configured");
       send_json(r, 200, options.did_document);

@@ -188,6 +188,20 @@ Status verify_did_document_proof(const DidDocument& d) {
                     d.did.str() + ": no proof by the document's authentication key");
 }
 
+Status verify_did_document_proof_by(const Json& doc, const crypto::PublicKey& key, const std::string& method_id) {
+  if (!doc.is_object() || !doc.contains("proof") || !doc["proof"].is_array()) {
+    return make_error(ErrorCode::kSignature, "diddoc.proof_missing", "document carries no proof");
+  }
+  const Json payload = without(doc, {"proof"});
+  for (const auto& p : doc["proof"]) {
+    if (!p.is_object() || !p.contains("verificationMethod") || p["verificationMethod"] != method_id) continue;
+    if (!p.contains("proofValue") || !p["proofValue"].is_string()) continue;
+    if (verify_b64(payload, p["proofValue"].get<std::string>(), key)) return {};
+    return make_error(ErrorCode::kSignature, "sig.invalid", "proof by " + method_id + " does not verify");
+  }
+  return make_error(ErrorCode::kSignature, "diddoc.proof_missing", "no proof by " + method_id);
+}
+
 Result<DidKeyHistory> DidKeyHistory::build(const std::vector<Json>& docs, bool trusted_source) {
   auto history_error = [](const std::string& why) {
     return make_error(ErrorCode::kInvalidArgument, "diddoc.history", why);

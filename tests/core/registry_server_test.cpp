@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "handshake/did_document.hpp"
 #include "handshake/encoding.hpp"
 #include "handshake/identity.hpp"
 #include "handshake/ids.hpp"
@@ -169,6 +170,99 @@ TEST_CASE("registry server: receipts anchored over HTTP verify offline", "[regis
     REQUIRE(wrong);
     CHECK(wrong->status == 400);
   }
+
+  server.stop();
+  fs::remove_all(dir);
+}
+
+TEST_CASE("registry server: DID Documents are checked as histories and countersigned", "[registry][http][did]") {
+  std::string tmpl = (fs::temp_directory_path() / "hsk-regdid-XXXXXX").string();
+  REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+  const fs::path dir = tmpl;
+  const auto registry = handshake::Identity::generate({handshake::PrincipalType::kSvc, {}, {}, {}}).value();
+  const auto agent = handshake::Identity::generate({handshake::PrincipalType::kAgent, {}, {}, {}}).value();
+  const auto bob = handshake::Identity::generate({handshake::PrincipalType::kUser, "bob@acme.com", {}, {}}).value();
+  handshake::StaticKeyResolver keys;
+  const auto t0 = handshake::time::parse_rfc3339("2026-05-01T12:00:00Z").value();
+  handshake::FixedClock clock(t0);
+  auto log = handshake::registry::open_sqlite_log(dir / "log.db");
+  auto dids = handshake::registry::DidStore::open(dir / "dids.db");
+  REQUIRE(log.ok());
+  REQUIRE(dids.ok());
+  handshake::net::RegistryServerOptions options;
+  options.dids = dids->get();
+  handshake::net::RegistryServer server(registry, **log, keys, clock, options);
+  auto port = server.start("127.0.0.1", 0);
+  REQUIRE(port.ok());
+  httplib::Client client("127.0.0.1", *port);
+  const auto url_of = [](const std::string& did) {
+    std::string out;
+    for (char c : did) out += c == ':' ? std::string("%3A") : std::string(1, c);
+    return "/v1/dids/" + out;
+  };
+
+  handshake::DidDocumentOptions o1;
+  o1.version_time = t0 - std::chrono::hours(2);
+  const Json v1 = handshake::make_did_document(agent, o1).value();
+  auto posted = client.Post("/v1/dids", v1.dump(), "application/json");
+  REQUIRE(posted);
+  REQUIRE(posted->status == 200);
+
+  auto got = client.Get(url_of(agent.did_string()));
+  REQUIRE(got);
+  REQUIRE(got->status == 200);
+  Json body = Json::parse(got->body);
+  CHECK(body["role"] == "agent");
+  CHECK(body["doc_version"] == "1");
+  CHECK(body["primary_ed25519_pubkey_b64u"] == handshake::encoding::base64url_encode(agent.public_key()));
+  const Json& served = body["document"];
+  auto parsed = handshake::parse_did_document(served);
+  REQUIRE(parsed.ok());
+  CHECK(handshake::verify_did_document_proof(*parsed).ok());  // the principal's proof still holds
+  CHECK(handshake::verify_did_document_proof_by(served, registry.public_key(), registry.did_string() + "#keys-1").ok());
+  CHECK_FALSE(handshake::verify_did_document_proof_by(served, agent.public_key(), registry.did_string() + "#keys-1").ok());
+
+  // The same version again, a version out of order, a forged rotation: refused, nothing stored.
+  auto again = client.Post("/v1/dids", v1.dump(), "application/json");
+  REQUIRE(again);
+  CHECK(again->status == 400);
+  CHECK(Json::parse(again->body)["error"]["code"] == "diddoc.history");
+  const auto next = agent.rotated();
+  handshake::DidDocumentOptions o2;
+  o2.version_time = t0 - std::chrono::hours(1);
+  const auto mallory = handshake::Identity::generate({handshake::PrincipalType::kAgent, {}, {}, {}}).value();
+  auto forged = handshake::rotate_did_document(v1, mallory.key(), next, o2);
+  CHECK_FALSE(forged.ok());  // the library itself will not build it with the wrong previous key
+  Json tampered_v2 = handshake::rotate_did_document(v1, agent.key(), next, o2).value();
+  tampered_v2["previousVersionSignature"] = handshake::encoding::base64url_encode(std::vector<std::uint8_t>(64, 7));
+  auto bad = client.Post("/v1/dids", tampered_v2.dump(), "application/json");
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+
+  // A genuine rotation is accepted; the newest version is served.
+  const Json v2 = handshake::rotate_did_document(v1, agent.key(), next, o2).value();
+  auto rotated = client.Post("/v1/dids", v2.dump(), "application/json");
+  REQUIRE(rotated);
+  REQUIRE(rotated->status == 200);
+  body = Json::parse(client.Get(url_of(agent.did_string()))->body);
+  CHECK(body["doc_version"] == "2");
+  CHECK(body["primary_ed25519_pubkey_b64u"] == handshake::encoding::base64url_encode(next.public_key()));
+
+  // A user handle proves nothing by itself: the registry will not vouch for it.
+  handshake::DidDocumentOptions ob;
+  ob.version_time = t0;
+  auto user_doc = client.Post("/v1/dids", handshake::make_did_document(bob, ob).value().dump(), "application/json");
+  REQUIRE(user_doc);
+  CHECK(user_doc->status == 400);
+  CHECK(Json::parse(user_doc->body)["error"]["code"] == "diddoc.untrusted");
+
+  auto unknown = client.Get(url_of("did:hsk:agent:zNothingHere"));
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
+  CHECK(Json::parse(unknown->body)["error"]["code"] == "did.not_found");
+  auto malformed = client.Get("/v1/dids/not-a-did");
+  REQUIRE(malformed);
+  CHECK(malformed->status == 400);
 
   server.stop();
   fs::remove_all(dir);

@@ -61,6 +61,12 @@ struct DidDocumentOptions {
 [[nodiscard]] Result<Json> add_did_document_proof(Json document, const crypto::SigningKey& signer,
                                                   const std::string& method_id, Timestamp created);
 
+// Checks that `document` carries a proof entry by `method_id` that verifies with `key` (e.g. the
+// registry's signature beside the principal's, §5.1). Errors: kSignature "diddoc.proof_missing",
+// "sig.invalid".
+[[nodiscard]] Status verify_did_document_proof_by(const Json& document, const crypto::PublicKey& key,
+                                                  const std::string& method_id);
+
 // A parsed version.
 struct DidDocument {
   Did did;

@@ -12,6 +12,11 @@
 //                                       {"leaf_index", "tree_size", "inclusion_proof", "tree_head"}
 //   GET  /v1/proofs/consistency?first=N&second=M
 //                                       {"first", "second", "consistency_proof"}
+//   POST /v1/dids                       a DID Document version (self-certifying DID; version 1 or the
+//                                       next, signed by the previous); the registry countersigns it
+//                                       (§5.1) → {"did", "doc_version", "document"}
+//   GET  /v1/dids/{did}                 {"did", "role", "document", "primary_ed25519_pubkey_b64u",
+//                                        "doc_version"} for the newest version (DID URL-encoded)
 //   GET  /.well-known/handshake/did.json  the registry's own DID Document
 // Hashes are lowercase hex; tree heads as registry_log.hpp describes.
 #pragma once
@@ -22,6 +27,7 @@
 
 #include "handshake/identity.hpp"
 #include "handshake/json.hpp"
+#include "handshake/registry_dids.hpp"
 #include "handshake/registry_log.hpp"
 #include "handshake/resolver.hpp"
 #include "handshake/result.hpp"
@@ -31,6 +37,7 @@ namespace handshake::net {
 
 struct RegistryServerOptions {
   std::size_t max_body_bytes = 256 * 1024;
+  registry::DidStore* dids = nullptr;  // enables /v1/dids (borrowed; must outlive the server)
   Json did_document;  // served at /.well-known/handshake/did.json (the registry's own, signed)
 };
 

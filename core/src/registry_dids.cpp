@@ -1,0 +1,106 @@
+#include "handshake/registry_dids.hpp"
+
+#include <sqlite3.h>
+
+#include "handshake/did.hpp"
+#include "handshake/did_document.hpp"
+
+namespace handshake::registry {
+namespace {
+
+sqlite3* db_of(void* p) { return static_cast<sqlite3*>(p); }
+
+Error store_error(sqlite3* db, const std::string& what) {
+  return make_error(ErrorCode::kUnavailable, "registry.store_failed",
+                    what + ": " + (db ? sqlite3_errmsg(db) : "cannot open database"));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DidStore>> DidStore::open(const std::filesystem::path& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    Error e = store_error(db, "open " + path.string());
+    sqlite3_close(db);
+    return e;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  const char* ddl =
+      "PRAGMA journal_mode=WAL;"
+      "PRAGMA synchronous=FULL;"
+      "CREATE TABLE IF NOT EXISTS dids(did TEXT NOT NULL, version INTEGER NOT NULL, document TEXT NOT NULL,"
+      "  PRIMARY KEY(did, version)) WITHOUT ROWID;";
+  if (sqlite3_exec(db, ddl, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    Error e = store_error(db, "initialize " + path.string());
+    sqlite3_close(db);
+    return e;
+  }
+  return std::unique_ptr<DidStore>(new DidStore(db));
+}
+
+DidStore::~DidStore() { sqlite3_close_v2(db_of(db_)); }
+
+Result<std::vector<Json>> DidStore::versions(const std::string& did) const {
+  std::lock_guard lock(mu_);
+  sqlite3* db = db_of(db_);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT document FROM dids WHERE did = ? ORDER BY version", -1, &st, nullptr) != SQLITE_OK) {
+    return store_error(db, "read");
+  }
+  sqlite3_bind_text(st, 1, did.c_str(), static_cast<int>(did.size()), SQLITE_TRANSIENT);
+  std::vector<Json> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    auto doc = json::parse_strict(text ? text : "");
+    if (!doc.ok()) {
+      sqlite3_finalize(st);
+      return make_error(ErrorCode::kUnavailable, "registry.store_failed", "a stored document does not parse");
+    }
+    out.push_back(std::move(doc).value());
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return store_error(db, "read");
+  if (out.empty()) return make_error(ErrorCode::kNotFound, "did.not_found", "the registry has no document for " + did.substr(0, 200));
+  return out;
+}
+
+Result<Json> DidStore::publish(const Json& document, const Identity& registry, Timestamp now) {
+  HSK_ASSIGN_OR_RETURN(auto parsed, parse_did_document(document));
+  const std::string did = parsed.did.str();
+  std::vector<Json> history;
+  if (auto stored = versions(did); stored.ok()) {
+    history = std::move(stored).value();
+  } else if (stored.error().code != ErrorCode::kNotFound) {
+    return stored.error();
+  }
+  if (parsed.version != history.size() + 1) {
+    return make_error(ErrorCode::kInvalidArgument, "diddoc.history",
+                      "expected version " + std::to_string(history.size() + 1) + " of " + did);
+  }
+  history.push_back(document);
+  // The whole history must hold, and prove itself: the registry vouches only for what it can check.
+  if (auto h = DidKeyHistory::build(history, /*trusted_source=*/false); !h.ok()) return h.error();
+  HSK_ASSIGN_OR_RETURN(auto countersigned,
+                       add_did_document_proof(document, registry.key(), registry.did_string() + "#keys-1", now));
+  HSK_ASSIGN_OR_RETURN(auto text, json::canonicalize(countersigned));
+  std::lock_guard lock(mu_);
+  sqlite3* db = db_of(db_);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, "INSERT INTO dids(did, version, document) VALUES (?, ?, ?)", -1, &st, nullptr) != SQLITE_OK) {
+    return store_error(db, "store");
+  }
+  sqlite3_bind_text(st, 1, did.c_str(), static_cast<int>(did.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(parsed.version));
+  sqlite3_bind_text(st, 3, text.c_str(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  const int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_CONSTRAINT) {
+    return make_error(ErrorCode::kInvalidArgument, "diddoc.history", "version already published (concurrent publish)");
+  }
+  if (rc != SQLITE_DONE) return store_error(db, "store");
+  return countersigned;
+}
+
+}  // namespace handshake::registry
