@@ -56,13 +56,14 @@ handshake::Result<handshake::crypto::PublicKey> registry_key(const std::string& 
 int cmd_registry(const std::vector<std::string>& argv) {
   static const char* kHelp =
       "usage: hsk registry serve --key REGISTRY.key --db LOG.db [--host 127.0.0.1] [--port 8080]\n"
-      "                          [--did-doc SERVICE.did.json]...\n"
+      "                          [--did-doc SERVICE.did.json]... [--did-db DIDS.db]\n"
       "       hsk registry anchor --url http://HOST:PORT RECEIPT.json\n"
       "\n"
       "serve   runs the registry's HTTP API on an embedded SQLite Merkle log (see docs/registry.md):\n"
       "        receipts from the services whose DID Documents are given are checked and their\n"
       "        commitments appended durably; tree heads are signed with REGISTRY.key. Prints\n"
-      "        'listening on HOST:PORT' (port 0 picks a free one); SIGINT/SIGTERM stop it.\n"
+      "        'listening on HOST:PORT' (port 0 picks a free one); SIGINT/SIGTERM stop it. With\n"
+      "        --did-db it also publishes countersigned DID Documents (/v1/dids).\n"
       "anchor  posts a receipt and prints the registry's answer: leaf index, leaf hash, signed tree\n"
       "        head and inclusion proof (check it offline with hsk verify inclusion).\n";
   if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") return std::cout << kHelp, argv.empty() ? kUsage : kOk;
@@ -70,7 +71,7 @@ int cmd_registry(const std::vector<std::string>& argv) {
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
   std::string err;
   if (sub == "serve") {
-    auto a = parse_args(rest, {"key", "db", "host", "port", "did-doc"}, {}, err);
+    auto a = parse_args(rest, {"key", "db", "host", "port", "did-doc", "did-db"}, {}, err);
     if (!a) return usage_error("registry serve", err);
     if (a->help) return std::cout << kHelp, kOk;
     const auto key = opt(*a, "key"), db = opt(*a, "db");
@@ -99,6 +100,13 @@ int cmd_registry(const std::vector<std::string>& argv) {
     auto log = handshake::registry::open_sqlite_log(*db);
     if (!log.ok()) return refused("registry serve", log.error());
     handshake::net::RegistryServerOptions options;
+    std::unique_ptr<handshake::registry::DidStore> did_store;
+    if (auto did_db = opt(*a, "did-db")) {
+      auto opened = handshake::registry::DidStore::open(*did_db);
+      if (!opened.ok()) return refused("registry serve", opened.error());
+      did_store = std::move(opened).value();
+      options.dids = did_store.get();
+    }
     handshake::DidDocumentOptions doc_options;
     doc_options.version_time = std::chrono::floor<std::chrono::seconds>(wall_clock().now());
     if (identity->key_version() == 1) {

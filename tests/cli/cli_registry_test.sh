@@ -23,7 +23,7 @@ receipt_body 2 | "$HSK" sign --key svc.key > r2.json || bad "sign r2"
 receipt_body 3 | "$HSK" sign --key other.key > stranger.json || bad "sign stranger"
 
 # --- serve ----------------------------------------------------------------------------------------
-"$HSK" registry serve --key registry.key --db log.db --port 0 --did-doc svc.did.json > serve.out 2> serve.err &
+"$HSK" registry serve --key registry.key --db log.db --port 0 --did-doc svc.did.json --did-db dids.db > serve.out 2> serve.err &
 server_pid=$!
 port=""
 for _ in $(seq 1 100); do
@@ -67,6 +67,27 @@ contains proof.json '"consistency_proof"' "consistency endpoint"
 expect 0 "verify consistency" -- "$HSK" verify consistency --registry-did-doc registry.did.json --old h1.json --new h2.json --proof proof.json
 contains out "extends the 1-leaf tree" "consistency verdict"
 expect 1 "consistency the wrong way round" -- "$HSK" verify consistency --registry-did-doc registry.did.json --old h2.json --new h1.json --proof proof.json
+
+# --- DID Documents: published, countersigned, served -----------------------------------------------
+http_json() {  # http_json METHOD PATH [BODY_FILE]: the response body on stdout
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  if [ -n "${3:-}" ]; then
+    printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n' "$1" "$2" "$(wc -c <"$3")" >&3
+    cat "$3" >&3
+  else
+    printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" "$2" >&3
+  fi
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+http_json POST /v1/dids svc.did.json > published.json
+contains published.json '"doc_version":"1"' "DID Document published"
+svc_did=$(sed -n 's/.*"id":"\(did:hsk:svc:[^"#]*\)".*/\1/p' published.json | head -1)
+http_json GET "/v1/dids/$svc_did" > served.json
+contains served.json '"role":"service"' "DID Document served"
+contains served.json "$(sed -n 's/.*"did":"\(did:hsk:svc:[^"]*\)".*/\1/p' registry.key)#keys-1" "registry countersignature"
+http_json POST /v1/dids svc.did.json > again.json
+contains again.json '"diddoc.history"' "same version refused"
 
 # --- usage and shutdown ---------------------------------------------------------------------------------
 expect 0 "registry --help" -- "$HSK" registry --help
