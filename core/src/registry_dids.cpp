@@ -4,38 +4,24 @@
 
 #include "handshake/did.hpp"
 #include "handshake/did_document.hpp"
+#include "sqlite_util.hpp"
 
 namespace handshake::registry {
 namespace {
 
 sqlite3* db_of(void* p) { return static_cast<sqlite3*>(p); }
 
-Error store_error(sqlite3* db, const std::string& what) {
-  return make_error(ErrorCode::kUnavailable, "registry.store_failed",
-                    what + ": " + (db ? sqlite3_errmsg(db) : "cannot open database"));
-}
+Error store_error(sqlite3* db, const std::string& what) { return detail::sqlite_error(db, "registry.store_failed", what); }
 
 }  // namespace
 
 Result<std::unique_ptr<DidStore>> DidStore::open(const std::filesystem::path& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
-      SQLITE_OK) {
-    Error e = store_error(db, "open " + path.string());
-    sqlite3_close(db);
-    return e;
-  }
-  sqlite3_busy_timeout(db, 5000);
   const char* ddl =
       "PRAGMA journal_mode=WAL;"
       "PRAGMA synchronous=FULL;"
       "CREATE TABLE IF NOT EXISTS dids(did TEXT NOT NULL, version INTEGER NOT NULL, document TEXT NOT NULL,"
       "  PRIMARY KEY(did, version)) WITHOUT ROWID;";
-  if (sqlite3_exec(db, ddl, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    Error e = store_error(db, "initialize " + path.string());
-    sqlite3_close(db);
-    return e;
-  }
+  HSK_ASSIGN_OR_RETURN(sqlite3* db, detail::open_sqlite(path, ddl, "registry.store_failed"));
   return std::unique_ptr<DidStore>(new DidStore(db));
 }
 

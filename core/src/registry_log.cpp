@@ -9,14 +9,12 @@
 #include "handshake/did.hpp"
 #include "handshake/encoding.hpp"
 #include "handshake/messages.hpp"
+#include "sqlite_util.hpp"
 
 namespace handshake::registry {
 namespace {
 
-Error store_error(sqlite3* db, const std::string& what) {
-  return make_error(ErrorCode::kUnavailable, "registry.store_failed",
-                    what + ": " + (db ? sqlite3_errmsg(db) : "cannot open database"));
-}
+Error store_error(sqlite3* db, const std::string& what) { return detail::sqlite_error(db, "registry.store_failed", what); }
 
 class Statement {
  public:
@@ -49,11 +47,6 @@ class SqliteLog final : public LogStore {
 
   static Result<std::unique_ptr<LogStore>> open(const std::filesystem::path& path) {
     std::unique_ptr<SqliteLog> log(new SqliteLog());
-    if (sqlite3_open_v2(path.c_str(), &log->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        nullptr) != SQLITE_OK) {
-      return store_error(log->db_, "open " + path.string());
-    }
-    sqlite3_busy_timeout(log->db_, 5000);
     // synchronous=FULL: a commit is on stable storage before the append is acknowledged.
     const char* ddl =
         "PRAGMA journal_mode=WAL;"
@@ -61,12 +54,7 @@ class SqliteLog final : public LogStore {
         "CREATE TABLE IF NOT EXISTS leaves(idx INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE);"
         "CREATE TABLE IF NOT EXISTS nodes(level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
         "  PRIMARY KEY(level, idx)) WITHOUT ROWID;";
-    char* msg = nullptr;
-    if (sqlite3_exec(log->db_, ddl, nullptr, nullptr, &msg) != SQLITE_OK) {
-      std::string m = msg ? msg : "?";
-      sqlite3_free(msg);
-      return make_error(ErrorCode::kUnavailable, "registry.store_failed", "initialize " + path.string() + ": " + m);
-    }
+    HSK_ASSIGN_OR_RETURN(log->db_, detail::open_sqlite(path, ddl, "registry.store_failed"));
     if (!log->find_leaf_.prepare(log->db_, "SELECT idx FROM leaves WHERE hash = ?") ||
         !log->insert_leaf_.prepare(log->db_, "INSERT INTO leaves(idx, hash) VALUES (?, ?)") ||
         !log->insert_node_.prepare(log->db_, "INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)") ||

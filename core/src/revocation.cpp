@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "handshake/ids.hpp"
+#include "sqlite_util.hpp"
 
 namespace handshake {
 
@@ -135,35 +136,20 @@ namespace {
 sqlite3* db_of(void* p) { return static_cast<sqlite3*>(p); }
 
 Error store_error(sqlite3* db, const std::string& what) {
-  return make_error(ErrorCode::kUnavailable, "revocation.store_failed",
-                    what + ": " + (db ? sqlite3_errmsg(db) : "cannot open database"));
+  return detail::sqlite_error(db, "revocation.store_failed", what);
 }
 
 }  // namespace
 
 Result<std::unique_ptr<SqliteRevocationStore>> SqliteRevocationStore::open(
     const std::filesystem::path& path, const KeyResolver& keys, const std::vector<std::string>& authorities) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    Error e = store_error(db, "open " + path.string());
-    sqlite3_close(db);
-    return e;
-  }
-  sqlite3_busy_timeout(db, 5000);
   const char* ddl =
       "PRAGMA journal_mode=WAL;"
       "CREATE TABLE IF NOT EXISTS revocations ("
       "  rowid INTEGER PRIMARY KEY AUTOINCREMENT,"
       "  id TEXT NOT NULL UNIQUE,"
       "  statement TEXT NOT NULL);";
-  char* msg = nullptr;
-  if (sqlite3_exec(db, ddl, nullptr, nullptr, &msg) != SQLITE_OK) {
-    std::string m = msg ? msg : "?";
-    sqlite3_free(msg);
-    sqlite3_close(db);
-    return make_error(ErrorCode::kUnavailable, "revocation.store_failed", "initialize " + path.string() + ": " + m);
-  }
+  HSK_ASSIGN_OR_RETURN(sqlite3* db, detail::open_sqlite(path, ddl, "revocation.store_failed", SQLITE_OPEN_FULLMUTEX));
   std::unique_ptr<SqliteRevocationStore> store(new SqliteRevocationStore(db, keys));
   for (const auto& a : authorities) store->list_.add_authority(a);
   HSK_TRY(store->refresh());
