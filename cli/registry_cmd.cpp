@@ -15,6 +15,7 @@
 #include "handshake/identity.hpp"
 #include "handshake/merkle.hpp"
 #include "handshake/net/registry_server.hpp"
+#include "handshake/registry_anchor.hpp"
 #include "handshake/registry_log.hpp"
 #include "handshake/resolver.hpp"
 
@@ -196,7 +197,7 @@ int cmd_verify_proof(const std::string& what, const std::vector<std::string>& ar
     if (!head.ok()) return refused(cmd, head.error());
     auto proof = hashes(anchor->value("inclusion_proof", Json()), "inclusion_proof");
     if (!proof.ok()) return refused(cmd, proof.error());
-    auto leaf = handshake::net::receipt_leaf(*receipt);
+    auto leaf = handshake::registry::receipt_leaf(*receipt);
     if (!leaf.ok()) return refused(cmd, leaf.error());
     const auto index = (*anchor)["leaf_index"].get<std::int64_t>();
     if (index < 0) return refused(cmd, handshake::make_error(handshake::ErrorCode::kSchema, "proof.format", "bad leaf_index"));

@@ -12,6 +12,8 @@
 #include "handshake/did.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/receipt.hpp"
+#include "handshake/registry_anchor.hpp"
+#include "handshake/revocation.hpp"
 
 namespace handshake::net {
 namespace {
@@ -50,12 +52,6 @@ std::optional<std::uint64_t> parse_u64(const std::string& s) {
 }
 
 }  // namespace
-
-Result<merkle::Hash> receipt_leaf(const Json& receipt) {
-  HSK_ASSIGN_OR_RETURN(auto canon, json::canonicalize(receipt));
-  const auto commitment = crypto::sha256(encoding::as_bytes(canon));
-  return merkle::leaf_hash(commitment);
-}
 
 struct RegistryServer::Impl {
   const Identity& registry;
@@ -117,18 +113,128 @@ struct RegistryServer::Impl {
     if (!doc.ok()) return send_error(res, 400, doc.error().reason, doc.error().message);
     // Nothing unverified is ever committed.
     if (auto s = verify_receipt(*doc, keys); !s.ok()) return send_error(res, status_for(s.error()), s.error().reason, s.error().message);
-    auto leaf = receipt_leaf(*doc);
+    auto leaf = registry::receipt_leaf(*doc);
     if (!leaf.ok()) return send_error(res, 400, leaf.error().reason, leaf.error().message);
-    auto index = append(*leaf);
-    if (!index.ok()) return send_error(res, 503, index.error().reason, index.error().message);
-    auto head = tree_head();
-    if (!head.ok()) return send_error(res, 503, head.error().reason, head.error().message);
-    const auto size = (*head)["tree_size"].get<std::uint64_t>();
-    auto proof = merkle::inclusion_proof(*index, size, log);
-    if (!proof.ok()) return send_error(res, 503, proof.error().reason, proof.error().message);
+    auto anchored = anchor_leaf(*leaf);
+    if (!anchored.ok()) return send_error(res, 503, anchored.error().reason, anchored.error().message);
+    const auto size = anchored->head["tree_size"].get<std::uint64_t>();
+    auto root = encoding::hex_decode(anchored->head["root_hash"].get<std::string>());
+    merkle::Hash root_hash{};
+    std::copy(root->begin(), root->end(), root_hash.begin());
     send_json(res, 200,
-              Json{{"leaf_index", *index}, {"leaf_hash", encoding::hex_encode(*leaf)}, {"tree_head", *head},
-                   {"inclusion_proof", hashes_json(*proof)}});
+              Json{{"leaf_index", anchored->index}, {"leaf_hash", encoding::hex_encode(*leaf)},
+                   {"tree_head", anchored->head}, {"inclusion_proof", hashes_json(anchored->proof)},
+                   {"registry_anchor", registry::sign_registry_anchor(registry, size, root_hash)}});
+  }
+
+  // Appends a leaf (group commit) and returns its index, the signed head that includes it and
+  // the inclusion proof against that head.
+  struct Anchored {
+    std::uint64_t index = 0;
+    Json head;
+    std::vector<merkle::Hash> proof;
+  };
+  Result<Anchored> anchor_leaf(const merkle::Hash& leaf) {
+    Anchored out;
+    HSK_ASSIGN_OR_RETURN(out.index, append(leaf));
+    HSK_ASSIGN_OR_RETURN(out.head, tree_head());
+    const auto size = out.head["tree_size"].get<std::uint64_t>();
+    HSK_ASSIGN_OR_RETURN(out.proof, merkle::inclusion_proof(out.index, size, log));
+    return out;
+  }
+
+  static std::string head_id(const Json& head) {
+    merkle::Hash root{};
+    auto bytes = encoding::hex_decode(head["root_hash"].get<std::string>());
+    if (bytes.ok() && bytes->size() == root.size()) std::copy(bytes->begin(), bytes->end(), root.begin());
+    return registry::tree_head_id(head["tree_size"].get<std::uint64_t>(), root);
+  }
+
+  void post_revocation(const httplib::Request& req, httplib::Response& res) {
+    json::ParseLimits limits;
+    limits.max_bytes = options.max_body_bytes;
+    auto doc = json::parse_strict(req.body, limits);
+    if (!doc.ok()) return send_error(res, 400, doc.error().reason, doc.error().message);
+    RevocationList rules;  // only for its checks: schema, signature, authority
+    for (const auto& a : options.revocation_authorities) rules.add_authority(a);
+    if (auto s = rules.check_statement(*doc, keys); !s.ok()) {
+      const int status = s.error().code == ErrorCode::kPermission ? 403 : status_for(s.error());
+      return send_error(res, status, s.error().reason, s.error().message);
+    }
+    auto canon = json::canonicalize(*doc);
+    if (!canon.ok()) return send_error(res, 400, canon.error().reason, canon.error().message);
+    const auto leaf = merkle::leaf_hash(crypto::sha256(encoding::as_bytes(*canon)));
+    auto anchored = anchor_leaf(leaf);
+    if (!anchored.ok()) return send_error(res, 503, anchored.error().reason, anchored.error().message);
+    const std::string th = head_id(anchored->head);
+    auto entry = options.revocations->add_statement(*doc, th, clock.now());
+    if (!entry.ok()) return send_error(res, status_for(entry.error()), entry.error().reason, entry.error().message);
+    send_json(res, 200,
+              Json{{"statement_id", (*doc)["id"]},
+                   {"leaf_index", anchored->index},
+                   {"leaf_hash", encoding::hex_encode(leaf)},
+                   {"tree_head", anchored->head},
+                   {"tree_head_id", th},
+                   {"inclusion_proof", hashes_json(anchored->proof)},
+                   {"entry", *entry ? (*entry)->to_json() : Json(nullptr)}});
+  }
+
+  void get_published(const httplib::Request& req, httplib::Response& res) {
+    std::optional<std::string> cursor;
+    if (req.has_param("cursor")) cursor = req.get_param_value("cursor");
+    std::size_t limit = options.feed_page_size;
+    if (req.has_param("limit")) {
+      auto l = parse_u64(req.get_param_value("limit"));
+      if (!l || *l == 0) return send_error(res, 400, "request.limit", "limit must be a positive integer");
+      limit = static_cast<std::size_t>(std::min<std::uint64_t>(*l, options.feed_page_size));
+    }
+    auto page = options.revocations->page(cursor, limit);
+    if (!page.ok()) return send_error(res, status_for(page.error()), page.error().reason, page.error().message);
+    auto feed = registry::sign_revocation_feed(registry, *page, clock.now());
+    if (!feed.ok()) return send_error(res, 503, feed.error().reason, feed.error().message);
+    send_json(res, 200, *feed);
+  }
+
+  bool admin_authorized(const httplib::Request& req) const {
+    const std::string header = req.get_header_value("Authorization");
+    static constexpr std::string_view kBearer = "Bearer ";
+    if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) return false;
+    // Hash both sides first so the comparison takes the same time whatever the lengths.
+    const auto given = crypto::sha256(encoding::as_bytes(std::string_view(header).substr(kBearer.size())));
+    const auto want = crypto::sha256(encoding::as_bytes(options.admin_token));
+    return crypto::constant_time_equal(given, want);
+  }
+
+  void post_admin_publish(const httplib::Request& req, httplib::Response& res) {
+    if (!admin_authorized(req)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      return send_error(res, 401, "auth.required", "a valid admin bearer token is required");
+    }
+    json::ParseLimits limits;
+    limits.max_bytes = options.max_body_bytes;
+    auto doc = json::parse_strict(req.body, limits);
+    if (!doc.ok()) return send_error(res, 400, doc.error().reason, doc.error().message);
+    static constexpr const char* kFields[] = {"subject_did", "key_id", "reason", "tree_head_id"};
+    bool shape = doc->is_object() && doc->size() == 4;
+    for (const char* f : kFields) shape = shape && doc->contains(f) && (*doc)[f].is_string();
+    if (!shape) {
+      return send_error(res, 400, "request.body", "the body is exactly {subject_did, key_id, reason, tree_head_id}, all strings");
+    }
+    const auto subject = (*doc)["subject_did"].get<std::string>();
+    if (!parse_did(subject).ok()) return send_error(res, 400, "request.body", "subject_did is not a did:hsk DID");
+    auto known = options.dids->versions(subject);
+    if (!known.ok()) {
+      if (known.error().code == ErrorCode::kNotFound) {
+        return send_error(res, 404, "did_not_found", "the subject is not registered with this registry");
+      }
+      return send_error(res, 503, known.error().reason, known.error().message);
+    }
+    const auto now = clock.now();
+    auto entry = options.revocations->publish(subject, (*doc)["key_id"].get<std::string>(),
+                                              (*doc)["reason"].get<std::string>(),
+                                              (*doc)["tree_head_id"].get<std::string>(), now, now);
+    if (!entry.ok()) return send_error(res, status_for(entry.error()), entry.error().reason, entry.error().message);
+    send_json(res, 200, Json{{"id", entry->id}, {"published_at", time::format_rfc3339(entry->published_at)}});
   }
 
   void get_inclusion(const httplib::Request& req, httplib::Response& res) {
@@ -196,6 +302,14 @@ struct RegistryServer::Impl {
                    {"doc_version", std::to_string(latest->version)}});
   }
 
+  void get_did_versions(const httplib::Request& req, httplib::Response& res) {
+    const std::string did = httplib::detail::decode_url(req.matches[1].str(), false);
+    if (auto parsed = parse_did(did); !parsed.ok()) return send_error(res, 400, parsed.error().reason, parsed.error().message);
+    auto versions = options.dids->versions(did);
+    if (!versions.ok()) return send_error(res, status_for(versions.error()), versions.error().reason, versions.error().message);
+    send_json(res, 200, Json{{"did", did}, {"versions", Json(std::move(versions).value())}});
+  }
+
   void routes() {
     server.set_payload_max_length(options.max_body_bytes);
     server.set_read_timeout(5, 0);
@@ -210,7 +324,24 @@ struct RegistryServer::Impl {
     server.Get("/v1/proofs/consistency", [this](const httplib::Request& q, httplib::Response& r) { get_consistency(q, r); });
     if (options.dids != nullptr) {
       server.Post("/v1/dids", [this](const httplib::Request& q, httplib::Response& r) { post_did(q, r); });
-      server.Get(R"(/v1/dids/(.+))", [this](const httplib::Request& q, httplib::Response& r) { get_did(q, r); });
+      server.Get(R"(/v1/dids/([^/]+)/versions)", [this](const httplib::Request& q, httplib::Response& r) {
+        get_did_versions(q, r);
+      });
+      server.Get(R"(/v1/dids/([^/]+))", [this](const httplib::Request& q, httplib::Response& r) { get_did(q, r); });
+    }
+    if (options.revocations != nullptr) {
+      server.Post("/v1/revocations", [this](const httplib::Request& q, httplib::Response& r) { post_revocation(q, r); });
+      server.Get("/v1/revocations/statements", [this](const httplib::Request&, httplib::Response& r) {
+        auto all = options.revocations->statements();
+        if (!all.ok()) return send_error(r, 503, all.error().reason, all.error().message);
+        send_json(r, 200, Json(std::move(all).value()));
+      });
+      server.Get("/v1/revocations/published", [this](const httplib::Request& q, httplib::Response& r) { get_published(q, r); });
+      if (options.dids != nullptr && !options.admin_token.empty()) {
+        server.Post("/v1/admin/revocations/publish", [this](const httplib::Request& q, httplib::Response& r) {
+          post_admin_publish(q, r);
+        });
+      }
     }
     server.Get("/.well-known/handshake/did.json", [this](const httplib::Request&, httplib::Response& r) {
       if (options.did_document.is_null()) return send_error(r, 404, "registry.no_did_document", "not configured");

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include "handshake/json.hpp"
+#include "handshake/registry_revocations.hpp"
 
 namespace handshake::net {
 namespace {
@@ -33,8 +34,7 @@ PolledRevocationFeed::PolledRevocationFeed(FeedOptions options, std::string base
 
 PolledRevocationFeed::~PolledRevocationFeed() { stop(); }
 
-Status PolledRevocationFeed::poll_once() {
-  std::lock_guard lock(poll_mu_);
+Result<std::string> PolledRevocationFeed::fetch(const std::string& path) {
   httplib::Client client(base_);
   const auto t = static_cast<time_t>(options_.timeout.count());
   client.set_connection_timeout(t, 0);
@@ -43,7 +43,7 @@ Status PolledRevocationFeed::poll_once() {
   client.set_follow_location(false);
   std::string body;
   bool too_large = false;
-  auto res = client.Get(path_, [&](const char* data, std::size_t n) {
+  auto res = client.Get(path, [&](const char* data, std::size_t n) {
     if (body.size() + n > options_.max_body_bytes) {
       too_large = true;
       return false;
@@ -59,6 +59,18 @@ Status PolledRevocationFeed::poll_once() {
   if (res->status != 200) {
     return make_error(ErrorCode::kUnavailable, "feed.unreachable", options_.url + ": HTTP " + std::to_string(res->status));
   }
+  return body;
+}
+
+Status PolledRevocationFeed::poll_once() {
+  std::lock_guard lock(poll_mu_);
+  HSK_TRY(options_.registry ? poll_registry_feed() : poll_statements());
+  last_success_us_.store(micros(clock_.now()));
+  return {};
+}
+
+Status PolledRevocationFeed::poll_statements() {
+  HSK_ASSIGN_OR_RETURN(auto body, fetch(path_));
   json::ParseLimits limits;
   limits.max_bytes = options_.max_body_bytes;
   HSK_ASSIGN_OR_RETURN(auto doc, json::parse_strict(body, limits));
@@ -78,7 +90,28 @@ Status PolledRevocationFeed::poll_once() {
   for (const auto& s : doc) {
     if (auto st = list_.add_statement(s, keys_); !st.ok()) return st.error();
   }
-  last_success_us_.store(micros(clock_.now()));
+  return {};
+}
+
+Status PolledRevocationFeed::poll_registry_feed() {
+  std::vector<registry::RevocationEntry> entries;
+  std::optional<std::string> cursor;
+  json::ParseLimits limits;
+  limits.max_bytes = options_.max_body_bytes;
+  for (std::size_t page = 0;; ++page) {
+    if (page == options_.max_pages) {
+      return make_error(ErrorCode::kUnavailable, "feed.unreachable", "the feed has more pages than allowed");
+    }
+    std::string path = path_;
+    if (cursor) path += std::string(path_.find('?') == std::string::npos ? "?" : "&") + "cursor=" + httplib::detail::encode_query_param(*cursor);
+    HSK_ASSIGN_OR_RETURN(auto body, fetch(path));
+    HSK_ASSIGN_OR_RETURN(auto doc, json::parse_strict(body, limits));
+    HSK_ASSIGN_OR_RETURN(auto feed, registry::verify_revocation_feed(doc, options_.registry->did, options_.registry->key));
+    for (auto& e : feed.entries) entries.push_back(std::move(e));
+    if (!feed.next_cursor) break;
+    cursor = std::move(feed.next_cursor);
+  }
+  for (const auto& e : entries) list_.add_principal(e.subject_did, e.revoked_at);
   return {};
 }
 

@@ -47,7 +47,7 @@ expect 1 "r2 is not r1" -- "$HSK" verify inclusion --registry-did-doc registry.d
 contains err "merkle.mismatch" "wrong receipt reason"
 sed 's/"result":"ok"/"result":"error"/' r1.json > r1.tampered.json
 expect 1 "tampered receipt" -- "$HSK" verify inclusion --registry-did-doc registry.did.json --anchor a1.json r1.tampered.json
-sed 's/"tree_size":1/"tree_size":2/' a1.json > a1.forged.json
+sed 's/\("tree_head":{[^}]*"tree_size":\)1/\12/' a1.json > a1.forged.json
 expect 1 "forged tree head" -- "$HSK" verify inclusion --registry-did-doc registry.did.json --anchor a1.forged.json r1.json
 contains err "sig.invalid" "forged head reason"
 expect 1 "another registry's key" -- "$HSK" verify inclusion --registry-did-doc svc.did.json --anchor a1.json r1.json

@@ -15,6 +15,7 @@
 #include "handshake/merkle.hpp"
 #include "handshake/net/registry_server.hpp"
 #include "handshake/receipt.hpp"
+#include "handshake/registry_anchor.hpp"
 #include "handshake/registry_log.hpp"
 
 namespace fs = std::filesystem;
@@ -91,7 +92,7 @@ TEST_CASE("registry server: receipts anchored over HTTP verify offline", "[regis
     CHECK(handshake::verify_receipt(receipts[i], offline, Json{{"n", static_cast<int>(i)}}).ok());
     auto head = handshake::registry::verify_tree_head(answers[i]["tree_head"], registry.public_key());
     REQUIRE(head.ok());
-    const auto leaf = handshake::net::receipt_leaf(receipts[i]).value();
+    const auto leaf = handshake::registry::receipt_leaf(receipts[i]).value();
     CHECK(answers[i]["leaf_hash"] == handshake::encoding::hex_encode(leaf));
     CHECK(hm::verify_inclusion(answers[i]["leaf_index"].get<std::uint64_t>(), head->tree_size, leaf,
                                from_hex(answers[i]["inclusion_proof"]), head->root_hash)
@@ -138,7 +139,7 @@ TEST_CASE("registry server: receipts anchored over HTTP verify offline", "[regis
     CHECK(head_res->get_header_value("Cache-Control") == "no-store");
     auto head = handshake::registry::verify_tree_head(Json::parse(head_res->body), registry.public_key());
     REQUIRE(head.ok());
-    const auto leaf = handshake::net::receipt_leaf(receipts[5]).value();
+    const auto leaf = handshake::registry::receipt_leaf(receipts[5]).value();
     auto inc = client.Get("/v1/proofs/inclusion?leaf_hash=" + handshake::encoding::hex_encode(leaf));
     REQUIRE(inc);
     REQUIRE(inc->status == 200);

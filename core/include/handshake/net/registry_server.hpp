@@ -3,10 +3,13 @@
 //
 //   POST /v1/receipts                   a signed Receipt. Checked (strict JSON, schema, signature by
 //                                       its issuer) before anything is committed; its commitment
-//                                       SHA-256(JCS(receipt)) becomes a leaf (§18: the registry
-//                                       keeps commitments, not receipts). Concurrent appends are
-//                                       integrated together, one durable transaction per group.
-//                                       200 {"leaf_index", "leaf_hash", "tree_head", "inclusion_proof"}
+//                                       (registry::receipt_commitment) becomes a leaf (§18: the
+//                                       registry keeps commitments, not receipts). Concurrent
+//                                       appends are integrated together, one durable transaction
+//                                       per group. 200 {"leaf_index", "leaf_hash", "tree_head",
+//                                       "inclusion_proof", "registry_anchor"}: the anchor object
+//                                       for that tree head, which the service puts into the
+//                                       receipt (registry::attach_registry_anchor)
 //   GET  /v1/tree-head                  the signed tree head
 //   GET  /v1/proofs/inclusion?leaf_hash=HEX[&tree_size=N]
 //                                       {"leaf_index", "tree_size", "inclusion_proof", "tree_head"}
@@ -17,18 +20,37 @@
 //                                       (§5.1) → {"did", "doc_version", "document"}
 //   GET  /v1/dids/{did}                 {"did", "role", "document", "primary_ed25519_pubkey_b64u",
 //                                        "doc_version"} for the newest version (DID URL-encoded)
+//   GET  /v1/dids/{did}/versions        {"did", "versions": [every version, oldest first]} so a
+//                                       client can check the whole history itself
+//   POST /v1/revocations                a signed RevocationStatement. Checked (schema, the issuer's
+//                                       signature, authority: revocation.hpp) and anchored (its
+//                                       commitment SHA-256(JCS(statement)) becomes a leaf) before it
+//                                       is stored; a principal revocation becomes a feed entry.
+//                                       200 {"statement_id", "leaf_index", "leaf_hash", "tree_head",
+//                                       "tree_head_id", "inclusion_proof", "entry" (or null)}
+//   GET  /v1/revocations/statements     every stored statement (a JSON array; the format
+//                                       net::PolledRevocationFeed polls, each signed by its issuer)
+//   GET  /v1/revocations/published[?cursor=C&limit=N]
+//                                       the registry-signed feed (§22.2, revocations-published-feed)
+//   POST /v1/admin/revocations/publish  (§22.3) Authorization: Bearer <admin token>; body exactly
+//                                       {subject_did, key_id, reason, tree_head_id}; idempotent on
+//                                       the triple → {"id", "published_at"}; 404 did_not_found when
+//                                       the subject has no document here; 401 without the token
 //   GET  /.well-known/handshake/did.json  the registry's own DID Document
-// Hashes are lowercase hex; tree heads as registry_log.hpp describes.
+// Every answer carries Cache-Control: no-store. Hashes are lowercase hex; tree heads as
+// registry_log.hpp describes; receipt commitments and anchors as registry_anchor.hpp describes.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "handshake/identity.hpp"
 #include "handshake/json.hpp"
 #include "handshake/registry_dids.hpp"
 #include "handshake/registry_log.hpp"
+#include "handshake/registry_revocations.hpp"
 #include "handshake/resolver.hpp"
 #include "handshake/result.hpp"
 #include "handshake/time.hpp"
@@ -39,11 +61,13 @@ struct RegistryServerOptions {
   std::size_t max_body_bytes = 256 * 1024;
   registry::DidStore* dids = nullptr;  // enables /v1/dids (borrowed; must outlive the server)
   Json did_document;  // served at /.well-known/handshake/did.json (the registry's own, signed)
+  registry::RevocationPublisher* revocations = nullptr;  // enables /v1/revocations* (borrowed)
+  std::vector<std::string> revocation_authorities;       // may revoke other principals (revocation.hpp)
+  // Enables POST /v1/admin/revocations/publish (with `dids`); compared in constant time. Empty: off.
+  std::string admin_token;
+  std::size_t feed_page_size = 1000;
 };
 
-// The commitment a receipt contributes: SHA-256(JCS(receipt)); its leaf is merkle::leaf_hash of
-// those 32 bytes.
-[[nodiscard]] Result<merkle::Hash> receipt_leaf(const Json& receipt);
 
 class RegistryServer {
  public:

@@ -2,10 +2,18 @@
 // RevocationStatements at its handshake:revocation endpoint). Part of handshake::net, the one
 // target that speaks HTTP; handshake::core stays transport-free.
 //
-// The endpoint answers GET with a JSON array of signed RevocationStatements. Every statement is
-// verified (schema, signature with the issuer's key, authority rules) before it counts; a
-// response with any statement that does not verify is refused whole and counts as a failed poll.
-// Revocations are never undone by a later response.
+// Two formats:
+// - statements (default): the endpoint answers GET with a JSON array of signed
+//   RevocationStatements (a principal's handshake:revocation endpoint, or a registry's
+//   /v1/revocations/statements). Every statement is verified (schema, signature with the issuer's
+//   key, authority rules) before it counts.
+// - registry feed (FeedOptions::registry set): a registry's /v1/revocations/published envelope
+//   (§22.2), verified with the registry's key before any field is read; next_cursor pages are
+//   followed. Each entry revokes its subject principal from revoked_at, whatever its key_id: a
+//   service cannot tell which of a principal's keys signed a link once it has verified it, so the
+//   feed errs towards refusing.
+// A response (all pages of it) with anything that does not verify is refused whole and counts as
+// a failed poll. Revocations are never undone by a later response.
 //
 // Fail closed: when the last successful poll is older than max_staleness (or there was none),
 // every question is answered kUnavailable, which a service turns into service_unavailable.
@@ -20,6 +28,7 @@
 #include <string>
 #include <thread>
 
+#include "handshake/crypto.hpp"
 #include "handshake/resolver.hpp"
 #include "handshake/result.hpp"
 #include "handshake/revocation.hpp"
@@ -33,6 +42,12 @@ struct FeedOptions {
   std::chrono::seconds max_staleness{120};      // older than this: kUnavailable
   std::chrono::seconds timeout{5};              // connect and read
   std::size_t max_body_bytes = 16 * 1024 * 1024;
+  struct RegistryFeed {
+    std::string did;          // the registry's DID (the feed's issuer_did)
+    crypto::PublicKey key{};  // its key (keys-1 of its /.well-known/handshake/did.json)
+  };
+  std::optional<RegistryFeed> registry;  // set: the registry-signed feed format
+  std::size_t max_pages = 1000;
 };
 
 class PolledRevocationFeed final : public RevocationSource {
@@ -62,6 +77,9 @@ class PolledRevocationFeed final : public RevocationSource {
   PolledRevocationFeed(FeedOptions options, std::string base, std::string path, const KeyResolver& keys,
                        const Clock& clock);
   [[nodiscard]] bool fresh() const;
+  [[nodiscard]] Result<std::string> fetch(const std::string& path);
+  [[nodiscard]] Status poll_statements();
+  [[nodiscard]] Status poll_registry_feed();
 
   FeedOptions options_;
   std::string base_;  // scheme://host:port
