@@ -42,6 +42,8 @@ handshake::Result<std::string> read_input(const std::optional<std::string>& path
 handshake::Result<handshake::Json> read_json_input(const std::optional<std::string>& path);
 
 std::string canonical(const handshake::Json& j);
+// Writes `text` to `path` (replacing it). Errors: kIo "output.write".
+handshake::Status write_text_file(const std::string& path, const std::string& text);
 const handshake::SystemClock& wall_clock();
 
 }  // namespace hsk::cli

@@ -89,6 +89,14 @@ int refused(const std::string& cmd, const Error& e) {
 }
 
 // Reads FILE or standard input ("-" or no argument). Bounded so hostile input cannot exhaust memory.
+handshake::Status write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.flush();
+  if (!out) return handshake::make_error(handshake::ErrorCode::kIo, "output.write", "cannot write " + path);
+  return {};
+}
+
 handshake::Result<std::string> read_input(const std::optional<std::string>& path) {
   constexpr std::size_t kMax = 16 * 1024 * 1024;
   std::string data;

@@ -17,6 +17,9 @@
 #include "handshake/net/registry_server.hpp"
 #include "handshake/registry_anchor.hpp"
 #include "handshake/registry_log.hpp"
+#include "handshake/registry_dids.hpp"
+#include "handshake/registry_revocations.hpp"
+#include "handshake/did.hpp"
 #include "handshake/resolver.hpp"
 
 namespace hsk::cli {
@@ -58,21 +61,31 @@ int cmd_registry(const std::vector<std::string>& argv) {
   static const char* kHelp =
       "usage: hsk registry serve --key REGISTRY.key --db LOG.db [--host 127.0.0.1] [--port 8080]\n"
       "                          [--did-doc SERVICE.did.json]... [--did-db DIDS.db]\n"
-      "       hsk registry anchor --url http://HOST:PORT RECEIPT.json\n"
+      "                          [--revocation-db REVOCATIONS.db [--revocation-authority DID]...\n"
+      "                           [--admin-token-file TOKEN]]\n"
+      "       hsk registry anchor --url http://HOST:PORT [--key SERVICE.key [--out ANCHORED.json]] RECEIPT.json\n"
       "\n"
       "serve   runs the registry's HTTP API on an embedded SQLite Merkle log (see docs/registry.md):\n"
       "        receipts from the services whose DID Documents are given are checked and their\n"
       "        commitments appended durably; tree heads are signed with REGISTRY.key. Prints\n"
       "        'listening on HOST:PORT' (port 0 picks a free one); SIGINT/SIGTERM stop it. With\n"
-      "        --did-db it also publishes countersigned DID Documents (/v1/dids).\n"
+      "        --did-db it also publishes countersigned DID Documents (/v1/dids). With\n"
+      "        --revocation-db it publishes RevocationStatements (POST /v1/revocations, from the\n"
+      "        principals above or in --did-db) and serves the registry-signed revocation feed; the\n"
+      "        admin route POST /v1/admin/revocations/publish needs --did-db and --admin-token-file\n"
+      "        (a file only its owner can read, holding the bearer token).\n"
       "anchor  posts a receipt and prints the registry's answer: leaf index, leaf hash, signed tree\n"
-      "        head and inclusion proof (check it offline with hsk verify inclusion).\n";
+      "        head, inclusion proof and registry_anchor (check it offline with hsk verify\n"
+      "        inclusion). With --key (the receipt's issuer), the answer also holds \"receipt\": the\n"
+      "        receipt with its registry_anchor, re-signed (also written to --out).\n";
   if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") return std::cout << kHelp, argv.empty() ? kUsage : kOk;
   const std::string sub = argv[0];
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
   std::string err;
   if (sub == "serve") {
-    auto a = parse_args(rest, {"key", "db", "host", "port", "did-doc", "did-db"}, {}, err);
+    auto a = parse_args(rest, {"key", "db", "host", "port", "did-doc", "did-db", "revocation-db", "revocation-authority",
+                               "admin-token-file"},
+                        {}, err);
     if (!a) return usage_error("registry serve", err);
     if (a->help) return std::cout << kHelp, kOk;
     const auto key = opt(*a, "key"), db = opt(*a, "db");
@@ -97,7 +110,8 @@ int cmd_registry(const std::vector<std::string>& argv) {
       }
     }
     if (auto s = directory.finish(true); !s.ok()) return refused("registry serve", s.error());
-    handshake::DirectoryKeyResolver keys(std::move(directory));
+    handshake::ChainedKeyResolver keys;
+    keys.add(std::make_shared<handshake::DirectoryKeyResolver>(std::move(directory)));
     auto log = handshake::registry::open_sqlite_log(*db);
     if (!log.ok()) return refused("registry serve", log.error());
     handshake::net::RegistryServerOptions options;
@@ -107,6 +121,34 @@ int cmd_registry(const std::vector<std::string>& argv) {
       if (!opened.ok()) return refused("registry serve", opened.error());
       did_store = std::move(opened).value();
       options.dids = did_store.get();
+      keys.add(std::make_shared<handshake::registry::DidStoreKeyResolver>(*did_store));
+    }
+    std::unique_ptr<handshake::registry::RevocationPublisher> revocations;
+    if (auto rev_db = opt(*a, "revocation-db")) {
+      auto opened = handshake::registry::RevocationPublisher::open(*rev_db);
+      if (!opened.ok()) return refused("registry serve", opened.error());
+      revocations = std::move(opened).value();
+      options.revocations = revocations.get();
+      if (auto it = a->options.find("revocation-authority"); it != a->options.end()) {
+        for (const auto& did : it->second) {
+          if (auto d = handshake::parse_did(did); !d.ok()) return refused("registry serve", d.error());
+          options.revocation_authorities.push_back(did);
+        }
+      }
+    }
+    if (auto token_file = opt(*a, "admin-token-file")) {
+      if (!revocations || !did_store) {
+        return usage_error("registry serve", "--admin-token-file needs --revocation-db and --did-db");
+      }
+      auto token = handshake::read_secret_file(*token_file, 4096);
+      if (!token.ok()) return refused("registry serve", token.error());
+      std::string t = std::move(token).value();
+      while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+      if (t.size() < 16) {
+        return refused("registry serve", handshake::make_error(handshake::ErrorCode::kInvalidArgument, "token.weak",
+                                                               "the admin token must be at least 16 characters"));
+      }
+      options.admin_token = std::move(t);
     }
     handshake::DidDocumentOptions doc_options;
     doc_options.version_time = std::chrono::floor<std::chrono::seconds>(wall_clock().now());
@@ -131,13 +173,19 @@ int cmd_registry(const std::vector<std::string>& argv) {
     return kOk;
   }
   if (sub == "anchor") {
-    auto a = parse_args(rest, {"url"}, {}, err);
+    auto a = parse_args(rest, {"url", "key", "out"}, {}, err);
     if (!a) return usage_error("registry anchor", err);
     if (a->help) return std::cout << kHelp, kOk;
     const auto url = opt(*a, "url");
     if (!url || a->positional.size() != 1) return usage_error("registry anchor", "--url and one RECEIPT are required");
     auto receipt = read_json_input(a->positional[0]);
     if (!receipt.ok()) return refused("registry anchor", receipt.error());
+    std::optional<handshake::Identity> issuer;
+    if (auto key = opt(*a, "key")) {
+      auto loaded = handshake::load_key_file(*key);
+      if (!loaded.ok()) return refused("registry anchor", loaded.error());
+      issuer = std::move(loaded).value();
+    }
     httplib::Client client(*url);
     client.set_connection_timeout(5, 0);
     client.set_read_timeout(10, 0);
@@ -155,6 +203,18 @@ int cmd_registry(const std::vector<std::string>& argv) {
       }
       return refused("registry anchor", handshake::make_error(handshake::ErrorCode::kInvalidArgument, code,
                                                               "registry answered HTTP " + std::to_string(res->status)));
+    }
+    if (issuer) {
+      if (!body->is_object() || !body->contains("registry_anchor")) {
+        return refused("registry anchor", handshake::make_error(handshake::ErrorCode::kSchema, "anchor.missing",
+                                                                "the registry's answer holds no registry_anchor"));
+      }
+      auto anchored = handshake::registry::attach_registry_anchor(*receipt, (*body)["registry_anchor"], *issuer);
+      if (!anchored.ok()) return refused("registry anchor", anchored.error());
+      if (auto out = opt(*a, "out")) {
+        if (auto w = write_text_file(*out, canonical(*anchored) + "\n"); !w.ok()) return refused("registry anchor", w.error());
+      }
+      (*body)["receipt"] = std::move(anchored).value();
     }
     std::cout << canonical(*body) << "\n";
     return kOk;
@@ -206,8 +266,22 @@ int cmd_verify_proof(const std::string& what, const std::vector<std::string>& ar
         !s.ok()) {
       return refused(cmd, s.error());
     }
+    std::string anchored_note;
+    if (receipt->is_object() && receipt->contains("registry_anchor")) {
+      // An anchored receipt: its own registry_anchor must hold too, against the same proof when
+      // it names the same tree.
+      const auto anchor_size = handshake::registry::verify_registry_anchor((*receipt)["registry_anchor"], *key);
+      if (!anchor_size.ok()) return refused(cmd, anchor_size.error());
+      if (anchor_size->tree_size == head->tree_size) {
+        auto s = handshake::registry::verify_anchored_receipt(*receipt, *key, static_cast<std::uint64_t>(index), *proof);
+        if (!s.ok()) return refused(cmd, s.error());
+        anchored_note = "; its registry_anchor verifies";
+      } else {
+        anchored_note = "; its registry_anchor is signed (tree of " + std::to_string(anchor_size->tree_size) + ")";
+      }
+    }
     std::cout << "valid: receipt is leaf " << index << " of the " << head->tree_size << "-leaf tree signed by "
-              << head->log_id << "\n";
+              << head->log_id << anchored_note << "\n";
     return kOk;
   }
   const auto old_path = opt(*a, "old"), new_path = opt(*a, "new"), proof_path = opt(*a, "proof");

@@ -134,7 +134,7 @@ Status save_key_file(const Identity& identity, const std::filesystem::path& path
   return {};
 }
 
-Result<Identity> load_key_file(const std::filesystem::path& path) {
+Result<std::string> read_secret_file(const std::filesystem::path& path, std::size_t max_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return make_error(ErrorCode::kIo, "keyfile.read", "cannot open " + path.string() + ": " + errno_text());
   struct stat st {};
@@ -147,11 +147,12 @@ Result<Identity> load_key_file(const std::filesystem::path& path) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return make_error(ErrorCode::kPermission, "keyfile.permissions",
-                      path.string() + " has mode " + mode + "; a key file must not be accessible to group or others (chmod 600)");
+                      path.string() + " has mode " + mode + "; a secret file must not be accessible to group or others (chmod 600)");
   }
-  if (!S_ISREG(st.st_mode) || static_cast<std::size_t>(st.st_size) > kMaxKeyFileBytes) {
+  if (!S_ISREG(st.st_mode) || static_cast<std::size_t>(st.st_size) > max_bytes) {
     ::close(fd);
-    return make_error(ErrorCode::kKey, "keyfile.format", path.string() + " is not a key file");
+    return make_error(ErrorCode::kKey, "keyfile.format", path.string() + " is not a regular file of at most " +
+                                                             std::to_string(max_bytes) + " bytes");
   }
   std::string text(static_cast<std::size_t>(st.st_size), '\0');
   std::size_t got = 0;
@@ -163,6 +164,18 @@ Result<Identity> load_key_file(const std::filesystem::path& path) {
   }
   ::close(fd);
   text.resize(got);
+  return text;
+}
+
+Result<Identity> load_key_file(const std::filesystem::path& path) {
+  auto read = read_secret_file(path, kMaxKeyFileBytes);
+  if (!read.ok()) {
+    if (read.error().reason == "keyfile.format") {
+      return make_error(ErrorCode::kKey, "keyfile.format", path.string() + " is not a key file");
+    }
+    return read.error();
+  }
+  std::string text = std::move(read).value();
 
   auto doc = json::parse_strict(text);
   std::fill(text.begin(), text.end(), '\0');

@@ -89,4 +89,17 @@ Result<Json> DidStore::publish(const Json& document, const Identity& registry, T
   return countersigned;
 }
 
+KeyResolver::Answer DidStoreKeyResolver::key_at(const std::string& did, Timestamp at) const {
+  auto versions = store_.versions(did);
+  if (!versions.ok()) {
+    const auto status = versions.error().code == ErrorCode::kNotFound ? Status::kNotFound : Status::kUnavailable;
+    return Answer{status, {}, versions.error().message};
+  }
+  auto history = DidKeyHistory::build(*versions, /*trusted_source=*/false);
+  if (!history.ok()) return Answer{Status::kUnavailable, {}, history.error().message};
+  auto key = history->key_at(at);
+  if (!key.ok()) return Answer{Status::kNotFound, {}, key.error().message};
+  return Answer{Status::kFound, *key, {}};
+}
+
 }  // namespace handshake::registry

@@ -23,7 +23,15 @@ receipt_body 2 | "$HSK" sign --key svc.key > r2.json || bad "sign r2"
 receipt_body 3 | "$HSK" sign --key other.key > stranger.json || bad "sign stranger"
 
 # --- serve ----------------------------------------------------------------------------------------
-"$HSK" registry serve --key registry.key --db log.db --port 0 --did-doc svc.did.json --did-db dids.db > serve.out 2> serve.err &
+printf 'admin-token-0123456789abcdef\n' > admin.token
+chmod 644 admin.token
+expect 1 "a token file others can read is refused" -- "$HSK" registry serve --key registry.key --db log.db --port 0 \
+  --did-db dids.db --revocation-db rev.db --admin-token-file admin.token
+contains err "keyfile.permissions" "token file permissions"
+chmod 600 admin.token
+expect 2 "admin token without the stores" -- "$HSK" registry serve --key registry.key --db log.db --port 0 --admin-token-file admin.token
+"$HSK" registry serve --key registry.key --db log.db --port 0 --did-doc svc.did.json --did-db dids.db \
+  --revocation-db rev.db --admin-token-file admin.token > serve.out 2> serve.err &
 server_pid=$!
 port=""
 for _ in $(seq 1 100); do
@@ -56,6 +64,19 @@ contains err "did.unresolved" "stranger reason"
 echo '{"not":"a receipt"}' > junk.json
 expect 1 "junk is refused" -- "$HSK" registry anchor --url "$url" junk.json
 
+# --- anchored receipt: registry_anchor inside, re-signed by the service ---------------------------------
+expect 0 "anchor r1 again with the service key" -- "$HSK" registry anchor --url "$url" --key svc.key --out r1.anchored.json r1.json
+cp out a1b.json
+contains a1b.json '"registry_anchor"' "anchor object in the answer"
+contains r1.anchored.json '"tree_root_signature"' "anchored receipt written"
+contains out '"leaf_index":0' "same leaf for the anchored receipt"
+expect 0 "verify inclusion of the anchored receipt" -- "$HSK" verify inclusion --registry-did-doc registry.did.json --anchor a1b.json r1.anchored.json
+contains out "registry_anchor verifies" "anchored verdict"
+sed 's/"tree_root":"[0-9a-f]/"tree_root":"f/' r1.anchored.json | "$HSK" sign --key svc.key > r1.forged-anchor.json
+expect 1 "a forged registry_anchor (re-signed by the service) is refused" -- "$HSK" verify inclusion --registry-did-doc registry.did.json --anchor a1b.json r1.forged-anchor.json
+expect 1 "only the issuer re-signs" -- "$HSK" registry anchor --url "$url" --key other.key r1.json
+contains err "receipt.issuer" "issuer reason"
+
 # --- consistency between the two heads --------------------------------------------------------------
 sed -n 's/.*"tree_head":\({[^}]*}\).*/\1/p' a1.json > h1.json
 sed -n 's/.*"tree_head":\({[^}]*}\).*/\1/p' a2.json > h2.json
@@ -69,17 +90,19 @@ contains out "extends the 1-leaf tree" "consistency verdict"
 expect 1 "consistency the wrong way round" -- "$HSK" verify consistency --registry-did-doc registry.did.json --old h2.json --new h1.json --proof proof.json
 
 # --- DID Documents: published, countersigned, served -----------------------------------------------
-http_json() {  # http_json METHOD PATH [BODY_FILE]: the response body on stdout
+http_raw() {  # http_raw METHOD PATH [BODY_FILE [EXTRA_HEADER]]: the whole response on stdout
   exec 3<>"/dev/tcp/127.0.0.1/$port"
   if [ -n "${3:-}" ]; then
-    printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n' "$1" "$2" "$(wc -c <"$3")" >&3
+    printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%sContent-Type: application/json\r\nContent-Length: %s\r\n\r\n' \
+      "$1" "$2" "${4:+$4$'\r\n'}" "$(wc -c <"$3")" >&3
     cat "$3" >&3
   else
     printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" "$2" >&3
   fi
-  sed '1,/^\r$/d' <&3
+  cat <&3
   exec 3<&-
 }
+http_json() { http_raw "$@" | sed '1,/^\r$/d'; }  # the response body only
 http_json POST /v1/dids svc.did.json > published.json
 contains published.json '"doc_version":"1"' "DID Document published"
 svc_did=$(sed -n 's/.*"id":"\(did:hsk:svc:[^"#]*\)".*/\1/p' published.json | head -1)
@@ -88,6 +111,27 @@ contains served.json '"role":"service"' "DID Document served"
 contains served.json "$(sed -n 's/.*"did":"\(did:hsk:svc:[^"]*\)".*/\1/p' registry.key)#keys-1" "registry countersignature"
 http_json POST /v1/dids svc.did.json > again.json
 contains again.json '"diddoc.history"' "same version refused"
+
+# --- revocations: published, anchored, served in the registry-signed feed --------------------------------
+"$HSK" revoke --key svc.key --principal "$svc_did" --reason key_compromise > revoke.json || bad "revoke"
+http_json POST /v1/revocations revoke.json > revoked.json
+contains revoked.json '"key_id":"*"' "principal revocation published"
+contains revoked.json '"tree_head_id":"th_' "anchored under a tree head"
+http_json GET /v1/revocations/published > feed.json
+contains feed.json "\"subject_did\":\"$svc_did\"" "feed lists the revocation"
+contains feed.json '"alg":"Ed25519"' "feed is signed"
+http_json GET /v1/revocations/statements > statements.json
+contains statements.json '"kind":"RevocationStatement"' "statements served"
+echo "{\"subject_did\":\"$svc_did\",\"key_id\":\"#keys-1\",\"reason\":\"x\",\"tree_head_id\":\"th_1_00\"}" > admin.json
+http_raw POST /v1/admin/revocations/publish admin.json > admin.out
+head -1 admin.out | grep -q ' 401 ' && ok || bad "admin route without a token: $(head -1 admin.out)"
+http_raw POST /v1/admin/revocations/publish admin.json 'Authorization: Bearer wrong-token' > admin.out
+head -1 admin.out | grep -q ' 401 ' && ok || bad "admin route with a wrong token: $(head -1 admin.out)"
+http_raw POST /v1/admin/revocations/publish admin.json 'Authorization: Bearer admin-token-0123456789abcdef' > admin.out
+head -1 admin.out | grep -q ' 200 ' && ok || bad "admin route with the token: $(cat admin.out)"
+contains admin.out '"published_at"' "admin publish answer"
+http_json POST /v1/admin/revocations/publish admin.json 'Authorization: Bearer admin-token-0123456789abcdef' > admin.again
+sed '1,/^\r$/d' admin.out | cmp -s - admin.again && ok || bad "admin publish is idempotent"
 
 # --- usage and shutdown ---------------------------------------------------------------------------------
 expect 0 "registry --help" -- "$HSK" registry --help

@@ -64,6 +64,11 @@ class Identity {
 [[nodiscard]] Status save_key_file(const Identity& identity, const std::filesystem::path& path,
                                    bool overwrite = false);
 
+// Reads a file holding a secret (a key file, a bearer token): refused unless it is a regular
+// file, not a symlink, at most `max_bytes`, with no group/other access bits. Errors: kPermission
+// "keyfile.permissions", kIo "keyfile.read", kKey "keyfile.format".
+[[nodiscard]] Result<std::string> read_secret_file(const std::filesystem::path& path, std::size_t max_bytes);
+
 // Reads a key file. Errors: kPermission "keyfile.permissions" (group/other access bits set),
 // kIo "keyfile.read", kParse (not strict JSON), kKey "keyfile.format" (members wrong or
 // missing), kKey "keyfile.mismatch" (seed and public_key disagree), kKey

@@ -11,6 +11,7 @@
 
 #include "handshake/identity.hpp"
 #include "handshake/json.hpp"
+#include "handshake/resolver.hpp"
 #include "handshake/result.hpp"
 #include "handshake/time.hpp"
 
@@ -37,6 +38,17 @@ class DidStore {
   explicit DidStore(void* db) : db_(db) {}
   void* db_;  // sqlite3*
   mutable std::mutex mu_;
+};
+
+// The registry's own documents as a KeyResolver (e.g. to check RevocationStatements from the
+// principals it publishes). Every answer rebuilds the history from the store, checked as a whole.
+class DidStoreKeyResolver final : public KeyResolver {
+ public:
+  explicit DidStoreKeyResolver(const DidStore& store) : store_(store) {}
+  [[nodiscard]] Answer key_at(const std::string& did, Timestamp at) const override;
+
+ private:
+  const DidStore& store_;
 };
 
 }  // namespace handshake::registry
