@@ -385,6 +385,7 @@ int cmd_request(const std::vector<std::string>& argv);
 int cmd_service(const std::vector<std::string>& argv);
 int cmd_receipt(const std::vector<std::string>& argv);
 int cmd_revoke(const std::vector<std::string>& argv);
+int cmd_oauth(const std::vector<std::string>& argv);
 
 // ---- dispatch ----------------------------------------------------------------------------------
 
@@ -404,6 +405,7 @@ int top_usage(std::ostream& out) {
          "  revoke   sign a RevocationStatement for a delegation or a principal\n"
          "  conformance  run conformance vectors (or generate ours)\n"
          "  registry serve | anchor   the registry's HTTP API; anchor a receipt\n"
+         "  oauth bridge   access tokens in, signed DelegationTokens out (RFC 7662, RFC 8693)\n"
          "  demo     keys, a delegation, a signed request, verified, printed\n";
   return kOk;
 }
@@ -417,7 +419,7 @@ int run(int argc, char** argv) {
       {"verify", cmd_verify}, {"canon", cmd_canon}, {"demo", cmd_demo},
       {"delegate", cmd_delegate}, {"request", cmd_request}, {"service", cmd_service},
       {"receipt", cmd_receipt},   {"revoke", cmd_revoke},     {"conformance", cmd_conformance},
-      {"registry", cmd_registry},
+      {"registry", cmd_registry}, {"oauth", cmd_oauth},
   };
   if (cmd == "--help" || cmd == "-h" || cmd == "help") return top_usage(std::cout);
   auto it = kCommands.find(cmd);

@@ -1,0 +1,21 @@
+# Installs the pinned npm packages (package-lock.json) into DIR, once: a stamp holding the lock
+# file's hash makes a second run a no-op. Usage: cmake -DNPM=npm -DDIR=dir -P npm_ci.cmake
+if(NOT NPM)
+  message(FATAL_ERROR "npm not found: install Node.js 18+ with npm (Debian: apt-get install nodejs npm)")
+endif()
+file(SHA256 ${DIR}/package-lock.json lock_hash)
+set(stamp ${DIR}/node_modules/.hsk-npm-ci-stamp)
+if(EXISTS ${stamp})
+  file(READ ${stamp} installed)
+  if(installed STREQUAL lock_hash)
+    message(STATUS "npm packages up to date in ${DIR}")
+    return()
+  endif()
+endif()
+execute_process(COMMAND ${NPM} ci --no-audit --no-fund --loglevel=error
+                WORKING_DIRECTORY ${DIR} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "npm ci failed (${rc})")
+endif()
+file(WRITE ${stamp} ${lock_hash})
+message(STATUS "npm packages installed in ${DIR}")
