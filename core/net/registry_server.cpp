@@ -9,6 +9,7 @@
 
 #include "handshake/crypto.hpp"
 #include "handshake/encoding.hpp"
+#include "handshake/net/http_server.hpp"
 #include "handshake/did.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/receipt.hpp"
@@ -311,9 +312,10 @@ struct RegistryServer::Impl {
   }
 
   void routes() {
-    server.set_payload_max_length(options.max_body_bytes);
-    server.set_read_timeout(5, 0);
-    server.set_write_timeout(5, 0);
+    net::HttpServerLimits limits;
+    limits.workers = options.workers;
+    limits.max_body_bytes = options.max_body_bytes;
+    apply_limits(server, limits);
     server.Post("/v1/receipts", [this](const httplib::Request& q, httplib::Response& r) { post_receipt(q, r); });
     server.Get("/v1/tree-head", [this](const httplib::Request&, httplib::Response& r) {
       auto head = tree_head();

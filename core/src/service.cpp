@@ -49,6 +49,23 @@ RefusalInfo info(RefusalCode code, VerificationStep step, std::string detail) {
   return r;
 }
 
+// The request against the action it is presented for (ActionBinding, service.hpp).
+std::optional<RefusalInfo> check_action(const HandshakeRequest& request, const capability::ConstraintSet& scope,
+                                        const ActionBinding& action, Timestamp now) {
+  if (!capability::name_covers(request.capability.name, action.capability)) {
+    return info(RefusalCode::kScopeExceeded, VerificationStep::kScopeIntersection,
+                "the request is for " + request.capability.name + " but the call needs " + action.capability);
+  }
+  if (!action.constraints.is_object()) {
+    return info(RefusalCode::kScopeExceeded, VerificationStep::kScopeIntersection,
+                "the values derived from the call are not an object");
+  }
+  if (auto v = scope.check_request(action.constraints, now)) {
+    return info(RefusalCode::kScopeExceeded, VerificationStep::kScopeIntersection, "the call's arguments: " + v->detail);
+  }
+  return std::nullopt;
+}
+
 constexpr char kUnknownRequestId[] = "hs_00000000000000000000000000";
 
 }  // namespace
@@ -132,7 +149,13 @@ Decision Service::accept(const HandshakeRequest& request, const capability::Cons
   return d;  // verify() moves the parsed request into d.request
 }
 
-Decision Service::verify(std::string_view request_text) {
+Decision Service::verify(std::string_view request_text) { return verify_text(request_text, nullptr); }
+
+Decision Service::verify(std::string_view request_text, const ActionBinding& action) {
+  return verify_text(request_text, &action);
+}
+
+Decision Service::verify_text(std::string_view request_text, const ActionBinding* action) {
   if (request_text.size() > options_.max_request_bytes) {
     return refuse(nullptr, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
                                 "request of " + std::to_string(request_text.size()) + " bytes exceeds the limit of " +
@@ -146,12 +169,14 @@ Decision Service::verify(std::string_view request_text) {
     return refuse(nullptr, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
                                 doc.error().to_string()));
   }
-  return verify_owned(std::move(doc).value());
+  return verify_owned(std::move(doc).value(), action);
 }
 
-Decision Service::verify(const Json& request) { return verify_owned(request); }
+Decision Service::verify(const Json& request) { return verify_owned(request, nullptr); }
 
-Decision Service::verify_owned(Json doc) {
+Decision Service::verify(const Json& request, const ActionBinding& action) { return verify_owned(request, &action); }
+
+Decision Service::verify_owned(Json doc, const ActionBinding* action) {
   const Timestamp now = clock_.now();
   auto parsed = detail::request_from_json(doc, /*schema_backstop=*/false);
   if (!parsed.ok()) {
@@ -193,7 +218,7 @@ Decision Service::verify_owned(Json doc) {
     }
     if (auto r = freshness()) return refused(*r);
     const std::string token = t->get<std::string>();
-    Decision warm = verify_warm(request, token, now);
+    Decision warm = verify_warm(request, token, now, action);
     warm.request = std::move(*parsed);
     return warm;
   }
@@ -217,6 +242,9 @@ Decision Service::verify_owned(Json doc) {
 
   ChainVerdict chain = validate_chain(request, options_.chain, options_.capabilities, keys_, revocations_, now);
   if (chain.refusal) return refused(*chain.refusal);
+  if (action != nullptr) {
+    if (auto r = check_action(request, chain.effective_scope, *action, now)) return refused(*r);
+  }
 
   if (auto r = after_scope(request, chain.effective_scope, chain.delegations.front().first, now)) {
     return refused(*r);
@@ -258,7 +286,8 @@ Decision Service::verify_owned(Json doc) {
   return accepted;
 }
 
-Decision Service::verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now) {
+Decision Service::verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now,
+                              const ActionBinding* action) {
   std::shared_ptr<const Session> session;
   {
     std::shared_lock lock(sessions_->mu);
@@ -296,6 +325,9 @@ Decision Service::verify_warm(const HandshakeRequest& request, const std::string
                   info(RefusalCode::kScopeExceeded, VerificationStep::kScopeIntersection, v->detail));
   }
   const auto scope = session->chain_scope.narrowed_by_request(request.capability.constraints);
+  if (action != nullptr) {
+    if (auto r = check_action(request, scope, *action, now)) return refuse(&request.source, *r);
+  }
   if (auto r = after_scope(request, scope, session->root_delegation, now)) return refuse(&request.source, *r);
   const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(session->expires_at - now).count();
   return accept(request, scope, remaining >= 1 ? std::optional(token) : std::nullopt, remaining, true);

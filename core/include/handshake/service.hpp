@@ -68,6 +68,21 @@ struct ServiceOptions {
   std::vector<RateLimitRule> rate_limits;
 };
 
+// The action a request is presented for, as the service itself derived it from the real call
+// (design: "Arguments are checked, not only declarations"). An adapter fills it from its
+// protocol's envelope, e.g. an MCP tools/call's tool name and `arguments` through a mapping.
+struct ActionBinding {
+  // The capability the action needs. The request's capability name must cover it
+  // (capability::name_covers), else scope_exceeded at scope_intersection.
+  std::string capability;
+  // Constraint values derived from the action's arguments (a JSON object). Checked against the
+  // effective scope (the chain's intersection narrowed by the request's own declared values)
+  // exactly as declared values are (ConstraintSet::check_request), so a request that declares
+  // max_invoices 10 for a call that asks for 500 is refused scope_exceeded. A malformed value is
+  // also scope_exceeded. Not an object: refused scope_exceeded.
+  Json constraints = Json::object();
+};
+
 // What verify() decided. `response` is always a signed Acceptance or Refusal (both validate
 // against the reference schemas).
 struct Decision {
@@ -96,6 +111,17 @@ class Service {
   // An already-parsed request (e.g. from a JSON-RPC envelope). Parse it with json::parse_strict:
   // a permissive parser may have dropped duplicate members the signature did not cover.
   [[nodiscard]] Decision verify(const Json& request);
+  // The same, and also checks that the request fits `action` (see ActionBinding), on the cold
+  // and the warm path, after the scope checks and before policy, replay and rate limits (so a
+  // request refused for its action spends neither its nonce nor any rate budget).
+  [[nodiscard]] Decision verify(std::string_view request_text, const ActionBinding& action);
+  [[nodiscard]] Decision verify(const Json& request, const ActionBinding& action);
+
+  // A signed Refusal for a call that carries no HandshakeRequest to verify (e.g. an adapter's
+  // tools/call with no handshake in its envelope, or for an action the service does not offer
+  // through handshakes): request_id hs_00000000000000000000000000, addressed to the service
+  // itself, exactly as the Refusal of an unparseable request. Never accepts.
+  [[nodiscard]] Decision refuse_unverified(RefusalInfo info) const { return refuse(nullptr, std::move(info)); }
 
   // A receipt for an accepted decision (see receipt.hpp). Errors: kInvalidArgument
   // "receipt.not_accepted" for a refused decision, and those of issue_receipt.
@@ -115,8 +141,10 @@ class Service {
                   std::optional<std::string> session_token, std::int64_t session_ttl, bool warm) const;
   std::optional<RefusalInfo> after_scope(const HandshakeRequest& request, const capability::ConstraintSet& scope,
                                          const std::string& root_delegation, Timestamp now);
-  Decision verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now);
-  Decision verify_owned(Json request);
+  Decision verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now,
+                       const ActionBinding* action);
+  Decision verify_owned(Json request, const ActionBinding* action);
+  Decision verify_text(std::string_view request_text, const ActionBinding* action);
 
   Identity identity_;
   ServiceOptions options_;

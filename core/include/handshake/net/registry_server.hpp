@@ -59,6 +59,7 @@ namespace handshake::net {
 
 struct RegistryServerOptions {
   std::size_t max_body_bytes = 256 * 1024;
+  std::size_t workers = 64;  // connections served at once (net/http_server.hpp)
   registry::DidStore* dids = nullptr;  // enables /v1/dids (borrowed; must outlive the server)
   Json did_document;  // served at /.well-known/handshake/did.json (the registry's own, signed)
   registry::RevocationPublisher* revocations = nullptr;  // enables /v1/revocations* (borrowed)

@@ -1,0 +1,70 @@
+// The A2A envelope of a handshake (§13.2), for both wire generations:
+//   v1.0  ProtoJSON (camelCase, "ROLE_USER", "TASK_STATE_REJECTED", results wrapped {"task": ...})
+//   v0.3  JSON with "kind" discriminators ("user", "rejected", results bare)
+//
+// Our extension: kExtensionUri, declared in the Agent Card (capabilities.extensions, required,
+// params {"service_did", "skills": {<skill id>: ActionMap::describe(...)}, "did_document"}) and
+// activated per request by the A2A-Extensions (v1.0) or X-A2A-Extensions (v0.3) header, which the
+// service echoes back. Its data lives under message/task/artifact metadata[kExtensionUri]:
+//   request message   {"skill": <skill id>, "request": <HandshakeRequest>}
+//   status message    {"acceptance": <Acceptance>} or {"refusal": <Refusal>}
+//   task, artifacts   {"receipt": <Receipt>}      (a direct message reply carries both)
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "handshake/json.hpp"
+
+namespace handshake::a2a {
+
+inline constexpr std::string_view kExtensionUri = "https://handshake.ai/ext/a2a/v1";
+
+enum class Version { kV03, kV10 };
+
+// The version of a request: "1.0" in the A2A-Version header (or query parameter) means v1.0; a
+// missing header means v0.3 (A2A §versioning).
+[[nodiscard]] Version version_from_header(std::string_view a2a_version);
+// The activation header of a version: "A2A-Extensions" or "X-A2A-Extensions".
+[[nodiscard]] std::string_view extensions_header(Version v) noexcept;
+// The URIs of an activation header (comma-separated, spaces trimmed, empty entries dropped).
+[[nodiscard]] std::vector<std::string> parse_extensions(std::string_view header);
+[[nodiscard]] bool contains(const std::vector<std::string>& uris, std::string_view uri);
+
+enum class Method { kSend, kStream, kGetTask, kOther };
+// SendMessage / message/send, SendStreamingMessage / message/stream, GetTask / tasks/get.
+[[nodiscard]] Method classify(std::string_view method) noexcept;
+
+// The data of a message's first data part (v1.0 {"data": ...}, v0.3 {"kind": "data", "data":
+// ...}), or null when it has none.
+[[nodiscard]] Json first_data(const Json& message);
+
+// Our member of an object's metadata, or null.
+[[nodiscard]] const Json* extension_data(const Json& object);
+// Sets metadata[kExtensionUri][key] = value (metadata created when absent).
+void put_extension(Json& object, std::string_view key, Json value);
+// Removes metadata[kExtensionUri] (and metadata when it becomes empty).
+void strip_extension(Json& object);
+
+// A task state by meaning, spelled for the version.
+enum class State { kRejected, kCompleted, kFailed, kCanceled, kOther };
+[[nodiscard]] State state_of(std::string_view spelled) noexcept;
+[[nodiscard]] std::string state_name(State s, Version v);
+
+// An agent-role message with one text part (v1.0 or v0.3 shape).
+[[nodiscard]] Json agent_message(Version v, std::string_view message_id, std::string_view text,
+                                 const std::optional<std::string>& context_id,
+                                 const std::optional<std::string>& task_id);
+
+// A send result, unwrapped: v1.0 {"task": T} / {"message": M}, v0.3 T or M with "kind".
+struct SendResult {
+  enum class Kind { kTask, kMessage, kStatusUpdate, kArtifactUpdate, kUnknown } kind = Kind::kUnknown;
+  Json* object = nullptr;  // points into the result passed in
+};
+[[nodiscard]] SendResult unwrap(Json& result, Version v);
+// Wraps a task for the version: {"task": task} or task with "kind": "task".
+[[nodiscard]] Json wrap_task(Json task, Version v);
+
+}  // namespace handshake::a2a

@@ -1,0 +1,112 @@
+// The service side of the A2A adapter (§13.2): a message sent to the agent must carry a handshake
+// the core Service accepts for the skill it asks for, and every task that completes gets a
+// signed receipt bound to its task and context ids.
+//
+// Like the MCP gate it works in two phases, so a proxy can forward and finish later:
+//   on_request(rpc)  -> kAnswer  answer now (a signed refusal as a rejected task, or a JSON-RPC
+//                                error when our required extension was not activated)
+//                       kForward pass `message` on (our metadata removed) and keep `exchange`
+//   on_response(exchange, rpc_response)     the whole answer (send, get task)
+//   on_stream_event(exchange, rpc_event)    one SSE event of a streaming send
+//
+// A send (SendMessage / message/send, and the streaming forms) is checked like this:
+//   extension not activated, card says required      -> JSON-RPC error -32008 (extension support
+//                                                       required); not required -> passed through
+//   no metadata[ext].skill, or a skill not in the map (map says refuse) -> policy_denied
+//   no metadata[ext].request                            -> policy_denied
+//   the body is not strict JSON                         -> the Service refuses the text
+//   otherwise Service::verify(request, bind_action(rule, first data part))  (every §14 code;
+//     scope_exceeded when the data exceeds the effective scope)
+// A refusal answers with a task in the rejected state whose status message carries the signed
+// Refusal; the agent behind is never called. An acceptance rides in the task's status message
+// (one is created when the agent sent none) or in a direct message reply's metadata.
+//
+// Receipts: when a task reaches completed (receipt "ok") or failed/canceled/rejected ("error"),
+// the receipt commits to {"a2a_task_id", "a2a_context_id", "state", "artifacts"} (the artifacts as
+// sent, without our metadata member — and without "metadata" when nothing else is left in it) and is put in the task's metadata and every artifact's metadata; a
+// direct message reply commits to {"a2a_context_id", "a2a_message_id", "parts"}. A task still
+// running when the send returns is remembered, and its receipt issued when a GetTask shows it
+// finished; later GetTasks return the same receipt. A streamed task's receipt rides in the final
+// status update's metadata.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "handshake/a2a/envelope.hpp"
+#include "handshake/action_map.hpp"
+#include "handshake/json.hpp"
+#include "handshake/receipt.hpp"
+#include "handshake/service.hpp"
+
+namespace handshake::a2a {
+
+// The skill map's format: section "skills", sources rooted at "data" (the first data part).
+[[nodiscard]] ActionMapFormat skill_map_format();
+
+struct GateOptions {
+  bool required = true;  // declared in the card; a send without our extension is refused
+  ReceiptOptions receipt;
+  std::optional<Json> did_document;  // the service's, published in the card's extension params
+  std::function<void(const Json& receipt)> on_receipt;  // every receipt issued (thread-safe)
+  std::size_t remembered_tasks = 10'000;
+};
+
+struct Exchange {
+  enum class Kind { kOther, kSend, kGetTask } kind = Kind::kOther;
+  Version version = Version::kV10;
+  std::shared_ptr<const Decision> decision;  // kSend, accepted (null: passed through)
+  // Streaming state.
+  std::vector<Json> artifacts;
+  bool acceptance_sent = false;
+};
+
+struct Inbound {
+  enum class Kind { kForward, kAnswer } kind = Kind::kForward;
+  Json message;
+  Exchange exchange;
+  bool activated = false;  // echo our URI in the activation header
+};
+
+class ServiceGate {
+ public:
+  // `service` is borrowed and must outlive the gate. Thread-safe.
+  ServiceGate(Service& service, ActionMap skills, GateOptions options = {});
+
+  // A JSON-RPC request from the client, with the activation header's URIs and the raw body.
+  [[nodiscard]] Inbound on_request(Json rpc, Version version, const std::vector<std::string>& activated,
+                                   std::string_view raw_body = {}) const;
+  [[nodiscard]] Json on_response(Exchange& exchange, Json rpc_response) const;
+  [[nodiscard]] Json on_stream_event(Exchange& exchange, Json rpc_event) const;
+
+  // The upstream Agent Card with our extension declared in capabilities.extensions.
+  [[nodiscard]] Json agent_card(Json upstream) const;
+  [[nodiscard]] const ActionMap& skills() const noexcept { return skills_; }
+
+ private:
+  struct Pending {
+    std::shared_ptr<const Decision> decision;
+    std::optional<Json> receipt;
+  };
+  Inbound refuse(const Json& id, const Json& message, Version v, const Decision& decision) const;
+  // Attaches acceptance and, for a finished task, the receipt; remembers running tasks.
+  void finish_task(Json& task, Version v, const std::shared_ptr<const Decision>& decision) const;
+  std::optional<Json> receipt_for(const Decision& decision, const Json& subject, State state) const;
+  void remember(const std::string& task_id, Pending p) const;
+
+  Service& service_;
+  ActionMap skills_;
+  GateOptions options_;
+  mutable std::mutex mu_;
+  mutable std::map<std::string, Pending, std::less<>> tasks_;
+  mutable std::deque<std::string> order_;
+};
+
+}  // namespace handshake::a2a

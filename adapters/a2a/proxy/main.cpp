@@ -1,0 +1,511 @@
+// hsk-a2a-proxy: the Handshake extension in front of an unchanged A2A agent (--role service) or
+// behind an unchanged A2A client (--role agent), over A2A JSON-RPC on HTTP, v1.0 and v0.3, with
+// SSE streaming. Protocol messages only on the wire; logs on stderr.
+#include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
+#include <strings.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "handshake/a2a/agent_gate.hpp"
+#include "handshake/a2a/envelope.hpp"
+#include "handshake/a2a/service_gate.hpp"
+#include "handshake/config.hpp"
+#include "handshake/did_document.hpp"
+#include "handshake/identity.hpp"
+
+namespace a2a = handshake::a2a;
+using handshake::Json;
+
+namespace {
+
+const char* kUsage =
+    "usage: hsk-a2a-proxy --role service --config SERVICE.yaml --skills SKILLS.yaml --listen HOST:PORT --upstream URL\n"
+    "                     [--did-doc FILE] [--optional] [--max-body-bytes N]\n"
+    "       hsk-a2a-proxy --role agent --key AGENT.key --chain CHAIN.json --listen HOST:PORT --upstream URL\n"
+    "                     [--skill ID] [--service-did DID] [--service-did-doc FILE] [--receipts FILE]\n"
+    "                     [--deployer DID] [--model NAME] [--instance ID]\n"
+    "\n"
+    "--role service: serves the upstream agent's card (/.well-known/agent-card.json) with the Handshake\n"
+    "extension declared (required unless --optional) and checks every message sent to it (docs/a2a.md):\n"
+    "a refused message becomes a rejected task carrying the signed Refusal; an accepted one is forwarded\n"
+    "and its task or reply gets the Acceptance and a signed receipt.\n"
+    "--role agent: in front of an A2A client; signs a HandshakeRequest into every message (skill from\n"
+    "the message's metadata or --skill), activates the extension, checks acceptances, refusals and\n"
+    "receipts (an answer that does not verify becomes a JSON-RPC error), and appends verified receipts\n"
+    "to --receipts (JSON Lines). Both print 'listening on HOST:PORT' and stop on SIGINT/SIGTERM.\n";
+
+struct Args {
+  std::map<std::string, std::vector<std::string>> options;
+  std::vector<std::string> flags;
+};
+
+std::optional<std::string> opt(const Args& a, const std::string& name) {
+  auto it = a.options.find(name);
+  if (it == a.options.end() || it->second.empty()) return std::nullopt;
+  return it->second.back();
+}
+bool has_flag(const Args& a, const std::string& name) {
+  return std::find(a.flags.begin(), a.flags.end(), name) != a.flags.end();
+}
+
+void log(const std::string& line) { std::cerr << "hsk-a2a-proxy: " << line << std::endl; }
+
+handshake::Result<Json> read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return handshake::make_error(handshake::ErrorCode::kIo, "a2a.read", "cannot read " + path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return handshake::json::parse_strict(text);
+}
+
+struct Url {
+  std::string base;  // scheme://host:port
+  std::string path;  // the JSON-RPC endpoint path
+};
+std::optional<Url> parse_url(const std::string& url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos || url.compare(0, 4, "http") != 0) return std::nullopt;
+  const auto slash = url.find('/', scheme + 3);
+  return Url{url.substr(0, slash), slash == std::string::npos ? "/" : url.substr(slash)};
+}
+
+bool forwardable_header(const std::string& name) {
+  static const char* const kKeep[] = {"A2A-Version", "A2A-Extensions", "X-A2A-Extensions", "Accept"};
+  for (const char* k : kKeep) {
+    if (::strcasecmp(name.c_str(), k) == 0) return true;
+  }
+  return false;
+}
+
+// What both roles share: the listener, the upstream, the card with its URLs pointing at us.
+class Proxy {
+ public:
+  virtual ~Proxy() = default;
+  Url upstream;
+  std::string self_url;
+  std::size_t max_body = 1024 * 1024;
+
+  [[nodiscard]] std::optional<Json> fetch_card() const {
+    httplib::Client c(upstream.base);
+    c.set_connection_timeout(5, 0);
+    c.set_read_timeout(10, 0);
+    auto res = c.Get("/.well-known/agent-card.json");
+    if (!res || res->status != 200) return std::nullopt;
+    auto card = handshake::json::parse_strict(res->body);
+    if (!card.ok()) return std::nullopt;
+    return std::move(card).value();
+  }
+  // The card's interface URLs name this proxy, so clients come back through it.
+  void point_at_self(Json& card) const {
+    if (card.contains("supportedInterfaces") && card["supportedInterfaces"].is_array()) {
+      for (auto& i : card["supportedInterfaces"]) {
+        if (i.is_object() && i.contains("url")) i["url"] = self_url;
+      }
+    }
+    if (card.contains("url")) card["url"] = self_url;
+    if (card.contains("additionalInterfaces") && card["additionalInterfaces"].is_array()) {
+      for (auto& i : card["additionalInterfaces"]) {
+        if (i.is_object() && i.contains("url")) i["url"] = self_url;
+      }
+    }
+  }
+
+  virtual Json card(Json upstream_card) = 0;
+  // Returns the JSON-RPC answer to send now, or nullopt to forward `rpc` (possibly rewritten).
+  struct Step {
+    std::optional<Json> answer;
+    Json forward;
+    bool echo_extension = false;
+    std::shared_ptr<void> state;
+  };
+  virtual Step on_request(Json rpc, a2a::Version v, const std::vector<std::string>& activated, const std::string& raw) = 0;
+  virtual Json on_response(Step& step, Json response, a2a::Version v) = 0;
+  virtual Json on_event(Step& step, Json event, a2a::Version v) = 0;
+  virtual void outgoing_headers(httplib::Headers& headers, a2a::Version v) { (void)headers, (void)v; }
+
+  void serve(httplib::Server& server) {
+    server.set_payload_max_length(max_body);
+    server.Get("/.well-known/agent-card.json", [this](const httplib::Request&, httplib::Response& res) {
+      auto upstream_card = fetch_card();
+      if (!upstream_card) {
+        res.status = 502;
+        res.set_content(R"({"error":"the upstream agent card is unavailable"})", "application/json");
+        return;
+      }
+      Json out = card(std::move(*upstream_card));
+      point_at_self(out);
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(out.dump(), "application/json");
+    });
+    server.Post(".*", [this](const httplib::Request& req, httplib::Response& res) { post(req, res); });
+  }
+
+ private:
+  static Json rpc_error(const Json& id, int code, const std::string& message) {
+    return Json{{"jsonrpc", "2.0"}, {"id", id}, {"error", Json{{"code", code}, {"message", message}}}};
+  }
+
+  void post(const httplib::Request& req, httplib::Response& res) {
+    std::string version_text = req.get_header_value("A2A-Version");
+    if (version_text.empty() && req.has_param("A2A-Version")) version_text = req.get_param_value("A2A-Version");
+    const a2a::Version v = a2a::version_from_header(version_text);
+    std::vector<std::string> activated = a2a::parse_extensions(req.get_header_value("A2A-Extensions"));
+    for (auto& u : a2a::parse_extensions(req.get_header_value("X-A2A-Extensions"))) activated.push_back(std::move(u));
+    auto parsed = handshake::json::parse_strict(req.body);
+    if (!parsed.ok()) {
+      // A permissive read for the id only; the strict failure decides.
+      res.set_content(rpc_error(nullptr, -32700, "Parse error: " + parsed.error().reason).dump(), "application/json");
+      return;
+    }
+    const bool stream = parsed->is_object() && a2a::classify(parsed->value("method", std::string())) == a2a::Method::kStream;
+    auto step = std::make_shared<Step>(on_request(std::move(parsed).value(), v, activated, req.body));
+    if (step->echo_extension) res.set_header(std::string(a2a::extensions_header(v)), std::string(a2a::kExtensionUri));
+    if (step->answer) {
+      if (stream) {
+        res.set_content("data: " + step->answer->dump() + "\n\n", "text/event-stream");
+      } else {
+        res.set_content(step->answer->dump(), "application/json");
+      }
+      return;
+    }
+    httplib::Headers headers;
+    for (const auto& [k, val] : req.headers) {
+      if (forwardable_header(k)) headers.emplace(k, val);
+    }
+    outgoing_headers(headers, v);
+    const std::string body = step->forward.dump();
+    if (!stream) {
+      httplib::Client c(upstream.base);
+      c.set_connection_timeout(5, 0);
+      c.set_read_timeout(300, 0);
+      auto up = c.Post(upstream.path, headers, body, "application/json");
+      if (!up) {
+        res.set_content(rpc_error(step->forward.value("id", Json(nullptr)), -32603,
+                                  "upstream agent unreachable: " + httplib::to_string(up.error()))
+                            .dump(),
+                        "application/json");
+        return;
+      }
+      auto answer = handshake::json::parse_strict(up->body);
+      if (!answer.ok()) {
+        res.status = up->status;
+        res.set_content(up->body, up->get_header_value("Content-Type"));
+        return;
+      }
+      res.status = up->status;
+      for (const char* name : {"A2A-Extensions", "X-A2A-Extensions"}) {
+        if (!step->echo_extension && up->has_header(name)) res.set_header(name, up->get_header_value(name));
+      }
+      res.set_content(on_response(*step, std::move(answer).value(), v).dump(), "application/json");
+      return;
+    }
+    // Streaming: the upstream exchange runs inside the provider, event by event.
+    res.set_chunked_content_provider("text/event-stream", [this, step, headers, body, v](size_t, httplib::DataSink& sink) {
+      httplib::Client c(upstream.base);
+      c.set_connection_timeout(5, 0);
+      c.set_read_timeout(300, 0);
+      std::string buffer;
+      auto flush_events = [&](bool final) {
+        for (;;) {
+          auto end = buffer.find("\n\n");
+          if (end == std::string::npos) {
+            if (!final || buffer.empty()) return;
+            end = buffer.size();
+          }
+          std::string raw = buffer.substr(0, end);
+          buffer.erase(0, std::min(buffer.size(), end + 2));
+          std::string data, other;
+          std::size_t i = 0;
+          while (i < raw.size()) {
+            auto nl = raw.find('\n', i);
+            std::string line = raw.substr(i, nl == std::string::npos ? std::string::npos : nl - i);
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.rfind("data:", 0) == 0) {
+              std::string d = line.substr(5);
+              if (!d.empty() && d.front() == ' ') d.erase(0, 1);
+              data += (data.empty() ? "" : "\n") + d;
+            } else if (!line.empty()) {
+              other += line + "\n";
+            }
+            if (nl == std::string::npos) break;
+            i = nl + 1;
+          }
+          std::string out = other;
+          if (!data.empty()) {
+            auto ev = handshake::json::parse_strict(data);
+            out += "data: " + (ev.ok() ? on_event(*step, std::move(ev).value(), v).dump() : data) + "\n";
+          }
+          out += "\n";
+          if (!sink.write(out.data(), out.size())) return;
+          if (final && buffer.empty()) return;
+        }
+      };
+      httplib::Request up;
+      up.method = "POST";
+      up.path = upstream.path;
+      up.headers = headers;
+      up.body = body;
+      up.set_header("Content-Type", "application/json");
+      up.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
+        buffer.append(d, n);
+        flush_events(false);
+        return true;
+      };
+      httplib::Response r;
+      httplib::Error err = httplib::Error::Success;
+      if (!c.send(up, r, err)) {
+        const std::string e = "data: " +
+                              rpc_error(step->forward.value("id", Json(nullptr)), -32603,
+                                        "upstream agent unreachable: " + httplib::to_string(err))
+                                  .dump() +
+                              "\n\n";
+        sink.write(e.data(), e.size());
+      } else {
+        if (buffer.empty() && !r.body.empty()) buffer = r.body;
+        flush_events(true);
+      }
+      sink.done();
+      return true;
+    });
+  }
+};
+
+class ServiceProxy final : public Proxy {
+ public:
+  explicit ServiceProxy(const a2a::ServiceGate& gate) : gate_(gate) {}
+  Json card(Json upstream_card) override { return gate_.agent_card(std::move(upstream_card)); }
+  Step on_request(Json rpc, a2a::Version v, const std::vector<std::string>& activated, const std::string& raw) override {
+    auto in = gate_.on_request(std::move(rpc), v, activated, raw);
+    Step s;
+    s.echo_extension = in.activated;
+    auto ex = std::make_shared<a2a::Exchange>(std::move(in.exchange));
+    s.state = ex;
+    if (in.kind == a2a::Inbound::Kind::kAnswer) {
+      s.answer = std::move(in.message);
+    } else {
+      s.forward = std::move(in.message);
+    }
+    return s;
+  }
+  Json on_response(Step& step, Json response, a2a::Version) override {
+    return gate_.on_response(*static_cast<a2a::Exchange*>(step.state.get()), std::move(response));
+  }
+  Json on_event(Step& step, Json event, a2a::Version) override {
+    return gate_.on_stream_event(*static_cast<a2a::Exchange*>(step.state.get()), std::move(event));
+  }
+  void outgoing_headers(httplib::Headers& headers, a2a::Version) override {
+    // The agent behind does not know our extension: it is not asked to activate it.
+    for (const char* name : {"A2A-Extensions", "X-A2A-Extensions"}) {
+      auto it = headers.find(name);
+      if (it == headers.end()) continue;
+      std::string kept;
+      for (const auto& u : a2a::parse_extensions(it->second)) {
+        if (u != a2a::kExtensionUri) kept += (kept.empty() ? "" : ", ") + u;
+      }
+      headers.erase(it);
+      if (!kept.empty()) headers.emplace(name, kept);
+    }
+  }
+
+ private:
+  const a2a::ServiceGate& gate_;
+};
+
+class AgentProxy final : public Proxy {
+ public:
+  explicit AgentProxy(a2a::AgentGate& gate) : gate_(gate) {}
+  Json card(Json upstream_card) override {
+    if (auto s = gate_.learn(upstream_card); !s.ok()) log("the service's card: " + s.error().to_string());
+    return upstream_card;
+  }
+  Step on_request(Json rpc, a2a::Version v, const std::vector<std::string>&, const std::string&) override {
+    if (!gate_.knows_service()) {
+      if (auto c = fetch_card()) (void)card(std::move(*c));
+    }
+    Step s;
+    auto ex = std::make_shared<a2a::AgentExchange>();
+    s.state = ex;
+    const Json id = rpc.is_object() && rpc.contains("id") ? rpc["id"] : Json(nullptr);
+    auto signed_rpc = gate_.on_request(std::move(rpc), v, *ex);
+    if (!signed_rpc.ok()) {
+      s.answer = Json{{"jsonrpc", "2.0"},
+                      {"id", id},
+                      {"error", Json{{"code", -32603}, {"message", "handshake: " + signed_rpc.error().to_string()}}}};
+      return s;
+    }
+    s.forward = std::move(signed_rpc).value();
+    s.echo_extension = ex->request_id.has_value();
+    return s;
+  }
+  Json on_response(Step& step, Json response, a2a::Version v) override {
+    return gate_.on_response(*static_cast<a2a::AgentExchange*>(step.state.get()), std::move(response), v);
+  }
+  Json on_event(Step& step, Json event, a2a::Version v) override {
+    return gate_.on_stream_event(*static_cast<a2a::AgentExchange*>(step.state.get()), std::move(event), v);
+  }
+  void outgoing_headers(httplib::Headers& headers, a2a::Version v) override {
+    const std::string name(a2a::extensions_header(v));
+    std::string value(a2a::kExtensionUri);
+    if (auto it = headers.find(name); it != headers.end()) {
+      if (!a2a::contains(a2a::parse_extensions(it->second), a2a::kExtensionUri)) value = it->second + ", " + value;
+      else value = it->second;
+      headers.erase(it);
+    }
+    headers.emplace(name, value);
+  }
+
+ private:
+  a2a::AgentGate& gate_;
+};
+
+int usage(const std::string& msg) {
+  std::cerr << "hsk-a2a-proxy: " << msg << " (see --help)\n";
+  return 2;
+}
+
+int run(int argc, char** argv) {
+  Args a;
+  static const std::vector<std::string> kValued = {"role", "config", "skills", "listen", "upstream", "did-doc",
+                                                   "max-body-bytes", "key", "chain", "skill", "service-did",
+                                                   "service-did-doc", "receipts", "deployer", "model", "instance"};
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--help" || s == "-h") return std::cout << kUsage, 0;
+    if (s.rfind("--", 0) != 0) return usage("unexpected argument " + s);
+    s = s.substr(2);
+    if (s == "optional") {
+      a.flags.push_back(s);
+      continue;
+    }
+    if (std::find(kValued.begin(), kValued.end(), s) == kValued.end()) return usage("unknown option --" + s);
+    if (i + 1 >= argc) return usage("--" + s + " needs a value");
+    a.options[s].push_back(argv[++i]);
+  }
+  const auto role = opt(a, "role");
+  const auto listen = opt(a, "listen"), upstream_url = opt(a, "upstream");
+  if (!role || (*role != "service" && *role != "agent")) return usage("--role service or --role agent is required");
+  if (!listen || !upstream_url) return usage("--listen HOST:PORT and --upstream URL are required");
+  const auto colon = listen->rfind(':');
+  if (colon == std::string::npos) return usage("--listen must be HOST:PORT");
+  const std::string host = listen->substr(0, colon);
+  int port = -1;
+  try {
+    port = std::stoi(listen->substr(colon + 1));
+  } catch (...) {
+  }
+  if (port < 0 || port > 65535) return usage("--listen must be HOST:PORT");
+  const auto upstream = parse_url(*upstream_url);
+  if (!upstream) return usage("--upstream must be an http(s):// URL");
+  std::size_t max_body = 1024 * 1024;
+  if (auto m = opt(a, "max-body-bytes")) {
+    try {
+      max_body = static_cast<std::size_t>(std::stoul(*m));
+    } catch (...) {
+      return usage("--max-body-bytes must be a number");
+    }
+  }
+
+  handshake::SystemClock clock;
+  std::unique_ptr<handshake::ServiceSetup> setup;
+  std::unique_ptr<handshake::Service> service;
+  std::unique_ptr<a2a::ServiceGate> service_gate;
+  std::unique_ptr<a2a::AgentGate> agent_gate;
+  std::unique_ptr<Proxy> proxy;
+  std::mutex receipts_mu;
+  std::unique_ptr<std::ofstream> receipts;
+
+  if (*role == "service") {
+    const auto config = opt(a, "config"), skills_path = opt(a, "skills");
+    if (!config || !skills_path) return usage("--role service needs --config and --skills");
+    auto loaded = handshake::ServiceSetup::load(*config);
+    if (!loaded.ok()) return log(loaded.error().to_string()), 1;
+    setup = std::move(loaded).value();
+    auto skills = handshake::ActionMap::load(*skills_path, a2a::skill_map_format());
+    if (!skills.ok()) return log(skills.error().to_string()), 1;
+    service = setup->make_service(clock);
+    a2a::GateOptions go;
+    go.required = !has_flag(a, "optional");
+    if (auto d = opt(a, "did-doc")) {
+      auto doc = read_json_file(*d);
+      if (!doc.ok()) return log(doc.error().to_string()), 1;
+      go.did_document = std::move(doc).value();
+    } else if (setup->identity().key_version() == 1) {
+      handshake::DidDocumentOptions o;
+      o.version_time = std::chrono::floor<std::chrono::seconds>(clock.now()) - std::chrono::hours(24);
+      if (auto doc = handshake::make_did_document(setup->identity(), o); doc.ok()) go.did_document = *doc;
+    }
+    service_gate = std::make_unique<a2a::ServiceGate>(*service, std::move(skills).value(), std::move(go));
+    proxy = std::make_unique<ServiceProxy>(*service_gate);
+  } else {
+    const auto key = opt(a, "key"), chain_path = opt(a, "chain");
+    if (!key || !chain_path) return usage("--role agent needs --key and --chain");
+    auto identity = handshake::load_key_file(*key);
+    if (!identity.ok()) return log(identity.error().to_string()), 1;
+    auto chain = read_json_file(*chain_path);
+    if (!chain.ok() || !chain->is_array() || chain->empty()) return log("--chain must be a JSON array of DelegationTokens"), 1;
+    std::vector<Json> links(chain->begin(), chain->end());
+    handshake::AgentAttestation att;
+    att.deployer = opt(a, "deployer").value_or(links.front().value("iss", std::string()));
+    att.model = opt(a, "model").value_or("unknown");
+    att.instance_id = opt(a, "instance").value_or("hsk-a2a-proxy");
+    a2a::AgentGateOptions go;
+    go.default_skill = opt(a, "skill");
+    go.service_did = opt(a, "service-did");
+    if (auto d = opt(a, "service-did-doc")) {
+      auto doc = read_json_file(*d);
+      if (!doc.ok()) return log(doc.error().to_string()), 1;
+      go.service_did_document = std::move(doc).value();
+    }
+    if (auto r = opt(a, "receipts")) {
+      receipts = std::make_unique<std::ofstream>(*r, std::ios::app);
+      if (!*receipts) return log("cannot open " + *r), 1;
+      go.on_receipt = [&receipts_mu, &receipts](const Json& receipt, const Json& acceptance) {
+        std::lock_guard lock(receipts_mu);
+        *receipts << Json{{"receipt", receipt}, {"acceptance", acceptance}}.dump() << "\n";
+        receipts->flush();
+      };
+    }
+    agent_gate = std::make_unique<a2a::AgentGate>(
+        handshake::Agent(std::move(identity).value(), std::move(links), std::move(att)), clock, std::move(go));
+    proxy = std::make_unique<AgentProxy>(*agent_gate);
+  }
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  httplib::Server server;
+  proxy->upstream = *upstream;
+  proxy->max_body = max_body;
+  const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) return log("cannot listen on " + *listen), 1;
+  proxy->self_url = "http://" + host + ":" + std::to_string(bound) + "/";
+  proxy->serve(server);
+  std::thread t([&] { server.listen_after_bind(); });
+  std::cout << "listening on " << host << ":" << bound << std::endl;
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  server.stop();
+  t.join();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    log(std::string("internal error: ") + e.what());
+    return 70;
+  }
+}

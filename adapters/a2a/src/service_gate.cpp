@@ -1,0 +1,311 @@
+#include "handshake/a2a/service_gate.hpp"
+
+#include "handshake/ids.hpp"
+
+namespace handshake::a2a {
+namespace {
+
+constexpr int kExtensionSupportRequired = -32008;
+
+RefusalInfo policy_refusal(std::string detail) {
+  RefusalInfo r;
+  r.code = RefusalCode::kPolicyDenied;
+  r.step = VerificationStep::kPolicy;
+  r.detail = std::move(detail);
+  return r;
+}
+
+Json rpc_result(const Json& id, Json result) { return Json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}}; }
+
+Json rpc_error(const Json& id, int code, const std::string& message, Json data) {
+  Json e{{"code", code}, {"message", message}};
+  if (!data.is_null()) e["data"] = std::move(data);
+  return Json{{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(e)}};
+}
+
+std::string now_text() { return time::format_rfc3339(std::chrono::floor<std::chrono::milliseconds>(SystemClock().now())); }
+
+std::optional<std::string> text_member(const Json& o, const char* name) {
+  if (!o.is_object()) return std::nullopt;
+  auto it = o.find(name);
+  if (it == o.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+Json without_ours(Json o) {
+  strip_extension(o);
+  return o;
+}
+
+Json artifacts_of(const Json& task) {
+  Json out = Json::array();
+  if (task.contains("artifacts") && task["artifacts"].is_array()) {
+    for (const auto& a : task["artifacts"]) out.push_back(without_ours(a));
+  }
+  return out;
+}
+
+bool terminal(State s) { return s == State::kCompleted || s == State::kFailed || s == State::kCanceled || s == State::kRejected; }
+
+// The status message of a task (or status update), created when the agent sent none.
+Json& status_message(Json& holder, Version v) {
+  Json& status = holder["status"];
+  if (!status.is_object()) status = Json::object();
+  Json& m = status["message"];
+  if (!m.is_object()) {
+    m = agent_message(v, "msg-" + ids::make_ulid(SystemClock().now()), "Handshake accepted",
+                      text_member(holder, "contextId"),
+                      text_member(holder, "id") ? text_member(holder, "id") : text_member(holder, "taskId"));
+  }
+  return m;
+}
+
+}  // namespace
+
+ActionMapFormat skill_map_format() { return ActionMapFormat{"skills", "data", "a2a.skill_map"}; }
+
+ServiceGate::ServiceGate(Service& service, ActionMap skills, GateOptions options)
+    : service_(service), skills_(std::move(skills)), options_(std::move(options)) {}
+
+Inbound ServiceGate::refuse(const Json& id, const Json& message, Version v, const Decision& decision) const {
+  const auto now = SystemClock().now();
+  const std::string task_id = "task-" + ids::make_ulid(now);
+  const std::string context_id = text_member(message, "contextId").value_or("ctx-" + ids::make_ulid(now));
+  const std::string code = decision.refusal ? std::string(to_string(decision.refusal->code)) : "refused";
+  Json status_msg = agent_message(v, "msg-" + ids::make_ulid(now), "Handshake refused: " + code, context_id, task_id);
+  put_extension(status_msg, "refusal", decision.response);
+  Json task{{"id", task_id},
+            {"contextId", context_id},
+            {"status", Json{{"state", state_name(State::kRejected, v)}, {"message", std::move(status_msg)},
+                            {"timestamp", now_text()}}}};
+  Inbound in;
+  in.kind = Inbound::Kind::kAnswer;
+  in.activated = true;
+  in.message = rpc_result(id, wrap_task(std::move(task), v));
+  return in;
+}
+
+Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::string>& activated,
+                                std::string_view raw_body) const {
+  Inbound in;
+  in.exchange.version = v;
+  const Json id = rpc.is_object() && rpc.contains("id") ? rpc["id"] : Json(nullptr);
+  const std::string method = rpc.is_object() ? rpc.value("method", std::string()) : std::string();
+  const Method m = classify(method);
+  if (m == Method::kGetTask) in.exchange.kind = Exchange::Kind::kGetTask;
+  if (m != Method::kSend && m != Method::kStream) {
+    in.message = std::move(rpc);
+    return in;
+  }
+  in.exchange.kind = Exchange::Kind::kSend;
+  const bool ours = contains(activated, kExtensionUri);
+  in.activated = ours;
+  Json* message = nullptr;
+  if (auto p = rpc.find("params"); p != rpc.end() && p->is_object()) {
+    if (auto msg = p->find("message"); msg != p->end() && msg->is_object()) message = &*msg;
+  }
+  if (message == nullptr) {  // not a send the agent could run; let it answer
+    in.message = std::move(rpc);
+    return in;
+  }
+  if (!ours) {
+    if (options_.required) {
+      in.kind = Inbound::Kind::kAnswer;
+      in.message = rpc_error(id, kExtensionSupportRequired,
+                             "Extension support required: " + std::string(kExtensionUri),
+                             Json::array({Json{{"@type", "type.googleapis.com/google.rpc.ErrorInfo"},
+                                               {"reason", "EXTENSION_SUPPORT_REQUIRED"},
+                                               {"domain", "a2a-protocol.org"},
+                                               {"metadata", Json{{"extension", kExtensionUri}}}}}));
+      return in;
+    }
+    strip_extension(*message);
+    in.message = std::move(rpc);
+    return in;
+  }
+
+  const Json* ext = extension_data(*message);
+  const auto skill = ext != nullptr ? text_member(*ext, "skill") : std::nullopt;
+  const ActionRule* rule = skill ? skills_.find(*skill) : nullptr;
+  if (rule == nullptr) {
+    if (skills_.unmapped() == UnmappedActions::kPassThrough) {
+      strip_extension(*message);
+      in.message = std::move(rpc);
+      return in;
+    }
+    const std::string why = skill ? "skill " + skill->substr(0, 128) + " is not offered through handshakes"
+                                  : "a message needs metadata[\"" + std::string(kExtensionUri) + "\"].skill";
+    return refuse(id, *message, v, service_.refuse_unverified(policy_refusal(why)));
+  }
+  if (ext == nullptr || !ext->is_object() || !ext->contains("request")) {
+    return refuse(id, *message, v,
+                  service_.refuse_unverified(policy_refusal("skill " + rule->action + " needs a HandshakeRequest in metadata[\"" +
+                                                            std::string(kExtensionUri) + "\"].request for capability " +
+                                                            rule->capability)));
+  }
+  // The request as the agent sent it: re-read strictly when we have the raw body.
+  Json request = (*ext)["request"];
+  if (!raw_body.empty()) {
+    json::ParseLimits limits;
+    limits.max_bytes = raw_body.size();
+    limits.max_depth = 128;
+    auto strict = json::parse_strict(raw_body, limits);
+    if (!strict.ok()) {
+      return refuse(id, *message, v, service_.verify(raw_body.substr(0, service_.options().max_request_bytes + 1)));
+    }
+    const Json* e = extension_data((*strict)["params"]["message"]);
+    request = e != nullptr && e->is_object() && e->contains("request") ? (*e)["request"] : Json(nullptr);
+  }
+  Json data = first_data(*message);
+  if (data.is_null()) data = Json::object();
+  auto decision = std::make_shared<Decision>(service_.verify(request, bind_action(*rule, data)));
+  if (!decision->accepted) return refuse(id, *message, v, *decision);
+  strip_extension(*message);
+  in.message = std::move(rpc);
+  in.exchange.decision = std::move(decision);
+  return in;
+}
+
+std::optional<Json> ServiceGate::receipt_for(const Decision& decision, const Json& subject, State state) const {
+  auto receipt = service_.issue_receipt(decision, subject, state == State::kCompleted ? "ok" : "error", options_.receipt);
+  if (!receipt.ok()) return std::nullopt;
+  if (options_.on_receipt) options_.on_receipt(*receipt);
+  return std::move(receipt).value();
+}
+
+void ServiceGate::remember(const std::string& task_id, Pending p) const {
+  std::lock_guard lock(mu_);
+  if (tasks_.insert_or_assign(task_id, std::move(p)).second) order_.push_back(task_id);
+  while (tasks_.size() > options_.remembered_tasks && !order_.empty()) {
+    tasks_.erase(order_.front());
+    order_.pop_front();
+  }
+}
+
+void ServiceGate::finish_task(Json& task, Version v, const std::shared_ptr<const Decision>& decision) const {
+  const auto task_id = text_member(task, "id");
+  if (!task_id) return;
+  std::optional<Json> receipt;
+  std::shared_ptr<const Decision> known = decision;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = tasks_.find(*task_id); it != tasks_.end()) {
+      if (!known) known = it->second.decision;
+      receipt = it->second.receipt;
+    }
+  }
+  if (!known) return;  // not a task this gate accepted
+  if (decision) put_extension(status_message(task, v), "acceptance", decision->response);
+  const State state = task.contains("status") ? state_of(task["status"].value("state", std::string())) : State::kOther;
+  if (!receipt && terminal(state)) {
+    const Json subject{{"a2a_task_id", *task_id},
+                       {"a2a_context_id", text_member(task, "contextId").value_or("")},
+                       {"state", task["status"].value("state", std::string())},
+                       {"artifacts", artifacts_of(task)}};
+    receipt = receipt_for(*known, subject, state);
+  }
+  remember(*task_id, Pending{known, receipt});
+  if (!receipt) return;
+  put_extension(task, "receipt", *receipt);
+  if (task.contains("artifacts") && task["artifacts"].is_array()) {
+    for (auto& a : task["artifacts"]) {
+      if (a.is_object()) put_extension(a, "receipt", *receipt);
+    }
+  }
+}
+
+Json ServiceGate::on_response(Exchange& exchange, Json response) const {
+  if (exchange.kind == Exchange::Kind::kOther || !response.is_object()) return response;
+  auto r = response.find("result");
+  if (r == response.end() || !r->is_object()) return response;
+  const SendResult result = unwrap(*r, exchange.version);
+  if (result.kind == SendResult::Kind::kTask) {
+    finish_task(*result.object, exchange.version, exchange.kind == Exchange::Kind::kSend ? exchange.decision : nullptr);
+  } else if (result.kind == SendResult::Kind::kMessage && exchange.decision) {
+    Json& message = *result.object;
+    put_extension(message, "acceptance", exchange.decision->response);
+    const Json subject{{"a2a_context_id", text_member(message, "contextId").value_or("")},
+                       {"a2a_message_id", text_member(message, "messageId").value_or("")},
+                       {"parts", message.contains("parts") ? message["parts"] : Json::array()}};
+    if (auto receipt = receipt_for(*exchange.decision, subject, State::kCompleted)) put_extension(message, "receipt", *receipt);
+  }
+  return response;
+}
+
+Json ServiceGate::on_stream_event(Exchange& exchange, Json event) const {
+  if (exchange.kind != Exchange::Kind::kSend || !exchange.decision || !event.is_object()) return event;
+  auto r = event.find("result");
+  if (r == event.end() || !r->is_object()) return event;
+  const SendResult result = unwrap(*r, exchange.version);
+  const Version v = exchange.version;
+  switch (result.kind) {
+    case SendResult::Kind::kMessage: {
+      exchange.acceptance_sent = true;
+      return on_response(exchange, std::move(event));
+    }
+    case SendResult::Kind::kTask: {
+      Json& task = *result.object;
+      for (const auto& a : artifacts_of(task)) exchange.artifacts.push_back(a);
+      if (!exchange.acceptance_sent) {
+        put_extension(status_message(task, v), "acceptance", exchange.decision->response);
+        exchange.acceptance_sent = true;
+      }
+      if (auto id = text_member(task, "id")) remember(*id, Pending{exchange.decision, std::nullopt});
+      return event;
+    }
+    case SendResult::Kind::kArtifactUpdate: {
+      Json& update = *result.object;
+      if (update.contains("artifact")) exchange.artifacts.push_back(without_ours(update["artifact"]));
+      return event;
+    }
+    case SendResult::Kind::kStatusUpdate: {
+      Json& update = *result.object;
+      if (!exchange.acceptance_sent) {
+        put_extension(status_message(update, v), "acceptance", exchange.decision->response);
+        exchange.acceptance_sent = true;
+      }
+      const State state = update.contains("status") ? state_of(update["status"].value("state", std::string())) : State::kOther;
+      if (terminal(state)) {
+        const auto task_id = text_member(update, "taskId").value_or("");
+        const Json subject{{"a2a_task_id", task_id},
+                           {"a2a_context_id", text_member(update, "contextId").value_or("")},
+                           {"state", update["status"].value("state", std::string())},
+                           {"artifacts", exchange.artifacts}};
+        if (auto receipt = receipt_for(*exchange.decision, subject, state)) {
+          put_extension(update, "receipt", *receipt);
+          if (!task_id.empty()) remember(task_id, Pending{exchange.decision, receipt});
+        }
+      }
+      return event;
+    }
+    case SendResult::Kind::kUnknown: break;
+  }
+  return event;
+}
+
+Json ServiceGate::agent_card(Json card) const {
+  if (!card.is_object()) return card;
+  Json skills = Json::object();
+  for (const auto& [name, rule] : skills_.rules()) skills[name] = ActionMap::describe(rule, service_.options().capabilities);
+  Json params{{"service_did", service_.did()}, {"skills", std::move(skills)}, {"protocol_version", "0.2.3"}};
+  if (options_.did_document) params["did_document"] = *options_.did_document;
+  Json ext{{"uri", kExtensionUri},
+           {"description", "Handshake Protocol v0.2.3: signed delegations checked per message, signed receipts per task"},
+           {"required", options_.required},
+           {"params", std::move(params)}};
+  Json& caps = card["capabilities"];
+  if (!caps.is_object()) caps = Json::object();
+  Json& exts = caps["extensions"];
+  if (!exts.is_array()) exts = Json::array();
+  Json kept = Json::array();
+  for (auto& e : exts) {
+    if (!(e.is_object() && e.value("uri", std::string()) == kExtensionUri)) kept.push_back(std::move(e));
+  }
+  kept.push_back(std::move(ext));
+  exts = std::move(kept);
+  // The card is no longer the one the agent signed: a stale signature must not travel with it.
+  if (card.contains("signatures")) card["signatures"] = Json::array();
+  return card;
+}
+
+}  // namespace handshake::a2a

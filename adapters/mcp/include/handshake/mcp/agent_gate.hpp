@@ -1,0 +1,118 @@
+// The agent side of the MCP adapter: in front of an MCP client, signs a fresh HandshakeRequest
+// into every tools/call and checks what the service answers.
+//
+//   initialize / tools/list responses: learns the service (result._meta["ai.handshake/service"]:
+//     its DID, and its DID Document, which must prove itself: a self-certifying DID hashes the
+//     document's key) and, per tool, the capability and constraint sources of
+//     tools[i]._meta["ai.handshake/tool"].
+//   tools/call of a tool that needs a handshake: derives the constraint values from the call's
+//     arguments (the same sources the service uses), signs a request with core's Agent (warm,
+//     with the session token of an earlier Acceptance for the same capability, while it lasts),
+//     and puts it in params._meta["ai.handshake/request"]. A tool the service did not mark is
+//     forwarded unchanged.
+//   the tools/call response: an Acceptance must be signed by the service, addressed to this
+//     agent and bound to the request (Agent::check_answer); the Receipt must verify with the
+//     service's key, name the request, and commit to receipt_subject(result). A response that
+//     fails any of this is replaced by a JSON-RPC error (kReceiptUnverified; the service's
+//     response is kept in data.response). Verified receipts go to the sink. A signed refusal is
+//     checked the same way and passed on to the client unchanged.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "handshake/agent.hpp"
+#include "handshake/json.hpp"
+#include "handshake/mcp/envelope.hpp"
+#include "handshake/mcp/tool_map.hpp"
+#include "handshake/result.hpp"
+#include "handshake/time.hpp"
+
+namespace handshake::mcp {
+
+// Where verified receipts are kept for audit.
+class ReceiptSink {
+ public:
+  virtual ~ReceiptSink() = default;
+  // Must be thread-safe. Errors are logged by the caller; the call's result still reaches the
+  // client.
+  [[nodiscard]] virtual Status store(const Json& receipt, const Json& acceptance, std::string_view tool) = 0;
+};
+
+// Appends one JSON object per line: {"tool", "receipt", "acceptance"} (JSON Lines), flushed per
+// receipt. Errors: kIo "mcp.receipts_open".
+[[nodiscard]] Result<std::unique_ptr<ReceiptSink>> open_receipt_file(const std::filesystem::path& path);
+
+// SQLite table receipts(id TEXT PRIMARY KEY, handshake_id, tool, executed_at, receipt JSON,
+// acceptance JSON). Errors: kIo "mcp.receipts_open".
+[[nodiscard]] Result<std::unique_ptr<ReceiptSink>> open_receipt_db(const std::filesystem::path& path);
+
+struct AgentGateOptions {
+  // When set, the service must be this DID (else its answers are not trusted).
+  std::optional<std::string> service_did;
+  // Trusted DID Document of the service (e.g. from a file), instead of the one it publishes.
+  std::optional<Json> service_did_document;
+  ReceiptSink* receipts = nullptr;  // borrowed; may be null
+  // Seconds before a session's end at which the agent stops using it (clock differences).
+  std::int64_t session_margin_seconds = 5;
+  // Log lines (stderr in the proxy).
+  std::function<void(const std::string&)> log;
+};
+
+struct AgentExchange {
+  enum class Kind { kOther, kInitialize, kToolsList, kToolCall } kind = Kind::kOther;
+  std::string tool;
+  std::string capability;
+  std::optional<std::string> request_id;  // the HandshakeRequest's id, when one was signed
+  bool warm = false;
+};
+
+struct AgentInbound {
+  Json message;           // what to send on to the service
+  AgentExchange exchange;  // for on_response
+};
+
+class AgentGate {
+ public:
+  // `clock` is borrowed. Thread-safe.
+  AgentGate(Agent agent, AgentGateOptions options, const Clock& clock);
+
+  // A message from the client, on its way to the service. Never refuses: a call the agent cannot
+  // sign for goes on unsigned (and the service refuses it, signed).
+  [[nodiscard]] AgentInbound on_client_message(Json message);
+  // The service's response to a request forwarded with `exchange`.
+  [[nodiscard]] Json on_response(const AgentExchange& exchange, Json response);
+
+  [[nodiscard]] std::size_t receipts_verified() const;
+  [[nodiscard]] std::optional<std::string> service_did() const;
+
+ private:
+  struct ToolInfo {
+    std::string capability;
+    std::vector<ConstraintSource> sources;
+  };
+  struct Session {
+    std::string token;
+    Timestamp usable_until{};
+  };
+  void learn_service(const Json& meta);
+  Json check_call(const AgentExchange& exchange, Json response);
+  void log(const std::string& line) const;
+
+  Agent agent_;
+  AgentGateOptions options_;
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  std::optional<std::string> service_did_;
+  std::optional<crypto::PublicKey> service_key_;
+  std::map<std::string, ToolInfo> tools_;
+  std::map<std::string, Session> sessions_;  // by capability
+  std::size_t verified_ = 0;
+};
+
+}  // namespace handshake::mcp

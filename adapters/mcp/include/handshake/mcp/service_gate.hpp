@@ -1,0 +1,122 @@
+// The service side of the MCP adapter: every tools/call must carry a handshake the core Service
+// accepts, and every call that runs gets a signed receipt.
+//
+// ServiceGate is transport-free and works in two phases, so a proxy can forward a call and finish
+// it when the response comes back, and an in-process server can do both at once (Middleware):
+//
+//   on_client_message(message)  ->  Inbound::kAnswer   answer the client with `message` now (a
+//                                                      signed refusal as a JSON-RPC error)
+//                                   Inbound::kForward  pass `message` on to the MCP server, and
+//                                                      keep `exchange` for its response
+//   on_response(exchange, response) -> the response for the client:
+//     tools/call, accepted: result._meta gains the Acceptance and a Receipt over
+//       receipt_subject(result), status "error" when isError is true; a JSON-RPC error from the
+//       server gets a receipt (status "error", committing to the error object) in
+//       error.data["ai.handshake/receipt"] when data is absent or an object
+//     tools/list: each mapped tool's _meta gains "ai.handshake/tool"; result._meta gains
+//       "ai.handshake/service"
+//     initialize: result._meta gains "ai.handshake/service"
+//
+// A tools/call is checked like this (the refusal is always signed by the service):
+//   tool not in the map, map says refuse           -> policy_denied ("not offered through handshakes")
+//   tool not in the map, map says pass             -> forwarded unchanged, no receipt
+//   no params._meta["ai.handshake/request"]        -> policy_denied ("needs a HandshakeRequest")
+//   the raw line is not strict JSON (duplicate members, ...) -> protocol_version_unsupported
+//   otherwise Service::verify(request, ActionBinding{rule.capability, derive_constraints(...)})
+//     (every §14 code; scope_exceeded when the arguments exceed the effective scope)
+// The handshake member is removed from the params before the call is forwarded: the MCP server
+// does not need it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "handshake/json.hpp"
+#include "handshake/mcp/envelope.hpp"
+#include "handshake/mcp/tool_map.hpp"
+#include "handshake/receipt.hpp"
+#include "handshake/service.hpp"
+
+namespace handshake::mcp {
+
+struct GateOptions {
+  ReceiptOptions receipt;  // hash algorithm
+  // The service's DID Document, published in "ai.handshake/service" so an agent can check
+  // receipts offline (self-certifying DIDs prove themselves). Optional.
+  std::optional<Json> did_document;
+  // Called with every receipt issued (e.g. to anchor it in a registry or keep it); must be
+  // thread-safe and must not block for long. Failures are its own business.
+  std::function<void(const Json& receipt)> on_receipt;
+  // Called with every refusal sent (for logs and metrics).
+  std::function<void(const Decision& decision, std::string_view tool)> on_refusal;
+};
+
+// What the gate keeps about a forwarded request until its response arrives.
+struct Exchange {
+  enum class Kind { kOther, kInitialize, kToolsList, kToolCall } kind = Kind::kOther;
+  std::string tool;                                // kToolCall
+  std::shared_ptr<const Decision> decision;        // kToolCall accepted (null: passed through)
+};
+
+struct Inbound {
+  enum class Kind { kForward, kAnswer } kind = Kind::kForward;
+  Json message;       // kForward: what to send on; kAnswer: the response for the client
+  Exchange exchange;  // kForward of a request: hand it back to on_response
+};
+
+class ServiceGate {
+ public:
+  // `service` is borrowed and must outlive the gate. Thread-safe when the service is.
+  ServiceGate(Service& service, ToolMap map, GateOptions options = {});
+
+  // A message from the client. `raw_text` is the line it was decoded from, when there is one:
+  // a tools/call carrying a handshake is then re-read with json::parse_strict so that nothing the
+  // agent signed can be lost to a permissive decoder (without it, `message` is trusted as given).
+  [[nodiscard]] Inbound on_client_message(Json message, std::string_view raw_text = {}) const;
+
+  // The server's response to a request that on_client_message forwarded with `exchange`.
+  [[nodiscard]] Json on_response(const Exchange& exchange, Json response) const;
+
+  [[nodiscard]] const ToolMap& tool_map() const noexcept { return map_; }
+  [[nodiscard]] const Service& service() const noexcept { return service_; }
+  // The "ai.handshake/service" member.
+  [[nodiscard]] Json service_meta() const;
+
+ private:
+  Inbound gate_tool_call(Json message, std::string_view raw_text) const;
+  Inbound refuse(const Json& id, const Decision& decision, std::string_view tool) const;
+
+  Service& service_;
+  ToolMap map_;
+  GateOptions options_;
+};
+
+// A JSON-RPC handler of an MCP server: a request or notification in, its response out (a null
+// Json for a notification). Must not throw.
+using Handler = std::function<Json(const Json& message)>;
+
+// The in-process middleware: wraps a server's handler (Handler -> Handler), so every tools/call
+// is gated as above and answered with its receipt.
+class Middleware {
+ public:
+  // `gate` is borrowed and must outlive the middleware and every handler it returns.
+  explicit Middleware(const ServiceGate& gate) : gate_(gate) {}
+
+  [[nodiscard]] Handler wrap(Handler next) const;
+
+  // One stdio line in, the line to answer with out ("" for nothing, e.g. a notification):
+  // malformed JSON gets a parse error (-32700), a line over `max_bytes` an error
+  // (kMessageTooLarge), anything else goes through the wrapped handler with the raw line kept
+  // for the strict re-read of handshakes.
+  [[nodiscard]] std::string handle_line(std::string_view line, const Handler& next,
+                                        std::size_t max_bytes = 4 * 1024 * 1024) const;
+
+ private:
+  [[nodiscard]] Json handle(Json message, std::string_view raw, const Handler& next) const;
+  const ServiceGate& gate_;
+};
+
+}  // namespace handshake::mcp

@@ -1,0 +1,327 @@
+// hsk-mcp-proxy: the Handshake MCP adapter as a drop-in process, one binary, two roles.
+#include <httplib.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "handshake/agent.hpp"
+#include "handshake/config.hpp"
+#include "handshake/did_document.hpp"
+#include "handshake/identity.hpp"
+#include "handshake/mcp/agent_gate.hpp"
+#include "handshake/mcp/envelope.hpp"
+#include "handshake/mcp/service_gate.hpp"
+#include "relay.hpp"
+
+namespace hsk::mcp_proxy {
+
+namespace mcp = handshake::mcp;
+
+namespace {
+
+std::string g_role = "proxy";
+
+constexpr const char* kHelp =
+    "usage: hsk-mcp-proxy --role service --config SERVICE.yaml --tools TOOLS.yaml [options] -- COMMAND [ARGS...]\n"
+    "       hsk-mcp-proxy --role service --config SERVICE.yaml --tools TOOLS.yaml [options] --listen HOST:PORT --upstream URL\n"
+    "       hsk-mcp-proxy --role agent --key AGENT.key --chain CHAIN.json [options] -- COMMAND [ARGS...]\n"
+    "       hsk-mcp-proxy --role agent --key AGENT.key --chain CHAIN.json [options] --listen HOST:PORT --upstream URL\n"
+    "\n"
+    "Puts the Handshake Protocol in front of an MCP server (--role service) or behind an MCP client\n"
+    "(--role agent), unchanged. With `-- COMMAND`, stdio: the proxy spawns COMMAND and relays\n"
+    "newline-delimited JSON-RPC between its own stdin/stdout and COMMAND's, both ways. With --listen and\n"
+    "--upstream, Streamable HTTP: it serves the MCP endpoint at HOST:PORT (port 0: any free port; the\n"
+    "address is printed on stderr) and forwards to the upstream MCP endpoint URL.\n"
+    "\n"
+    "service role:\n"
+    "  --config FILE        the service configuration (identity, trust roots, DID Documents, ...; docs/verifier.md)\n"
+    "  --tools FILE         the tool map (YAML): capability and constraint sources per tool (docs/mcp.md)\n"
+    "  --did-doc FILE       the service's DID Document to publish (default: generated from its key)\n"
+    "  --registry URL       anchor every receipt in a registry (POST URL/v1/receipts, in the background)\n"
+    "agent role:\n"
+    "  --key FILE           the agent's key file\n"
+    "  --chain FILE         its delegation chain (JSON array of signed DelegationTokens, root first)\n"
+    "  --service-did DID    accept answers only from this service\n"
+    "  --service-did-doc F  the service's DID Document (trusted), instead of the one it publishes\n"
+    "  --receipts FILE      append verified receipts to FILE (JSON Lines)\n"
+    "  --receipts-db FILE   keep verified receipts in a SQLite database\n"
+    "  --deployer DID       agent_attestation.deployer (default: the chain root's issuer)\n"
+    "  --model NAME         agent_attestation.model (default \"unknown\")\n"
+    "  --instance ID        agent_attestation.instance_id (default \"hsk-mcp-proxy\")\n"
+    "both:\n"
+    "  --max-message-bytes N   refuse messages longer than N bytes (default 4194304)\n"
+    "  --path P             the HTTP endpoint path (default /mcp)\n"
+    "Only protocol messages go to stdout; logs go to stderr.\n";
+
+struct Args {
+  std::map<std::string, std::string> options;
+  std::vector<std::string> command;
+};
+
+std::optional<Args> parse(int argc, char** argv, std::string& err) {
+  static const char* const kKnown[] = {"role",     "config",  "tools",      "did-doc",     "registry",
+                                       "key",      "chain",   "service-did", "service-did-doc", "receipts",
+                                       "receipts-db", "deployer", "model",   "instance",    "max-message-bytes",
+                                       "path",     "listen",  "upstream"};
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--") {
+      for (++i; i < argc; ++i) a.command.emplace_back(argv[i]);
+      break;
+    }
+    if (s == "--help" || s == "-h") {
+      a.options["help"] = "1";
+      continue;
+    }
+    if (s.rfind("--", 0) != 0) {
+      err = "unexpected argument " + s;
+      return std::nullopt;
+    }
+    std::string name = s.substr(2), value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      err = "--" + name + " needs a value";
+      return std::nullopt;
+    }
+    bool known = false;
+    for (const char* k : kKnown) known = known || name == k;
+    if (!known) {
+      err = "unknown option --" + name;
+      return std::nullopt;
+    }
+    a.options[name] = value;
+  }
+  return a;
+}
+
+std::optional<std::string> opt(const Args& a, const std::string& k) {
+  auto it = a.options.find(k);
+  return it == a.options.end() ? std::nullopt : std::optional(it->second);
+}
+
+handshake::Result<Json> read_json(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return handshake::make_error(handshake::ErrorCode::kIo, "file.read", "cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return handshake::json::parse_strict(ss.str());
+}
+
+int usage(const std::string& msg) {
+  std::cerr << "hsk-mcp-proxy: " << msg << " (see --help)\n";
+  return 2;
+}
+
+int fail(const std::string& what, const handshake::Error& e) {
+  log(what + ": " + e.to_string());
+  return 1;
+}
+
+// Posts receipts to a registry on one background thread, so calls never wait for it.
+class RegistryAnchor {
+ public:
+  explicit RegistryAnchor(std::string url) : url_(std::move(url)), worker_([this] { run(); }) { worker_.detach(); }
+  void push(const Json& receipt) {
+    std::lock_guard lock(mu_);
+    if (queue_.size() < 10000) queue_.push_back(mcp::serialize(receipt));
+    cv_.notify_one();
+  }
+
+ private:
+  void run() {
+    httplib::Client client(url_);
+    client.set_connection_timeout(5, 0);
+    client.set_read_timeout(10, 0);
+    for (;;) {
+      std::string body;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty(); });
+        body = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      auto res = client.Post("/v1/receipts", body, "application/json");
+      if (!res || res->status != 200) {
+        log("registry anchor failed: " + (res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error())));
+      }
+    }
+  }
+  std::string url_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  std::thread worker_;
+};
+
+int run_transport(const Args& a, const Route& route, std::size_t max_bytes) {
+  if (!a.command.empty()) {
+    if (opt(a, "listen") || opt(a, "upstream")) return usage("give either -- COMMAND or --listen/--upstream");
+    return run_stdio(StdioOptions{a.command, max_bytes}, route);
+  }
+  const auto listen = opt(a, "listen"), upstream = opt(a, "upstream");
+  if (!listen || !upstream) return usage("give -- COMMAND (stdio) or --listen HOST:PORT and --upstream URL (HTTP)");
+  HttpOptions h;
+  const auto colon = listen->rfind(':');
+  if (colon == std::string::npos) return usage("--listen must be HOST:PORT");
+  h.listen_host = listen->substr(0, colon);
+  try {
+    h.listen_port = std::stoi(listen->substr(colon + 1));
+  } catch (...) {
+    return usage("--listen must be HOST:PORT");
+  }
+  h.upstream = *upstream;
+  h.path = opt(a, "path").value_or("/mcp");
+  h.max_message_bytes = max_bytes;
+  return run_http(h, route);
+}
+
+int run_service(const Args& a, std::size_t max_bytes) {
+  const auto config = opt(a, "config"), tools = opt(a, "tools");
+  if (!config || !tools) return usage("--role service needs --config and --tools");
+  auto setup = handshake::ServiceSetup::load(*config);
+  if (!setup.ok()) return fail(*config, setup.error());
+  auto map = mcp::ToolMap::load(*tools);
+  if (!map.ok()) return fail(*tools, map.error());
+  static const handshake::SystemClock clock;
+  auto service = (*setup)->make_service(clock);
+
+  mcp::GateOptions options;
+  if (auto d = opt(a, "did-doc")) {
+    auto doc = read_json(*d);
+    if (!doc.ok()) return fail(*d, doc.error());
+    options.did_document = std::move(doc).value();
+  } else {
+    handshake::DidDocumentOptions o;
+    o.version_time = handshake::time::parse_rfc3339("2020-01-01T00:00:00Z").value();
+    auto doc = handshake::make_did_document(service->identity(), o);
+    if (doc.ok()) options.did_document = std::move(doc).value();
+  }
+  std::unique_ptr<RegistryAnchor> anchor;
+  if (auto r = opt(a, "registry")) {
+    anchor = std::make_unique<RegistryAnchor>(*r);
+    options.on_receipt = [p = anchor.get()](const Json& receipt) { p->push(receipt); };
+  }
+  options.on_refusal = [](const handshake::Decision& d, std::string_view tool) {
+    log("refused tools/call " + std::string(tool) + ": " +
+        (d.refusal ? std::string(handshake::to_string(d.refusal->code)) + ": " + d.refusal->detail : "?"));
+  };
+  const mcp::ServiceGate gate(*service, std::move(map).value(), std::move(options));
+  log("service " + service->did() + " ready");
+  Route route = [&gate](Json message, std::string_view raw) {
+    mcp::Inbound in = gate.on_client_message(std::move(message), raw);
+    Routed r;
+    r.answer_now = in.kind == mcp::Inbound::Kind::kAnswer;
+    r.modified = in.exchange.kind == mcp::Exchange::Kind::kToolCall && in.exchange.decision != nullptr;
+    r.message = std::move(in.message);
+    if (!r.answer_now && in.exchange.kind != mcp::Exchange::Kind::kOther) {
+      r.finish = [&gate, ex = std::move(in.exchange)](Json response) { return gate.on_response(ex, std::move(response)); };
+    }
+    return r;
+  };
+  return run_transport(a, route, max_bytes);
+}
+
+int run_agent(const Args& a, std::size_t max_bytes) {
+  const auto key = opt(a, "key"), chain_path = opt(a, "chain");
+  if (!key || !chain_path) return usage("--role agent needs --key and --chain");
+  auto identity = handshake::load_key_file(*key);
+  if (!identity.ok()) return fail(*key, identity.error());
+  auto chain_doc = read_json(*chain_path);
+  if (!chain_doc.ok()) return fail(*chain_path, chain_doc.error());
+  std::vector<Json> chain;
+  if (chain_doc->is_array()) {
+    for (auto& l : *chain_doc) chain.push_back(l);
+  } else {
+    chain.push_back(*chain_doc);
+  }
+  if (chain.empty() || !chain.front().is_object() || !chain.front().contains("iss")) {
+    return fail(*chain_path, handshake::make_error(handshake::ErrorCode::kInvalidArgument, "chain.empty",
+                                                   "the chain holds no delegation"));
+  }
+  handshake::AgentAttestation att;
+  att.deployer = opt(a, "deployer").value_or(chain.front()["iss"].is_string() ? chain.front()["iss"].get<std::string>() : "");
+  att.model = opt(a, "model").value_or("unknown");
+  att.instance_id = opt(a, "instance").value_or("hsk-mcp-proxy");
+
+  std::unique_ptr<mcp::ReceiptSink> sink;
+  if (auto f = opt(a, "receipts")) {
+    auto s = mcp::open_receipt_file(*f);
+    if (!s.ok()) return fail(*f, s.error());
+    sink = std::move(s).value();
+  } else if (auto db = opt(a, "receipts-db")) {
+    auto s = mcp::open_receipt_db(*db);
+    if (!s.ok()) return fail(*db, s.error());
+    sink = std::move(s).value();
+  }
+  mcp::AgentGateOptions options;
+  options.service_did = opt(a, "service-did");
+  if (auto d = opt(a, "service-did-doc")) {
+    auto doc = read_json(*d);
+    if (!doc.ok()) return fail(*d, doc.error());
+    options.service_did_document = std::move(doc).value();
+  }
+  options.receipts = sink.get();
+  options.log = [](const std::string& line) { log(line); };
+  static const handshake::SystemClock clock;
+  mcp::AgentGate gate(handshake::Agent(std::move(identity).value(), std::move(chain), std::move(att)), std::move(options),
+                      clock);
+  Route route = [&gate](Json message, std::string_view) {
+    mcp::AgentInbound in = gate.on_client_message(std::move(message));
+    Routed r;
+    r.modified = in.exchange.request_id.has_value();
+    r.message = std::move(in.message);
+    if (in.exchange.kind != mcp::AgentExchange::Kind::kOther) {
+      r.finish = [&gate, ex = std::move(in.exchange)](Json response) { return gate.on_response(ex, std::move(response)); };
+    }
+    return r;
+  };
+  return run_transport(a, route, max_bytes);
+}
+
+}  // namespace
+
+void log(const std::string& line) {
+  const std::string out = "hsk-mcp-proxy[" + g_role + "]: " + line + "\n";
+  std::fwrite(out.data(), 1, out.size(), stderr);
+}
+
+}  // namespace hsk::mcp_proxy
+
+int main(int argc, char** argv) {
+  using namespace hsk::mcp_proxy;
+  std::string err;
+  auto a = parse(argc, argv, err);
+  if (!a) return usage(err);
+  if (a->options.count("help")) {
+    std::cout << kHelp;
+    return 0;
+  }
+  const auto role = opt(*a, "role");
+  if (!role) return usage("--role service or --role agent is required");
+  g_role = *role;
+  std::size_t max_bytes = 4 * 1024 * 1024;
+  if (auto m = opt(*a, "max-message-bytes")) {
+    try {
+      max_bytes = std::stoull(*m);
+    } catch (...) {
+      return usage("--max-message-bytes must be a number");
+    }
+    if (max_bytes < 1024) return usage("--max-message-bytes must be at least 1024");
+  }
+  if (*role == "service") return run_service(*a, max_bytes);
+  if (*role == "agent") return run_agent(*a, max_bytes);
+  return usage("--role must be service or agent");
+}

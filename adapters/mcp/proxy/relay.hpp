@@ -1,0 +1,54 @@
+// hsk-mcp-proxy internals: what a role does to each message (Route), and the two transports.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "handshake/json.hpp"
+
+namespace hsk::mcp_proxy {
+
+using handshake::Json;
+
+// What a role made of one message from the client side.
+struct Routed {
+  bool answer_now = false;  // true: `message` is the response for the client; nothing goes on
+  bool modified = false;    // false: forward the bytes as received
+  Json message;
+  // For a forwarded request whose response the role must see: turns the upstream response into
+  // the client's. Empty: the response goes back as received.
+  std::function<Json(Json)> finish;
+};
+
+// Called for every message the client side sends (requests, notifications, responses to the
+// server's own requests). `raw` is the text it was decoded from. Thread-safe.
+using Route = std::function<Routed(Json message, std::string_view raw)>;
+
+void log(const std::string& line);
+
+struct StdioOptions {
+  std::vector<std::string> command;  // the server (or next proxy) to spawn
+  std::size_t max_message_bytes = 4 * 1024 * 1024;
+};
+
+// Spawns `command` and relays newline-delimited JSON-RPC between our stdin/stdout and its
+// stdin/stdout until either side ends or a SIGTERM/SIGINT/SIGHUP arrives; the child is always
+// reaped (stdin closed, then SIGTERM, then SIGKILL). Returns the exit code for the process.
+int run_stdio(const StdioOptions& options, const Route& route);
+
+struct HttpOptions {
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 0;          // 0: any free port (printed on stderr)
+  std::string path = "/mcp";
+  std::string upstream;         // http://host:port/path
+  std::size_t max_message_bytes = 4 * 1024 * 1024;
+};
+
+// Serves Streamable HTTP at listen_host:listen_port + path and forwards to `upstream`: POST
+// (JSON or SSE replies, relayed event by event), GET streams, DELETE; Mcp-Session-Id,
+// MCP-Protocol-Version and the other end-to-end headers pass both ways. Runs until SIGTERM/SIGINT.
+int run_http(const HttpOptions& options, const Route& route);
+
+}  // namespace hsk::mcp_proxy

@@ -1,0 +1,275 @@
+// stdio transport: our stdin/stdout <-> a spawned server's stdin/stdout, one JSON-RPC message per
+// line (MCP stdio framing). Logs go to stderr; stdout carries only protocol messages.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "handshake/mcp/envelope.hpp"
+#include "relay.hpp"
+
+namespace hsk::mcp_proxy {
+
+namespace mcp = handshake::mcp;
+
+namespace {
+
+// Writes all of `data` to `fd` (serialized by `mu`). false when the other end is gone.
+bool write_all(int fd, std::mutex& mu, std::string_view data) {
+  std::lock_guard lock(mu);
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Reads newline-delimited lines from `fd`, calling on_line for each and on_oversize for each line
+// longer than `max` (whose bytes are dropped as they arrive, so memory stays bounded). Returns at
+// end of file or on a read error.
+template <typename OnLine, typename OnOversize>
+void read_lines(int fd, std::size_t max, OnLine on_line, OnOversize on_oversize) {
+  std::string buf;
+  bool skipping = false;
+  std::size_t skipped = 0;
+  char chunk[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    std::string_view in(chunk, static_cast<std::size_t>(n));
+    while (!in.empty()) {
+      const auto nl = in.find('\n');
+      const std::string_view part = in.substr(0, nl);
+      if (skipping) {
+        skipped += part.size();
+      } else if (buf.size() + part.size() > max) {
+        skipping = true;
+        skipped = buf.size() + part.size();
+        buf.clear();
+        buf.shrink_to_fit();
+      } else {
+        buf.append(part);
+      }
+      if (nl == std::string_view::npos) break;
+      in.remove_prefix(nl + 1);
+      if (skipping) {
+        on_oversize(skipped);
+        skipping = false;
+        skipped = 0;
+      } else {
+        std::string_view line(buf);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (!line.empty()) on_line(line);
+        buf.clear();
+      }
+    }
+  }
+  if (!skipping && !buf.empty()) on_line(std::string_view(buf));
+}
+
+struct Child {
+  pid_t pid = -1;
+  int in = -1;   // its stdin (we write)
+  int out = -1;  // its stdout (we read)
+};
+
+bool spawn(const std::vector<std::string>& command, const sigset_t& original_mask, Child& child) {
+  int to_child[2], from_child[2];
+  if (::pipe2(to_child, O_CLOEXEC) != 0) return false;
+  if (::pipe2(from_child, O_CLOEXEC) != 0) {
+    ::close(to_child[0]);
+    ::close(to_child[1]);
+    return false;
+  }
+  std::vector<char*> argv;
+  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    // The child dies with us even if we are killed with SIGKILL.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(to_child[0], 0);
+    ::dup2(from_child[1], 1);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int s : {SIGPIPE, SIGTERM, SIGINT, SIGHUP}) ::sigaction(s, &dfl, nullptr);
+    ::sigprocmask(SIG_SETMASK, &original_mask, nullptr);
+    ::execvp(argv[0], argv.data());
+    const std::string msg = "hsk-mcp-proxy: cannot run " + command[0] + ": " + std::strerror(errno) + "\n";
+    (void)!::write(2, msg.data(), msg.size());
+    ::_exit(127);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  child.pid = pid;
+  child.in = to_child[1];
+  child.out = from_child[0];
+  return true;
+}
+
+// Waits up to `timeout` for the child to exit; its exit code, or -1 if it is still running.
+int wait_for(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    if (r < 0 && errno != EINTR) return 0;  // already reaped
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
+int run_stdio(const StdioOptions& options, const Route& route) {
+  // Signals are taken by one thread (sigwait) so that every exit path reaps the child.
+  sigset_t stop, original;
+  sigemptyset(&stop);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop, s);
+  ::pthread_sigmask(SIG_BLOCK, &stop, &original);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  Child child;
+  if (!spawn(options.command, original, child)) {
+    log("cannot start " + options.command[0] + ": " + std::strerror(errno));
+    return 1;
+  }
+
+  std::mutex out_mu, child_mu;
+  std::mutex pending_mu;
+  std::unordered_map<std::string, std::function<Json(Json)>> pending;
+  std::mutex exit_mu;
+  std::atomic<bool> exiting{false};
+
+  // Ends the process: the child gets EOF, then SIGTERM, then SIGKILL, and is reaped.
+  auto finish = [&](int code, bool child_gone) {
+    std::lock_guard lock(exit_mu);  // first caller wins; others block until _exit
+    exiting = true;
+    int child_code = wait_for(child.pid, std::chrono::milliseconds(child_gone ? 2000 : 0));
+    if (child_code < 0) {
+      ::close(child.in);
+      child_code = wait_for(child.pid, std::chrono::milliseconds(child_gone ? 0 : 1500));
+    }
+    if (child_code < 0) {
+      ::kill(child.pid, SIGTERM);
+      child_code = wait_for(child.pid, std::chrono::milliseconds(2000));
+    }
+    if (child_code < 0) {
+      ::kill(child.pid, SIGKILL);
+      child_code = wait_for(child.pid, std::chrono::milliseconds(5000));
+    }
+    ::_exit(code >= 0 ? code : (child_code < 0 ? 1 : child_code));
+  };
+
+  std::thread signals([&] {
+    int sig = 0;
+    ::sigwait(&stop, &sig);
+    log("signal " + std::to_string(sig) + ": stopping the server");
+    finish(128 + sig, false);
+  });
+  signals.detach();
+
+  auto to_client = [&](std::string line) {
+    line.push_back('\n');
+    if (!write_all(1, out_mu, line)) finish(0, false);  // the client is gone
+  };
+  auto to_server = [&](std::string line) {
+    line.push_back('\n');
+    return write_all(child.in, child_mu, line);
+  };
+
+  // Server -> client.
+  std::thread from_server([&] {
+    read_lines(
+        child.out, options.max_message_bytes,
+        [&](std::string_view line) {
+          auto message = mcp::decode(line);
+          if (!message) {
+            log("the server wrote a line that is not JSON; answered with a parse error");
+            (void)to_server(mcp::serialize(mcp::error_response(nullptr, mcp::kParseError, "Parse error")));
+            return;
+          }
+          if (mcp::message_type(*message) == mcp::MessageType::kResponse) {
+            std::function<Json(Json)> done;
+            {
+              std::lock_guard lock(pending_mu);
+              if (auto it = pending.find(mcp::serialize((*message)["id"])); it != pending.end()) {
+                done = std::move(it->second);
+                pending.erase(it);
+              }
+            }
+            if (done) {
+              to_client(mcp::serialize(done(std::move(*message))));
+              return;
+            }
+          }
+          to_client(std::string(line));
+        },
+        [&](std::size_t size) {
+          log("the server wrote a message of " + std::to_string(size) + " bytes, over the limit; dropped");
+          (void)to_server(mcp::serialize(mcp::error_response(nullptr, mcp::kMessageTooLarge, "message too large")));
+        });
+    if (!exiting) finish(-1, true);  // the server ended: we end with its exit code
+  });
+  from_server.detach();
+
+  // Client -> server (this thread).
+  read_lines(
+      0, options.max_message_bytes,
+      [&](std::string_view line) {
+        auto message = mcp::decode(line);
+        if (!message) {
+          to_client(mcp::serialize(mcp::error_response(nullptr, mcp::kParseError, "Parse error")));
+          return;
+        }
+        const auto type = mcp::message_type(*message);
+        if (type == mcp::MessageType::kInvalid) {
+          const Json id = message->is_object() && message->contains("id") ? (*message)["id"] : Json();
+          to_client(mcp::serialize(mcp::error_response(id, mcp::kInvalidRequest, "Invalid Request")));
+          return;
+        }
+        const Json id = type == mcp::MessageType::kRequest ? (*message)["id"] : Json();
+        Routed r = route(std::move(*message), line);
+        if (r.answer_now) {
+          to_client(mcp::serialize(r.message));
+          return;
+        }
+        if (r.finish) {
+          std::lock_guard lock(pending_mu);
+          pending[mcp::serialize(id)] = std::move(r.finish);
+        }
+        if (!to_server(r.modified ? mcp::serialize(r.message) : std::string(line))) {
+          log("the server's stdin is closed");
+        }
+      },
+      [&](std::size_t size) {
+        to_client(mcp::serialize(mcp::error_response(nullptr, mcp::kMessageTooLarge,
+                                                     "message of " + std::to_string(size) +
+                                                         " bytes exceeds the limit of " +
+                                                         std::to_string(options.max_message_bytes))));
+      });
+  // stdin ended: the client is done. Let the server finish what it has, then stop it.
+  finish(-1, false);
+  return 0;
+}
+
+}  // namespace hsk::mcp_proxy

@@ -1,0 +1,210 @@
+#include "handshake/mcp/service_gate.hpp"
+
+namespace handshake::mcp {
+
+namespace {
+
+RefusalInfo policy_refusal(std::string detail) {
+  RefusalInfo r;
+  r.code = RefusalCode::kPolicyDenied;
+  r.step = VerificationStep::kPolicy;
+  r.detail = std::move(detail);
+  return r;
+}
+
+Json& meta_of(Json& object) {
+  Json& meta = object["_meta"];
+  if (!meta.is_object()) meta = Json::object();
+  return meta;
+}
+
+}  // namespace
+
+ServiceGate::ServiceGate(Service& service, ToolMap map, GateOptions options)
+    : service_(service), map_(std::move(map)), options_(std::move(options)) {}
+
+Json ServiceGate::service_meta() const {
+  Json m{{"did", service_.did()}, {"version", std::string(kProtocolVersion)}};
+  if (options_.did_document) m["did_document"] = *options_.did_document;
+  return m;
+}
+
+Inbound ServiceGate::refuse(const Json& id, const Decision& decision, std::string_view tool) const {
+  if (options_.on_refusal) options_.on_refusal(decision, tool);
+  Inbound in;
+  in.kind = Inbound::Kind::kAnswer;
+  in.message = refusal_response(id, decision);
+  return in;
+}
+
+Inbound ServiceGate::on_client_message(Json message, std::string_view raw_text) const {
+  Inbound in;
+  if (message_type(message) != MessageType::kRequest) {
+    in.message = std::move(message);
+    return in;
+  }
+  const std::string_view method = method_of(message);
+  if (method == "tools/call") return gate_tool_call(std::move(message), raw_text);
+  if (method == "tools/list") in.exchange.kind = Exchange::Kind::kToolsList;
+  if (method == "initialize") in.exchange.kind = Exchange::Kind::kInitialize;
+  in.message = std::move(message);
+  return in;
+}
+
+Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) const {
+  const Json id = message["id"];
+  Json& params = message["params"];
+  std::string tool;
+  if (params.is_object()) {
+    if (auto n = params.find("name"); n != params.end() && n->is_string()) tool = n->get<std::string>();
+  }
+  if (tool.empty()) {
+    Inbound in;
+    in.kind = Inbound::Kind::kAnswer;
+    in.message = error_response(id, kInvalidParams, "tools/call needs params.name");
+    return in;
+  }
+  const ToolRule* rule = map_.find(tool);
+  Json* meta = nullptr;
+  if (auto m = params.find("_meta"); m != params.end() && m->is_object()) meta = &*m;
+  const bool has_request = meta != nullptr && meta->contains(kRequestKey);
+
+  if (rule == nullptr) {
+    if (map_.unmapped() == UnmappedTools::kPassThrough) {
+      Inbound in;
+      in.message = std::move(message);
+      in.exchange.kind = Exchange::Kind::kToolCall;
+      in.exchange.tool = std::move(tool);
+      return in;
+    }
+    return refuse(id,
+                  service_.refuse_unverified(policy_refusal("tool " + tool.substr(0, 128) +
+                                                            " is not offered through handshakes")),
+                  tool);
+  }
+  if (!has_request) {
+    return refuse(id,
+                  service_.refuse_unverified(policy_refusal(
+                      "tool " + tool + " needs a HandshakeRequest in params._meta[\"" + std::string(kRequestKey) +
+                      "\"] for capability " + rule->capability)),
+                  tool);
+  }
+
+  // The request as the agent sent it: re-read strictly when we have the raw text.
+  Json request = (*meta)[std::string(kRequestKey)];
+  if (!raw_text.empty()) {
+    json::ParseLimits limits;
+    limits.max_bytes = raw_text.size();
+    limits.max_depth = 128;
+    auto strict = json::parse_strict(raw_text, limits);
+    if (!strict.ok()) {
+      // Not strict JSON: the Service refuses the text itself (protocol_version_unsupported).
+      return refuse(id, service_.verify(std::string_view(raw_text).substr(0, service_.options().max_request_bytes + 1)), tool);
+    }
+    const Json& sp = (*strict)["params"];
+    request = sp["_meta"][std::string(kRequestKey)];
+  }
+  const Json arguments = params.contains("arguments") ? params["arguments"] : Json::object();
+  ActionBinding action;
+  action.capability = rule->capability;
+  action.constraints = derive_constraints(rule->constraints, arguments);
+  auto decision = std::make_shared<Decision>(service_.verify(request, action));
+  if (!decision->accepted) return refuse(id, *decision, tool);
+
+  meta->erase(std::string(kRequestKey));
+  if (meta->empty()) params.erase("_meta");
+  Inbound in;
+  in.message = std::move(message);
+  in.exchange.kind = Exchange::Kind::kToolCall;
+  in.exchange.tool = std::move(tool);
+  in.exchange.decision = std::move(decision);
+  return in;
+}
+
+Json ServiceGate::on_response(const Exchange& exchange, Json response) const {
+  if (!response.is_object()) return response;
+  switch (exchange.kind) {
+    case Exchange::Kind::kOther:
+      return response;
+    case Exchange::Kind::kInitialize: {
+      if (auto r = response.find("result"); r != response.end() && r->is_object()) {
+        meta_of(*r)[std::string(kServiceKey)] = service_meta();
+      }
+      return response;
+    }
+    case Exchange::Kind::kToolsList: {
+      auto r = response.find("result");
+      if (r == response.end() || !r->is_object()) return response;
+      if (auto tools = r->find("tools"); tools != r->end() && tools->is_array()) {
+        for (auto& t : *tools) {
+          if (!t.is_object() || !t.contains("name") || !t["name"].is_string()) continue;
+          if (const ToolRule* rule = map_.find(t["name"].get<std::string>())) {
+            meta_of(t)[std::string(kToolKey)] = ToolMap::describe(*rule, service_.options().capabilities);
+          }
+        }
+      }
+      meta_of(*r)[std::string(kServiceKey)] = service_meta();
+      return response;
+    }
+    case Exchange::Kind::kToolCall:
+      break;
+  }
+  if (!exchange.decision) return response;  // passed through: no handshake, no receipt
+  const Decision& d = *exchange.decision;
+  if (auto r = response.find("result"); r != response.end()) {
+    auto receipt = service_.issue_receipt(d, receipt_subject(*r), receipt_status(*r), options_.receipt);
+    if (r->is_object()) {
+      Json& meta = meta_of(*r);
+      meta[std::string(kAcceptanceKey)] = d.response;
+      if (receipt.ok()) meta[std::string(kReceiptKey)] = *receipt;
+    }
+    if (receipt.ok() && options_.on_receipt) options_.on_receipt(*receipt);
+    return response;
+  }
+  if (auto e = response.find("error"); e != response.end() && e->is_object()) {
+    auto receipt = service_.issue_receipt(d, *e, "error", options_.receipt);
+    if (receipt.ok()) {
+      Json& data = (*e)["data"];
+      if (data.is_null()) data = Json::object();
+      if (data.is_object()) {
+        data[std::string(kAcceptanceKey)] = d.response;
+        data[std::string(kReceiptKey)] = *receipt;
+      }
+      if (options_.on_receipt) options_.on_receipt(*receipt);
+    }
+  }
+  return response;
+}
+
+// ---- Middleware ----------------------------------------------------------------------------------
+
+Json Middleware::handle(Json message, std::string_view raw, const Handler& next) const {
+  Inbound in = gate_.on_client_message(std::move(message), raw);
+  if (in.kind == Inbound::Kind::kAnswer) return std::move(in.message);
+  Json response = next(in.message);
+  if (response.is_null()) return response;
+  return gate_.on_response(in.exchange, std::move(response));
+}
+
+Handler Middleware::wrap(Handler next) const {
+  return [this, next = std::move(next)](const Json& message) { return handle(message, {}, next); };
+}
+
+std::string Middleware::handle_line(std::string_view line, const Handler& next, std::size_t max_bytes) const {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() > max_bytes) {
+    return serialize(error_response(nullptr, kMessageTooLarge,
+                                    "message of " + std::to_string(line.size()) + " bytes exceeds the limit of " +
+                                        std::to_string(max_bytes)));
+  }
+  auto message = decode(line);
+  if (!message) return serialize(error_response(nullptr, kParseError, "Parse error"));
+  if (message_type(*message) == MessageType::kInvalid) {
+    return serialize(error_response(message->is_object() && message->contains("id") ? (*message)["id"] : Json(),
+                                    kInvalidRequest, "Invalid Request"));
+  }
+  Json response = handle(std::move(*message), line, next);
+  return response.is_null() ? std::string() : serialize(response);
+}
+
+}  // namespace handshake::mcp

@@ -1,0 +1,291 @@
+// End-to-end: the official A2A SDK client (@a2a-js/sdk, v1.0 and its v0.3 transport) ->
+// hsk-a2a-proxy --role agent -> hsk-a2a-proxy --role service -> an unchanged @a2a-js/sdk agent
+// (server.mjs) with two skills. Every process is started here and stopped at the end.
+//
+// usage: node e2e.mjs --hsk PATH --proxy PATH
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Role, TaskState } from '@a2a-js/sdk';
+import { ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory, ServiceParameters, withA2AExtensions } from '@a2a-js/sdk/client';
+import { LegacyJsonRpcTransport } from '@a2a-js/sdk/compat/v0_3/client';
+
+const arg = (name) => {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0 || i + 1 >= process.argv.length) throw new Error(`--${name} is required`);
+  return process.argv[i + 1];
+};
+const HSK = arg('hsk');
+const PROXY = arg('proxy');
+const HERE = dirname(fileURLToPath(import.meta.url));
+const EXT = 'https://handshake.ai/ext/a2a/v1';
+
+const work = mkdtempSync(join(tmpdir(), 'hsk-a2a-e2e-'));
+const children = [];
+let failures = 0;
+let passed = 0;
+process.on('exit', () => {
+  for (const c of children) {
+    try { c.kill('SIGTERM'); } catch { /* gone */ }
+  }
+  rmSync(work, { recursive: true, force: true });
+});
+setTimeout(() => { console.error('e2e: timed out'); process.exit(3); }, 150_000).unref();
+
+async function step(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failures++;
+    console.log(`not ok - ${name}\n  ${String(e?.stack ?? e).split('\n').join('\n  ')}`);
+  }
+}
+function hsk(args, { expect = 0 } = {}) {
+  const r = spawnSync(HSK, args, { cwd: work, encoding: 'utf8' });
+  if (expect !== null && r.status !== expect) throw new Error(`hsk ${args.join(' ')} exited ${r.status} (want ${expect}): ${r.stderr}`);
+  return r;
+}
+const file = (name) => join(work, name);
+const writeJson = (name, value) => { writeFileSync(file(name), JSON.stringify(value)); return file(name); };
+
+// Starts a child and waits for the stdout line that starts with `prefix`; returns its rest.
+function start(command, args, prefix, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: opts.cwd ?? work, stdio: ['pipe', 'pipe', 'inherit'] });
+    children.push(child);
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${command} did not start`)), 20_000);
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const line = buf.split('\n').find((l) => l.startsWith(prefix));
+      if (line) { clearTimeout(timer); resolve(line.slice(prefix.length).trim()); }
+    });
+    child.on('exit', (code) => reject(new Error(`${command} exited ${code}`)));
+  });
+}
+
+// ---- identities, delegations, configuration ------------------------------------------------------
+const did = {};
+for (const who of ['org', 'agent', 'svc']) {
+  did[who] = hsk(['keygen', '--kind', who, '--out', `${who}.key`]).stdout.trim();
+  writeFileSync(file(`${who}.did.json`), hsk(['did', `${who}.key`]).stdout);
+}
+writeFileSync(file('service.yaml'), [
+  'identity: svc.key',
+  `trust_roots: [${did.org}]`,
+  'did_documents: [org.did.json, agent.did.json, svc.did.json]',
+  'session_ttl_seconds: 300',
+  'clock_skew_seconds: 1',
+  '',
+].join('\n'));
+const CAP = 'invoices.agent';
+writeFileSync(file('skills.yaml'), [
+  'unmapped: refuse',
+  'skills:',
+  `  list-invoices: {capability: "${CAP}:list-invoices", constraints: {max_invoices: data.limit}}`,
+  `  echo: {capability: "${CAP}:echo"}`,
+  '',
+].join('\n'));
+writeFileSync(file('chain.json'), hsk(['delegate', '--key', 'org.key', '--to', did.agent, '--capability', `${CAP}:*`,
+  '--constraints', '{"max_invoices":100}']).stdout);
+writeFileSync(file('chain-short.json'), hsk(['delegate', '--key', 'org.key', '--to', did.agent, '--capability', `${CAP}:*`,
+  '--ttl', '1']).stdout);
+const shortExpires = Date.now() + 1000;
+
+const upstream = await start('node', [join(HERE, 'server.mjs')], 'A2A_URL ', { cwd: HERE });
+const serviceAt = `http://${await start(PROXY, ['--role', 'service', '--config', file('service.yaml'), '--skills',
+  file('skills.yaml'), '--listen', '127.0.0.1:0', '--upstream', upstream], 'listening on ')}/`;
+const agentAt = async (chain, receipts) => `http://${await start(PROXY, ['--role', 'agent', '--key', file('agent.key'),
+  '--chain', file(chain), '--listen', '127.0.0.1:0', '--upstream', serviceAt, '--service-did', did.svc,
+  '--receipts', file(receipts)], 'listening on ')}/`;
+const agentProxy = await agentAt('chain.json', 'receipts.jsonl');
+
+// ---- helpers ----------------------------------------------------------------------------------------
+const factory = new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default,
+  { transports: [new JsonRpcTransportFactory()] }));
+const dataPart = (value) => ({ content: { $case: 'data', value }, mediaType: 'application/json', filename: '', metadata: undefined });
+const textPart = (value) => ({ content: { $case: 'text', value }, mediaType: 'text/plain', filename: '', metadata: undefined });
+const send = (parts, skill) => ({
+  tenant: '', metadata: {}, configuration: undefined,
+  message: { messageId: crypto.randomUUID(), role: Role.ROLE_USER, taskId: '', contextId: '', parts, extensions: [],
+             metadata: skill ? { [EXT]: { skill } } : {}, referenceTaskIds: [] },
+});
+const opts = { serviceParameters: ServiceParameters.create(withA2AExtensions(EXT)) };
+
+// A raw JSON-RPC exchange (the wire form), for offline checks and hand-made requests.
+async function rpc(url, body, { version = '1.0', extensions = [EXT] } = {}) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (version) headers['A2A-Version'] = version;
+  if (extensions.length) headers[version === '1.0' ? 'A2A-Extensions' : 'X-A2A-Extensions'] = extensions.join(', ');
+  const r = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
+  return { status: r.status, headers: r.headers, body: await r.json() };
+}
+const ext = (o) => o?.metadata?.[EXT];
+// Checks a receipt offline with the service's DID Document against what it commits to.
+function verifyReceiptOffline(receipt, subject, n) {
+  hsk(['receipt', 'verify', '--did-doc', file('svc.did.json'), '--result', writeJson(`subject-${n}.json`, subject),
+    writeJson(`receipt-${n}.json`, receipt)]);
+  hsk(['receipt', 'verify', '--did-doc', file('svc.did.json'), '--result', writeJson(`forged-${n}.json`, { ...subject, state: 'x' }),
+    file(`receipt-${n}.json`)], { expect: 1 });
+}
+// What a receipt commits to drops our metadata member, and "metadata" when nothing else is left.
+const withoutExt = (o) => {
+  const c = structuredClone(o);
+  if (c.metadata) {
+    delete c.metadata[EXT];
+    if (Object.keys(c.metadata).length === 0) delete c.metadata;
+  }
+  return c;
+};
+function refusalCode(task) {
+  const refusal = ext(task.status.message).refusal;
+  assert.ok(refusal, 'the rejected task carries the signed refusal');
+  hsk(['verify', '--did-doc', file('svc.did.json'), writeJson('refusal.json', refusal)]);
+  return refusal.reason.code;
+}
+
+// ---- v1.0 through both proxies with the SDK client ---------------------------------------------------
+const client = await factory.createFromUrl(agentProxy);
+
+await step('the Agent Card declares the Handshake extension with its skills', async () => {
+  const card = await (await fetch(`${agentProxy}.well-known/agent-card.json`)).json();
+  const e = card.capabilities.extensions.find((x) => x.uri === EXT);
+  assert.ok(e, 'extension declared');
+  assert.equal(e.required, true);
+  assert.equal(e.params.service_did, did.svc);
+  assert.equal(e.params.skills['list-invoices'].capability, `${CAP}:list-invoices`);
+  assert.equal(e.params.skills['list-invoices'].constraints.max_invoices.from, 'data.limit');
+  assert.equal(card.supportedInterfaces[0].url, agentProxy, 'the card sends clients back through the proxy');
+});
+
+await step('an accepted task returns the agent\'s real result, the acceptance and a receipt', async () => {
+  const task = await client.sendMessage(send([dataPart({ limit: 5 })], 'list-invoices'), opts);
+  assert.equal(task.status.state, TaskState.TASK_STATE_COMPLETED);
+  assert.equal(task.artifacts[0].parts[0].content.value.invoices.length, 5);
+  assert.ok(ext(task.status.message).acceptance, 'acceptance in the status message');
+  const receipt = ext(task).receipt;
+  assert.ok(receipt, 'receipt in the task metadata');
+  assert.equal(receipt.handshake_id, ext(task.status.message).acceptance.request_id);
+  assert.deepEqual(ext(task.artifacts[0]).receipt, receipt, 'and on the artifact');
+});
+
+await step('the receipt verifies offline against the task as it travelled (wire form)', async () => {
+  const r = await rpc(agentProxy, { jsonrpc: '2.0', id: 7, method: 'SendMessage', params: { message: {
+    messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ data: { limit: 2 } }], metadata: { [EXT]: { skill: 'list-invoices' } } } } });
+  const task = r.body.result.task;
+  assert.equal(r.headers.get('A2A-Extensions'), EXT, 'the activated extension is echoed');
+  const subject = { a2a_task_id: task.id, a2a_context_id: task.contextId, state: task.status.state,
+                    artifacts: task.artifacts.map(withoutExt) };
+  verifyReceiptOffline(ext(task).receipt, subject, 1);
+});
+
+await step('a direct message reply carries acceptance and receipt', async () => {
+  const msg = await client.sendMessage(send([textPart('hello')], 'echo'), opts);
+  assert.equal(msg.parts[0].content.value, 'echo: hello');
+  assert.ok(ext(msg).acceptance);
+  assert.ok(ext(msg).receipt);
+});
+
+await step('more than the delegation allows: a rejected task with a signed scope_exceeded', async () => {
+  const task = await client.sendMessage(send([dataPart({ limit: 500 })], 'list-invoices'), opts);
+  assert.equal(task.status.state, TaskState.TASK_STATE_REJECTED);
+  assert.equal(refusalCode(task), 'scope_exceeded');
+});
+
+await step('streaming: events relayed, the final status update carries the receipt', async () => {
+  const kinds = [];
+  let receipt = null;
+  for await (const ev of client.sendMessageStream(send([dataPart({ limit: 3 })], 'list-invoices'), opts)) {
+    kinds.push(ev.payload?.$case);
+    if (ev.payload?.$case === 'statusUpdate' && ext(ev.payload.value)?.receipt) receipt = ext(ev.payload.value).receipt;
+  }
+  assert.ok(kinds.includes('artifactUpdate'), `events: ${kinds}`);
+  assert.ok(receipt, 'receipt on the final status update');
+});
+
+await step('the agent proxy kept every verified receipt', async () => {
+  const lines = readFileSync(file('receipts.jsonl'), 'utf8').trim().split('\n');
+  assert.ok(lines.length >= 4, `${lines.length} receipts`);
+  for (const l of lines) assert.equal(JSON.parse(l).receipt.iss, did.svc);
+});
+
+// ---- v0.3 through both proxies with the SDK's v0.3 transport ----------------------------------------
+await step('v0.3: an accepted task with its receipt', async () => {
+  const legacy = new LegacyJsonRpcTransport({ endpoint: agentProxy });
+  const res = await legacy.sendMessage(send([dataPart({ limit: 4 })], 'list-invoices'),
+    { serviceParameters: { 'X-A2A-Extensions': EXT } });
+  const task = res.payload?.$case === 'task' ? res.payload.value : res;
+  assert.equal(task.status.state, TaskState.TASK_STATE_COMPLETED);
+  assert.ok(ext(task).receipt, 'receipt');
+});
+
+await step('v0.3 wire form: receipt verifies offline; over the limit is rejected', async () => {
+  const ok = await rpc(agentProxy, { jsonrpc: '2.0', id: 8, method: 'message/send', params: { message: {
+    kind: 'message', messageId: crypto.randomUUID(), role: 'user', parts: [{ kind: 'data', data: { limit: 1 } }],
+    metadata: { [EXT]: { skill: 'list-invoices' } } } } }, { version: null });
+  const task = ok.body.result;
+  assert.equal(task.kind, 'task');
+  assert.equal(task.status.state, 'completed');
+  verifyReceiptOffline(ext(task).receipt, { a2a_task_id: task.id, a2a_context_id: task.contextId,
+    state: 'completed', artifacts: task.artifacts.map(withoutExt) }, 2);
+  const no = await rpc(agentProxy, { jsonrpc: '2.0', id: 9, method: 'message/send', params: { message: {
+    kind: 'message', messageId: crypto.randomUUID(), role: 'user', parts: [{ kind: 'data', data: { limit: 101 } }],
+    metadata: { [EXT]: { skill: 'list-invoices' } } } } }, { version: null });
+  assert.equal(no.body.result.status.state, 'rejected');
+  assert.equal(refusalCode(no.body.result), 'scope_exceeded');
+});
+
+// ---- refusal paths, straight at the service proxy ----------------------------------------------------
+function signedRequest(constraints, chain = 'chain.json') {
+  return JSON.parse(hsk(['request', '--key', 'agent.key', '--chain', chain, '--to', did.svc, '--capability',
+    `${CAP}:list-invoices`, '--constraints', JSON.stringify(constraints)]).stdout);
+}
+const handMade = (request, limit = 1) => ({ jsonrpc: '2.0', id: 10, method: 'SendMessage', params: { message: {
+  messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ data: { limit } }],
+  metadata: { [EXT]: request ? { skill: 'list-invoices', request } : { skill: 'list-invoices' } } } } });
+
+await step('without activating the required extension: -32008', async () => {
+  const r = await rpc(serviceAt, handMade(null), { extensions: [] });
+  assert.equal(r.body.error?.code, -32008);
+});
+await step('activated but without a handshake: a signed policy_denied', async () => {
+  const r = await rpc(serviceAt, handMade(null));
+  assert.equal(refusalCode(r.body.result.task), 'policy_denied');
+});
+await step('a replayed request: replay_detected', async () => {
+  const req = signedRequest({ max_invoices: 1 });
+  const first = await rpc(serviceAt, handMade(req));
+  assert.equal(first.body.result.task.status.state, 'TASK_STATE_COMPLETED');
+  const again = await rpc(serviceAt, handMade(req));
+  assert.equal(refusalCode(again.body.result.task), 'replay_detected');
+});
+await step('a request declaring 10 for a call that asks 50: scope_exceeded from the real data', async () => {
+  const r = await rpc(serviceAt, handMade(signedRequest({ max_invoices: 10 }), 50));
+  assert.equal(refusalCode(r.body.result.task), 'scope_exceeded');
+});
+await step('an expired delegation: expired', async () => {
+  const wait = shortExpires + 2500 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const proxy = await agentAt('chain-short.json', 'receipts-short.jsonl');
+  const c = await factory.createFromUrl(proxy);
+  const task = await c.sendMessage(send([dataPart({ limit: 1 })], 'list-invoices'), opts);
+  assert.equal(refusalCode(task), 'expired');
+});
+await step('an unmapped skill: policy_denied', async () => {
+  const task = await client.sendMessage(send([textPart('x')], 'delete-everything'), opts);
+  assert.equal(task.status.state, TaskState.TASK_STATE_REJECTED);
+  assert.equal(refusalCode(task), 'policy_denied');
+});
+await step('malformed JSON gets a JSON-RPC parse error', async () => {
+  const r = await fetch(serviceAt, { method: 'POST', headers: { 'Content-Type': 'application/json', 'A2A-Version': '1.0' },
+                                     body: '{"jsonrpc":"2.0","id":1,"id":2}' });
+  assert.equal((await r.json()).error.code, -32700);
+});
+
+console.log(`${passed} passed, ${failures} failed`);
+process.exit(failures === 0 ? 0 : 1);

@@ -1,0 +1,231 @@
+// The A2A adapter without a network: the envelope helpers, the service gate's every answer, and
+// the agent gate checking what a service sends back (including forgeries).
+
+#include "core/fixtures.hpp"
+#include "handshake/a2a/agent_gate.hpp"
+#include "handshake/a2a/envelope.hpp"
+#include "handshake/a2a/service_gate.hpp"
+#include "handshake/did_document.hpp"
+
+namespace a2a = handshake::a2a;
+using namespace hsk_fx;
+using hs::Json;
+
+namespace {
+
+const std::string kExt(a2a::kExtensionUri);
+
+hs::ActionMap skills() {
+  return hs::ActionMap::from_yaml(R"(
+unmapped: refuse
+skills:
+  list-invoices: {capability: billing.invoices.read, constraints: {max_invoices: data.limit}}
+)",
+                                  a2a::skill_map_format())
+      .value();
+}
+
+Json send_v10(const Json& ext, int limit) {
+  Json message{{"messageId", "m-1"}, {"role", "ROLE_USER"}, {"parts", Json::array({Json{{"data", Json{{"limit", limit}}}}})}};
+  if (!ext.is_null()) message["metadata"] = Json{{kExt, ext}};
+  return Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "SendMessage"}, {"params", Json{{"message", message}}}};
+}
+
+Json completed_task(const std::string& id, int n) {
+  Json invoices = Json::array();
+  for (int i = 0; i < n; ++i) invoices.push_back(Json{{"id", "inv-" + std::to_string(i)}});
+  return Json{{"jsonrpc", "2.0"},
+              {"id", 1},
+              {"result", Json{{"task", Json{{"id", id},
+                                            {"contextId", "ctx-1"},
+                                            {"status", Json{{"state", "TASK_STATE_COMPLETED"}}},
+                                            {"artifacts", Json::array({Json{{"artifactId", "a"},
+                                                                            {"parts", Json::array({Json{{"data", Json{{"invoices", invoices}}}}})}}})}}}}}};
+}
+
+const std::string& refusal_code(const Json& response) {
+  return response.at("result").at("task").at("status").at("message").at("metadata").at(kExt).at("refusal").at("reason").at("code").get_ref<const std::string&>();
+}
+
+}  // namespace
+
+TEST_CASE("a2a envelope: versions, activation, parts, results", "[a2a]") {
+  CHECK(a2a::version_from_header("1.0") == a2a::Version::kV10);
+  CHECK(a2a::version_from_header("") == a2a::Version::kV03);
+  CHECK(a2a::parse_extensions(" a ,b,, c ") == std::vector<std::string>{"a", "b", "c"});
+  CHECK(a2a::classify("message/stream") == a2a::Method::kStream);
+  CHECK(a2a::classify("GetTask") == a2a::Method::kGetTask);
+  CHECK(a2a::classify("tasks/cancel") == a2a::Method::kOther);
+  CHECK(a2a::first_data(Json{{"parts", Json::array({Json{{"text", "x"}}, Json{{"data", Json{{"a", 1}}}}})}}) == Json{{"a", 1}});
+  CHECK(a2a::first_data(Json{{"parts", Json::array({Json{{"kind", "data"}, {"data", Json{{"b", 2}}}}})}}) == Json{{"b", 2}});
+  CHECK(a2a::first_data(Json{{"parts", Json::array({Json{{"kind", "text"}, {"text", "x"}}})}}).is_null());
+  Json v03{{"kind", "task"}, {"id", "t"}};
+  CHECK(a2a::unwrap(v03, a2a::Version::kV03).kind == a2a::SendResult::Kind::kTask);
+  Json v10{{"statusUpdate", Json{{"taskId", "t"}}}};
+  CHECK(a2a::unwrap(v10, a2a::Version::kV10).kind == a2a::SendResult::Kind::kStatusUpdate);
+  CHECK(a2a::wrap_task(Json{{"id", "t"}}, a2a::Version::kV03)["kind"] == "task");
+  CHECK(a2a::state_name(a2a::State::kRejected, a2a::Version::kV10) == "TASK_STATE_REJECTED");
+  CHECK(a2a::state_of("rejected") == a2a::State::kRejected);
+}
+
+TEST_CASE("a2a service gate: every answer, and receipts bound to tasks", "[a2a]") {
+  World w;
+  a2a::ServiceGate gate(w.service(), skills());
+  const auto agent = w.default_agent();
+  const std::vector<std::string> on = {kExt};
+  auto request = [&](int declared) { return w.request(agent, read_cap(declared)); };
+
+  SECTION("the required extension not activated: -32008; optional: passed through") {
+    auto in = gate.on_request(send_v10(nullptr, 1), a2a::Version::kV10, {});
+    REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+    CHECK(in.message["error"]["code"] == -32008);
+    a2a::GateOptions o;
+    o.required = false;
+    a2a::ServiceGate optional(w.service(), skills(), o);
+    auto pass = optional.on_request(send_v10(nullptr, 1), a2a::Version::kV10, {});
+    CHECK(pass.kind == a2a::Inbound::Kind::kForward);
+    CHECK_FALSE(pass.exchange.decision);
+  }
+  SECTION("no skill, an unmapped skill, no request: signed policy_denied in a rejected task") {
+    for (const Json& ext : {Json::object(), Json{{"skill", "drop-tables"}}, Json{{"skill", "list-invoices"}}}) {
+      auto in = gate.on_request(send_v10(ext, 1), a2a::Version::kV10, on);
+      REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+      const Json& task = in.message["result"]["task"];
+      CHECK(task["status"]["state"] == "TASK_STATE_REJECTED");
+      CHECK(refusal_code(in.message) == "policy_denied");
+      CHECK(hs::verify_message_signature(task["status"]["message"]["metadata"][kExt]["refusal"], w.svc.public_key()).ok());
+    }
+  }
+  SECTION("v0.3 shape of a refusal") {
+    Json rpc{{"jsonrpc", "2.0"}, {"id", 2}, {"method", "message/send"},
+             {"params", Json{{"message", Json{{"kind", "message"}, {"messageId", "m"}, {"role", "user"},
+                                              {"parts", Json::array({Json{{"kind", "text"}, {"text", "x"}}})},
+                                              {"metadata", Json{{kExt, Json{{"skill", "nope"}}}}}}}}}};
+    auto in = gate.on_request(rpc, a2a::Version::kV03, on);
+    REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+    CHECK(in.message["result"]["kind"] == "task");
+    CHECK(in.message["result"]["status"]["state"] == "rejected");
+    CHECK(in.message["result"]["status"]["message"]["role"] == "agent");
+  }
+  SECTION("the data asks for more than the request declared: scope_exceeded, from the real data") {
+    auto in = gate.on_request(send_v10(Json{{"skill", "list-invoices"}, {"request", request(10)}}, 50), a2a::Version::kV10, on);
+    REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+    CHECK(refusal_code(in.message) == "scope_exceeded");
+  }
+  SECTION("a body that is not strict JSON is refused before anything else") {
+    const Json rpc = send_v10(Json{{"skill", "list-invoices"}, {"request", request(10)}}, 5);
+    std::string raw = rpc.dump();
+    raw.insert(raw.size() - 1, ",\"id\":3");  // a duplicate member at the top level
+    auto in = gate.on_request(rpc, a2a::Version::kV10, on, raw);
+    REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+    CHECK(in.message["result"]["task"]["status"]["state"] == "TASK_STATE_REJECTED");
+  }
+  SECTION("accepted: forwarded without our metadata; the answer gains acceptance and receipt") {
+    auto in = gate.on_request(send_v10(Json{{"skill", "list-invoices"}, {"request", request(10)}}, 5), a2a::Version::kV10, on);
+    REQUIRE(in.kind == a2a::Inbound::Kind::kForward);
+    REQUIRE(in.exchange.decision);
+    CHECK(a2a::extension_data(in.message["params"]["message"]) == nullptr);
+    Json out = gate.on_response(in.exchange, completed_task("t-1", 5));
+    const Json& task = out["result"]["task"];
+    CHECK(task["status"]["message"]["metadata"][kExt]["acceptance"] == in.exchange.decision->response);
+    const Json receipt = task["metadata"][kExt]["receipt"];
+    CHECK(task["artifacts"][0]["metadata"][kExt]["receipt"] == receipt);
+    Json artifacts = task["artifacts"];
+    a2a::strip_extension(artifacts[0]);
+    const Json subject{{"a2a_task_id", "t-1"}, {"a2a_context_id", "ctx-1"}, {"state", "TASK_STATE_COMPLETED"}, {"artifacts", artifacts}};
+    CHECK(hs::verify_receipt(receipt, w.keys, subject).ok());
+    Json other = subject;
+    other["a2a_task_id"] = "t-2";
+    CHECK_FALSE(hs::verify_receipt(receipt, w.keys, other).ok());
+  }
+  SECTION("a task still running: its receipt comes with the GetTask that shows it finished, once") {
+    auto in = gate.on_request(send_v10(Json{{"skill", "list-invoices"}, {"request", request(10)}}, 2), a2a::Version::kV10, on);
+    REQUIRE(in.kind == a2a::Inbound::Kind::kForward);
+    Json running = completed_task("t-9", 2);
+    running["result"]["task"]["status"]["state"] = "TASK_STATE_WORKING";
+    Json first = gate.on_response(in.exchange, running);
+    CHECK(a2a::extension_data(first["result"]["task"]) == nullptr);
+    Json get{{"jsonrpc", "2.0"}, {"id", 5}, {"method", "GetTask"}, {"params", Json{{"id", "t-9"}}}};
+    auto g1 = gate.on_request(get, a2a::Version::kV10, on);
+    Json done1 = gate.on_response(g1.exchange, completed_task("t-9", 2));
+    auto g2 = gate.on_request(get, a2a::Version::kV10, on);
+    Json done2 = gate.on_response(g2.exchange, completed_task("t-9", 2));
+    REQUIRE(a2a::extension_data(done1["result"]["task"]) != nullptr);
+    CHECK((*a2a::extension_data(done1["result"]["task"]))["receipt"] == (*a2a::extension_data(done2["result"]["task"]))["receipt"]);
+    // A task this gate never accepted gets nothing.
+    Json stranger = gate.on_response(g1.exchange, completed_task("t-unknown", 1));
+    CHECK(a2a::extension_data(stranger["result"]["task"]) == nullptr);
+  }
+  SECTION("the Agent Card gains the extension (once) and loses a stale signature") {
+    Json card{{"name", "x"}, {"capabilities", Json{{"extensions", Json::array({Json{{"uri", kExt}, {"required", false}}})}}},
+              {"signatures", Json::array({Json{{"protected", "x"}, {"signature", "y"}}})}};
+    Json out = gate.agent_card(card);
+    REQUIRE(out["capabilities"]["extensions"].size() == 1);
+    const Json& e = out["capabilities"]["extensions"][0];
+    CHECK(e["required"] == true);
+    CHECK(e["params"]["service_did"] == w.svc_did());
+    CHECK(e["params"]["skills"]["list-invoices"]["constraints"]["max_invoices"]["from"] == "data.limit");
+    CHECK(out["signatures"].empty());
+  }
+}
+
+TEST_CASE("a2a agent gate: signs sends, checks every answer", "[a2a]") {
+  World w;
+  a2a::GateOptions go;
+  go.did_document = must(hs::make_did_document(w.svc, {w.now() - 24h, {}, Json::array(), Json::array()}));
+  a2a::ServiceGate service_gate(w.service(), skills(), go);
+  const Json card = service_gate.agent_card(Json{{"name", "x"}});
+  std::vector<Json> kept;
+  a2a::AgentGateOptions ao;
+  ao.on_receipt = [&](const Json& r, const Json&) { kept.push_back(r); };
+  a2a::AgentGate gate(hs::Agent(make_identity(hs::PrincipalType::kAgent, kAgentSeed), {w.grant(w.root, w.agent, {read_cap(100)})},
+                                attestation(w.root.did_string())),
+                      w.clock, ao);
+  must_ok(gate.learn(card));
+  const std::vector<std::string> on = {kExt};
+
+  auto round_trip = [&](int limit, const std::function<void(Json&)>& tamper) {
+    a2a::AgentExchange ax;
+    Json rpc = must(gate.on_request(send_v10(Json{{"skill", "list-invoices"}}, limit), a2a::Version::kV10, ax));
+    REQUIRE(ax.request_id);
+    auto in = service_gate.on_request(rpc, a2a::Version::kV10, on, rpc.dump());
+    Json answer = in.kind == a2a::Inbound::Kind::kAnswer ? in.message : service_gate.on_response(in.exchange, completed_task("t-" + *ax.request_id, limit));
+    tamper(answer);
+    return gate.on_response(ax, answer, a2a::Version::kV10);
+  };
+
+  SECTION("an honest exchange passes and its receipt is kept") {
+    Json out = round_trip(5, [](Json&) {});
+    CHECK(out.contains("result"));
+    CHECK(kept.size() == 1);
+  }
+  SECTION("a signed refusal reaches the client, verified") {
+    Json out = round_trip(500, [](Json&) {});
+    CHECK(refusal_code(out) == "scope_exceeded");
+    CHECK(kept.empty());
+  }
+  SECTION("a tampered artifact: the receipt no longer matches -> -32006") {
+    Json out = round_trip(5, [](Json& a) { a["result"]["task"]["artifacts"][0]["parts"][0]["data"]["invoices"].push_back(Json{{"id", "x"}}); });
+    CHECK(out["error"]["code"] == -32006);
+    CHECK(kept.empty());
+  }
+  SECTION("an acceptance signed by someone else -> -32006") {
+    Json out = round_trip(5, [&](Json& a) {
+      Json& acc = a["result"]["task"]["status"]["message"]["metadata"][kExt]["acceptance"];
+      acc = resign(acc, w.mallory);
+    });
+    CHECK(out["error"]["code"] == -32006);
+  }
+  SECTION("no acceptance at all -> -32006") {
+    Json out = round_trip(5, [](Json& a) { a["result"]["task"]["status"].erase("message"); });
+    CHECK(out["error"]["code"] == -32006);
+  }
+  SECTION("a card whose DID Document is not the service's is not learned") {
+    Json forged = card;
+    forged["capabilities"]["extensions"][0]["params"]["did_document"] =
+        must(hs::make_did_document(w.mallory, {w.now() - 24h, {}, Json::array(), Json::array()}));
+    a2a::AgentGate other(w.default_agent(), w.clock);
+    CHECK_FALSE(other.learn(forged).ok());
+    CHECK_FALSE(other.learn(Json{{"name", "no extension"}}).ok());
+  }
+}

@@ -1,0 +1,72 @@
+// An unchanged A2A agent (the official @a2a-js/sdk server) with two skills, for hsk-a2a-proxy's
+// end-to-end tests. It knows nothing of Handshake. Speaks A2A v1.0 and, with legacy
+// compatibility on, v0.3. Prints "A2A_URL <url>" once it listens; stops on SIGTERM or stdin EOF.
+//
+//   list-invoices  a task: submitted -> an artifact {"invoices": [...]} (as many as data.limit) ->
+//                  completed
+//   echo           a direct message reply: "echo: <text>"
+import express from 'express';
+import { AGENT_CARD_PATH, A2A_PROTOCOL_VERSION, TaskState, Role } from '@a2a-js/sdk';
+import { DefaultRequestHandler, InMemoryTaskStore, AgentEvent } from '@a2a-js/sdk/server';
+import { agentCardHandler, jsonRpcHandler, UserBuilder } from '@a2a-js/sdk/server/express';
+
+const app = express();
+const server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
+const url = `http://127.0.0.1:${server.address().port}/`;
+
+const skill = (id, description) => ({ id, name: id, description, tags: ['test'], examples: [], inputModes: [],
+                                      outputModes: [], securityRequirements: [] });
+const card = {
+  name: 'Invoices agent', description: 'Lists invoices; echoes text', version: '1.0.0',
+  supportedInterfaces: [{ url, protocolBinding: 'JSONRPC', tenant: '', protocolVersion: A2A_PROTOCOL_VERSION },
+                        { url, protocolBinding: 'JSONRPC', tenant: '', protocolVersion: '0.3' }],
+  capabilities: { streaming: true, pushNotifications: false, extendedAgentCard: false, extensions: [] },
+  securitySchemes: {}, securityRequirements: [], defaultInputModes: ['text/plain', 'application/json'],
+  defaultOutputModes: ['application/json'],
+  skills: [skill('list-invoices', 'Lists invoices'), skill('echo', 'Echoes text')],
+  signatures: [],
+};
+
+const dataOf = (message) => {
+  for (const p of message.parts) if (p.content?.$case === 'data') return p.content.value ?? {};
+  return null;
+};
+const textOf = (message) => message.parts.map((p) => (p.content?.$case === 'text' ? p.content.value : '')).join('');
+
+class Executor {
+  async execute(ctx, bus) {
+    const data = dataOf(ctx.userMessage);
+    if (data === null) {
+      bus.publish(AgentEvent.message({ messageId: crypto.randomUUID(), role: Role.ROLE_AGENT,
+        parts: [{ content: { $case: 'text', value: `echo: ${textOf(ctx.userMessage)}` }, mediaType: 'text/plain',
+                  filename: '', metadata: undefined }],
+        contextId: ctx.contextId, taskId: '', extensions: [], metadata: {}, referenceTaskIds: [] }));
+      bus.finished();
+      return;
+    }
+    const status = (state) => ({ state, message: undefined, timestamp: new Date().toISOString() });
+    bus.publish(AgentEvent.task({ id: ctx.taskId, contextId: ctx.contextId, status: status(TaskState.TASK_STATE_SUBMITTED),
+                                  artifacts: [], history: [], metadata: {} }));
+    const n = Math.max(0, Math.min(Number(data.limit ?? 1), 1000));
+    const invoices = Array.from({ length: n }, (_, i) => ({ id: `inv-${i + 1}`, total_cents: 1000 + i }));
+    bus.publish(AgentEvent.artifactUpdate({ taskId: ctx.taskId, contextId: ctx.contextId,
+      artifact: { artifactId: 'invoices', name: 'invoices', description: '', extensions: [], metadata: {},
+                  parts: [{ content: { $case: 'data', value: { invoices } }, mediaType: 'application/json',
+                            filename: '', metadata: undefined }] },
+      append: false, lastChunk: true, metadata: {} }));
+    bus.publish(AgentEvent.statusUpdate({ taskId: ctx.taskId, contextId: ctx.contextId,
+                                          status: status(TaskState.TASK_STATE_COMPLETED), metadata: {} }));
+    bus.finished();
+  }
+  async cancelTask() {}
+}
+
+const handler = new DefaultRequestHandler(card, new InMemoryTaskStore(), new Executor());
+app.use(`/${AGENT_CARD_PATH}`, agentCardHandler({ agentCardProvider: handler }));
+app.use(jsonRpcHandler({ requestHandler: handler, userBuilder: UserBuilder.noAuthentication,
+                         legacyCompat: { enabled: true } }));
+console.log(`A2A_URL ${url}`);
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.stdin.on('end', stop);
+process.stdin.resume();

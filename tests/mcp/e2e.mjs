@@ -1,0 +1,410 @@
+// End-to-end: the official MCP SDK client -> hsk-mcp-proxy --role agent -> hsk-mcp-proxy --role
+// service -> @modelcontextprotocol/server-everything, over stdio or Streamable HTTP; and the SDK
+// client -> agent proxy -> the C++ example server with the in-process middleware.
+//
+// usage: node e2e.mjs stdio|http|example --hsk PATH --proxy PATH --example-server PATH
+// Runs from a directory whose node_modules holds the pinned packages (package-lock.json).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ListRootsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+
+const mode = process.argv[2];
+const arg = (name) => {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0 || i + 1 >= process.argv.length) throw new Error(`--${name} is required`);
+  return process.argv[i + 1];
+};
+const HSK = arg('hsk');
+const PROXY = arg('proxy');
+const EXAMPLE = mode === 'example' ? arg('example-server') : null;
+const require = createRequire(import.meta.url);
+const EVERYTHING = join(dirname(require.resolve('@modelcontextprotocol/server-everything/package.json')), 'dist', 'index.js');
+
+const work = mkdtempSync(join(tmpdir(), 'hsk-mcp-e2e-'));
+const children = [];
+let failures = 0;
+let passed = 0;
+
+function cleanup() {
+  for (const c of children) {
+    try { c.kill('SIGTERM'); } catch { /* gone */ }
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+setTimeout(() => { console.error('e2e: timed out'); process.exit(3); }, 150_000).unref();
+
+async function step(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failures++;
+    console.log(`not ok - ${name}\n  ${String(e?.stack ?? e).split('\n').join('\n  ')}`);
+  }
+}
+
+function hsk(args, { expect = 0 } = {}) {
+  const r = spawnSync(HSK, args, { cwd: work, encoding: 'utf8' });
+  if (expect !== null && r.status !== expect) {
+    throw new Error(`hsk ${args.join(' ')} exited ${r.status} (want ${expect}): ${r.stderr}`);
+  }
+  return r;
+}
+const file = (name) => join(work, name);
+const writeJson = (name, value) => { writeFileSync(file(name), JSON.stringify(value)); return file(name); };
+
+// ---- identities, delegation, service configuration ------------------------------------------------
+const did = {};
+for (const who of ['org', 'agent', 'svc']) {
+  did[who] = hsk(['keygen', '--kind', who, '--out', `${who}.key`]).stdout.trim();
+  writeFileSync(file(`${who}.did.json`), hsk(['did', `${who}.key`]).stdout);
+}
+writeFileSync(file('service.yaml'), [
+  'identity: svc.key',
+  `trust_roots: [${did.org}]`,
+  'did_documents: [org.did.json, agent.did.json, svc.did.json]',
+  'session_ttl_seconds: 300',
+  'clock_skew_seconds: 1',
+  '',
+].join('\n'));
+const CAP = 'everything.tools';
+writeFileSync(file('tools.yaml'), [
+  'unmapped: refuse',
+  'tools:',
+  `  echo: {capability: "${CAP}:echo"}`,
+  `  get-sum: {capability: "${CAP}:get-sum", constraints: {max_a: arguments.a}}`,
+  `  get-roots-list: {capability: "${CAP}:get-roots-list"}`,
+  `  list-invoices: {capability: "${CAP}:list-invoices", constraints: {max_invoices: arguments.limit}}`,
+  `  fail: {capability: "${CAP}:fail"}`,
+  '',
+].join('\n'));
+// One delegation for every tool (a resource glob), max_a at most 50, max_invoices at most 100.
+writeFileSync(file('chain.json'), hsk(['delegate', '--key', 'org.key', '--to', did.agent, '--capability', `${CAP}:*`,
+  '--constraints', '{"max_a":50,"max_invoices":100}']).stdout);
+// A delegation that expires in one second (checked several seconds later).
+writeFileSync(file('chain-short.json'), hsk(['delegate', '--key', 'org.key', '--to', did.agent, '--capability', `${CAP}:*`,
+  '--ttl', '1']).stdout);
+const shortChainExpiresAt = Date.now() + 1000;
+
+const serviceArgs = ['--role', 'service', '--config', file('service.yaml'), '--tools', file('tools.yaml')];
+const agentArgs = (chain, receipts) => ['--role', 'agent', '--key', file('agent.key'), '--chain', file(chain),
+  '--service-did', did.svc, '--receipts', file(receipts)];
+
+// ---- helpers ------------------------------------------------------------------------------------------
+function newClient(rootsSeen) {
+  const client = new Client({ name: 'hsk-e2e', version: '1.0.0' }, { capabilities: { roots: { listChanged: true } } });
+  client.setRequestHandler(ListRootsRequestSchema, async () => {
+    rootsSeen.count++;
+    return { roots: [{ uri: `file://${work}`, name: 'hsk-e2e-root' }] };
+  });
+  return client;
+}
+
+function stdioTransport(command, args) {
+  const t = new StdioClientTransport({ command, args, cwd: work, stderr: 'pipe' });
+  t.stderr?.on('data', (d) => process.stderr.write(d));
+  return t;
+}
+
+async function refusalOf(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    assert.ok(e instanceof McpError, `expected an MCP error, got ${e}`);
+    assert.equal(e.code, -32010, `error code ${e.code}: ${e.message}`);
+    const refusal = e.data?.['ai.handshake/refusal'];
+    assert.ok(refusal, 'the error carries the signed refusal');
+    assert.match(e.message, new RegExp(refusal.reason.code));
+    // The refusal verifies offline with the service's DID Document.
+    hsk(['verify', '--did-doc', file('svc.did.json'), writeJson('refusal.json', refusal)]);
+    return refusal.reason.code;
+  }
+  assert.fail('the call was not refused');
+}
+
+let receiptN = 0;
+// Checks a result's receipt offline with `hsk receipt verify`, against what the receipt commits to.
+function verifyReceiptOffline(result) {
+  const meta = result._meta ?? {};
+  const receipt = meta['ai.handshake/receipt'];
+  assert.ok(receipt, 'the result carries a receipt');
+  assert.ok(meta['ai.handshake/acceptance'], 'the result carries the acceptance');
+  assert.equal(receipt.iss, did.svc);
+  assert.equal(receipt.sub, did.agent);
+  let subject;
+  if (result.structuredContent !== undefined) {
+    subject = result.structuredContent;
+  } else {
+    subject = structuredClone(result);
+    delete subject._meta['ai.handshake/receipt'];
+    delete subject._meta['ai.handshake/acceptance'];
+    if (Object.keys(subject._meta).length === 0) delete subject._meta;
+  }
+  const n = ++receiptN;
+  const rFile = writeJson(`receipt-${n}.json`, receipt);
+  hsk(['receipt', 'verify', '--did-doc', file('svc.did.json'), '--result', writeJson(`result-${n}.json`, subject), rFile]);
+  // And a result it does not commit to is caught.
+  hsk(['receipt', 'verify', '--did-doc', file('svc.did.json'), '--result', writeJson(`other-${n}.json`, { forged: true }), rFile],
+    { expect: 1 });
+  return receipt;
+}
+
+function request(capability, constraints, chain = 'chain.json') {
+  return JSON.parse(hsk(['request', '--key', 'agent.key', '--chain', chain, '--to', did.svc, '--capability', capability,
+    '--constraints', JSON.stringify(constraints)]).stdout);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+function waitForPort(port, ms = 15000) {
+  const deadline = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.on('connect', () => { sock.destroy(); resolve(); });
+      sock.on('error', () => {
+        sock.destroy();
+        if (Date.now() > deadline) reject(new Error(`port ${port} never opened`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}
+
+// Starts an HTTP-mode proxy on a free port; resolves with its MCP URL (read from its stderr).
+function startHttpProxy(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(PROXY, [...args, '--listen', '127.0.0.1:0'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(p);
+    let err = '';
+    p.stdout.on('data', (d) => reject(new Error(`the proxy wrote to stdout: ${d}`)));
+    p.stderr.on('data', (d) => {
+      process.stderr.write(d);
+      err += d;
+      const m = err.match(/listening on (http:\/\/\S+?) ->/);
+      if (m) resolve(m[1]);
+    });
+    p.on('exit', (code) => reject(new Error(`the proxy exited ${code}: ${err}`)));
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function waitFor(pred, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+// ---- the scenario, the same over every transport -------------------------------------------------------
+async function throughAgent(client, rootsSeen, receiptsFile, { everything }) {
+  let tools;
+  let firstSession;
+  await step('tools/list shows the handshake metadata', async () => {
+    ({ tools } = await client.listTools());
+    const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
+    assert.equal(byName.echo._meta['ai.handshake/tool'].capability, `${CAP}:echo`);
+    const sum = byName['get-sum']._meta['ai.handshake/tool'];
+    assert.equal(sum.capability, `${CAP}:get-sum`);
+    assert.deepEqual(sum.constraints.max_a, { type: 'numeric_max', from: 'arguments.a' });
+  });
+  await step('an allowed tools/call returns the real result and a receipt that verifies offline', async () => {
+    const r = await client.callTool({ name: 'echo', arguments: { message: 'hi' } });
+    assert.equal(r.content[0].text, 'Echo: hi');
+    const receipt = verifyReceiptOffline(r);
+    assert.equal(receipt.action, `${CAP}:echo`);
+    assert.equal(receipt.result, 'ok');
+    firstSession = r._meta['ai.handshake/acceptance'].session_token;
+    assert.ok(firstSession, 'the service offered a warm session');
+  });
+  await step('the next call is warm (same session) and also returns a verified receipt', async () => {
+    const r = await client.callTool({ name: 'echo', arguments: { message: 'again' } });
+    assert.equal(r.content[0].text, 'Echo: again');
+    assert.equal(r._meta['ai.handshake/acceptance'].session_token, firstSession);
+    verifyReceiptOffline(r);
+  });
+  await step('a call within the delegated scope with a constraint from its arguments', async () => {
+    const r = await client.callTool({ name: 'get-sum', arguments: { a: 20, b: 22 } });
+    assert.match(JSON.stringify(r.content), /42/);
+    assert.equal(r._meta['ai.handshake/acceptance'].effective_scope.constraints.max_a, 20);
+    verifyReceiptOffline(r);
+  });
+  await step('a call beyond the delegated scope gets a signed scope_exceeded', async () => {
+    assert.equal(await refusalOf(client.callTool({ name: 'get-sum', arguments: { a: 500, b: 1 } })), 'scope_exceeded');
+  });
+  if (everything) {
+    await step('the server\'s roots/list request reaches the client', async () => {
+      await waitFor(() => rootsSeen.count > 0, 5000, 'roots/list');
+      const r = await client.callTool({ name: 'get-roots-list', arguments: {} });
+      assert.match(r.content[0].text, /hsk-e2e-root/);
+      verifyReceiptOffline(r);
+    });
+  } else {
+    await step('an isError result gets a receipt with result "error"', async () => {
+      const r = await client.callTool({ name: 'fail', arguments: {} });
+      assert.equal(r.isError, true);
+      assert.equal(verifyReceiptOffline(r).result, 'error');
+    });
+    await step('structuredContent is what the receipt commits to', async () => {
+      const r = await client.callTool({ name: 'list-invoices', arguments: { limit: 3 } });
+      assert.equal(r.structuredContent.invoices.length, 3);
+      verifyReceiptOffline(r);
+    });
+  }
+  await step('a tool the map does not name is refused (policy_denied)', async () => {
+    const other = tools.find((t) => !t._meta?.['ai.handshake/tool']);
+    assert.ok(other, 'some tool is unmapped');
+    assert.equal(await refusalOf(client.callTool({ name: other.name, arguments: {} })), 'policy_denied');
+  });
+  await client.close();
+  await step('the agent kept every verified receipt', async () => {
+    await waitFor(() => existsSync(receiptsFile) && readFileSync(receiptsFile, 'utf8').trim().split('\n').length >= 3,
+      3000, 'the receipts file');
+    for (const line of readFileSync(receiptsFile, 'utf8').trim().split('\n')) {
+      assert.equal(JSON.parse(line).receipt.kind, 'Receipt');
+    }
+  });
+}
+
+// Crafted requests straight at the service role: what a well-behaved agent proxy never sends.
+async function directToService(client) {
+  await step('tools/call without any handshake gets a signed policy_denied', async () => {
+    assert.equal(await refusalOf(client.callTool({ name: 'echo', arguments: { message: 'x' } })), 'policy_denied');
+  });
+  await step('declaring max_a 10 and calling with 500 gets scope_exceeded (arguments are checked)', async () => {
+    const req = request(`${CAP}:get-sum`, { max_a: 10 });
+    assert.equal(await refusalOf(client.callTool({ name: 'get-sum', arguments: { a: 500, b: 1 },
+      _meta: { 'ai.handshake/request': req } })), 'scope_exceeded');
+  });
+  await step('a replayed nonce gets replay_detected', async () => {
+    const req = request(`${CAP}:echo`, {});
+    const first = await client.callTool({ name: 'echo', arguments: { message: 'once' }, _meta: { 'ai.handshake/request': req } });
+    assert.ok(first._meta['ai.handshake/receipt']);
+    assert.equal(await refusalOf(client.callTool({ name: 'echo', arguments: { message: 'once' },
+      _meta: { 'ai.handshake/request': req } })), 'replay_detected');
+  });
+  await step('an expired delegation gets expired', async () => {
+    // exp + clock skew (1 s) must have passed.
+    await sleep(Math.max(0, shortChainExpiresAt + 2500 - Date.now()));
+    const req = request(`${CAP}:echo`, {}, 'chain-short.json');
+    assert.equal(await refusalOf(client.callTool({ name: 'echo', arguments: { message: 'late' },
+      _meta: { 'ai.handshake/request': req } })), 'expired');
+  });
+  await client.close();
+}
+
+// ---- modes ----------------------------------------------------------------------------------------------
+if (mode === 'stdio') {
+  const rootsSeen = { count: 0 };
+  const agentClient = newClient(rootsSeen);
+  await agentClient.connect(stdioTransport(PROXY, [...agentArgs('chain.json', 'receipts.jsonl'), '--',
+    PROXY, ...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio']));
+  await throughAgent(agentClient, rootsSeen, file('receipts.jsonl'), { everything: true });
+
+  const direct = newClient({ count: 0 });
+  await direct.connect(stdioTransport(PROXY, [...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio']));
+  await directToService(direct);
+
+  await step('malformed and oversized lines get JSON-RPC errors, never a crash; stdout stays protocol-only', async () => {
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'ping', params: { pad: 'x'.repeat(3000) } });
+    const input = ['not json', big, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }), ''].join('\n');
+    const r = spawnSync(PROXY, [...serviceArgs, '--max-message-bytes', '2048', '--', process.execPath, EVERYTHING, 'stdio'],
+      { cwd: work, input, encoding: 'utf8', timeout: 20000 });
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines[0].error.code, -32700);
+    assert.equal(lines[1].error.code, -32012);
+    assert.deepEqual(lines[2], { jsonrpc: '2.0', id: 1, result: {} });
+    assert.equal(r.status, 0, `exit ${r.status} ${r.signal}`);
+  });
+  await step('the server is stopped when the proxy gets SIGTERM', async () => {
+    const p = spawn(PROXY, [...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio'], { cwd: work, stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; });
+    await waitFor(() => /ready/.test(err), 5000, 'the proxy');
+    await sleep(300);
+    const kids = spawnSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    assert.equal(kids.length, 1, 'one child');
+    p.kill('SIGTERM');
+    await new Promise((r) => p.on('exit', r));
+    await sleep(200);
+    assert.equal(spawnSync('kill', ['-0', kids[0]]).status, 1, 'the child is gone');
+  });
+} else if (mode === 'http') {
+  const port = await freePort();
+  const server = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { cwd: work, env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(server);
+  await waitForPort(port);
+  const serviceUrl = await startHttpProxy([...serviceArgs, '--upstream', `http://127.0.0.1:${port}/mcp`]);
+  const agentUrl = await startHttpProxy([...agentArgs('chain.json', 'receipts-http.jsonl'), '--upstream', serviceUrl]);
+
+  const rootsSeen = { count: 0 };
+  const client = newClient(rootsSeen);
+  const transport = new StreamableHTTPClientTransport(new URL(agentUrl));
+  await client.connect(transport);
+  await step('the session id passes through both proxies', async () => {
+    assert.ok(transport.sessionId, 'Mcp-Session-Id reached the client');
+  });
+  // Keep the session for DELETE: close() does not end it.
+  const sessionTransport = transport;
+  await throughAgent(client, rootsSeen, file('receipts-http.jsonl'), { everything: true });
+  await step('DELETE ends the session through both proxies', async () => {
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+      'mcp-session-id': sessionTransport.sessionId, 'mcp-protocol-version': '2025-11-25' };
+    const list = () => fetch(agentUrl, { method: 'POST', headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'ping' }) });
+    const before = await list();
+    assert.equal(before.status, 200, 'the session is alive before DELETE');
+    await before.text();
+    const r = await fetch(agentUrl, { method: 'DELETE', headers });
+    assert.ok(r.status === 200 || r.status === 204, `DELETE answered ${r.status}`);
+    const after = await list();
+    // server-everything answers 400 "No valid session ID" for a session it no longer has.
+    assert.ok(after.status === 404 || after.status === 400, `after DELETE: ${after.status}`);
+    assert.match(JSON.stringify(await after.json()), /session/i);
+  });
+  const direct = newClient({ count: 0 });
+  await direct.connect(new StreamableHTTPClientTransport(new URL(serviceUrl)));
+  await directToService(direct);
+  await step('a malformed POST body gets a JSON-RPC parse error', async () => {
+    const r = await fetch(serviceUrl, { method: 'POST', body: '{nope', headers: { 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream' } });
+    assert.equal(r.status, 400);
+    assert.equal((await r.json()).error.code, -32700);
+  });
+} else if (mode === 'example') {
+  // The C++ example server with the in-process middleware, behind the agent proxy.
+  const rootsSeen = { count: 0 };
+  const client = newClient(rootsSeen);
+  await client.connect(stdioTransport(PROXY, [...agentArgs('chain.json', 'receipts-example.jsonl'), '--',
+    EXAMPLE, '--config', file('service.yaml'), '--tools', file('tools.yaml')]));
+  await throughAgent(client, rootsSeen, file('receipts-example.jsonl'), { everything: false });
+  const direct = newClient({ count: 0 });
+  await direct.connect(stdioTransport(EXAMPLE, ['--config', file('service.yaml'), '--tools', file('tools.yaml')]));
+  await directToService(direct);
+} else {
+  console.error('usage: node e2e.mjs stdio|http|example --hsk PATH --proxy PATH [--example-server PATH]');
+  process.exit(2);
+}
+
+console.log(`${passed} passed, ${failures} failed`);
+process.exit(failures === 0 && passed > 0 ? 0 : 1);
