@@ -19,6 +19,7 @@
 #include "handshake/mcp/agent_gate.hpp"
 #include "handshake/mcp/envelope.hpp"
 #include "handshake/mcp/service_gate.hpp"
+#include "oauth_gateway.hpp"
 #include "relay.hpp"
 
 namespace hsk::mcp_proxy {
@@ -45,6 +46,8 @@ constexpr const char* kHelp =
     "  --config FILE        the service configuration (identity, trust roots, DID Documents, ...; docs/verifier.md)\n"
     "  --tools FILE         the tool map (YAML): capability and constraint sources per tool (docs/mcp.md)\n"
     "  --did-doc FILE       the service's DID Document to publish (default: generated from its key)\n"
+    "  --oauth FILE         (HTTP) be an OAuth 2.1 resource server: tokens introspected, turned into\n"
+    "                       delegations, handshakes signed for OAuth clients (docs/oauth.md)\n"
     "  --registry URL       anchor every receipt in a registry (POST URL/v1/receipts, in the background)\n"
     "agent role:\n"
     "  --key FILE           the agent's key file\n"
@@ -70,7 +73,7 @@ std::optional<Args> parse(int argc, char** argv, std::string& err) {
   static const char* const kKnown[] = {"role",     "config",  "tools",      "did-doc",     "registry",
                                        "key",      "chain",   "service-did", "service-did-doc", "receipts",
                                        "receipts-db", "deployer", "model",   "instance",    "max-message-bytes",
-                                       "path",     "listen",  "upstream"};
+                                       "path",     "listen",  "upstream",   "oauth"};
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
@@ -166,9 +169,10 @@ class RegistryAnchor {
   std::thread worker_;
 };
 
-int run_transport(const Args& a, const Route& route, std::size_t max_bytes) {
+int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std::optional<HttpAuth> auth = std::nullopt) {
   if (!a.command.empty()) {
     if (opt(a, "listen") || opt(a, "upstream")) return usage("give either -- COMMAND or --listen/--upstream");
+    if (auth) return usage("--oauth needs Streamable HTTP (--listen/--upstream)");
     return run_stdio(StdioOptions{a.command, max_bytes}, route);
   }
   const auto listen = opt(a, "listen"), upstream = opt(a, "upstream");
@@ -185,6 +189,7 @@ int run_transport(const Args& a, const Route& route, std::size_t max_bytes) {
   h.upstream = *upstream;
   h.path = opt(a, "path").value_or("/mcp");
   h.max_message_bytes = max_bytes;
+  h.auth = std::move(auth);
   return run_http(h, route);
 }
 
@@ -231,7 +236,14 @@ int run_service(const Args& a, std::size_t max_bytes) {
     }
     return r;
   };
-  return run_transport(a, route, max_bytes);
+  std::optional<HttpAuth> auth;
+  if (auto o = opt(a, "oauth")) {
+    auto loaded = load_oauth(*o, gate, route, clock);
+    if (!loaded.ok()) return fail(*o, loaded.error());
+    auth = std::move(loaded).value();
+    log("OAuth resource server: protected resource metadata at " + auth->metadata_path);
+  }
+  return run_transport(a, route, max_bytes, std::move(auth));
 }
 
 int run_agent(const Args& a, std::size_t max_bytes) {

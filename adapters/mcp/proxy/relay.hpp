@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,12 +39,31 @@ struct StdioOptions {
 // reaped (stdin closed, then SIGTERM, then SIGKILL). Returns the exit code for the process.
 int run_stdio(const StdioOptions& options, const Route& route);
 
+// Resource-server duties on Streamable HTTP (OAuth 2.1, MCP authorization), when configured: every
+// request must carry a token `check` allows; the token is never forwarded upstream.
+struct HttpAuth {
+  std::string metadata_path;  // where the RFC 9728 document is served
+  Json metadata;
+  struct Outcome {
+    bool allowed = false;
+    int status = 401;              // when refused
+    std::string www_authenticate;  // when refused
+    Json body;                     // when refused
+    Json context;                  // when allowed: handed to `route`
+  };
+  // Decides from the request's Authorization header ("" when absent). Thread-safe.
+  std::function<Outcome(const std::string& authorization)> check;
+  // Routes a message of an allowed request, with the context `check` returned.
+  std::function<Routed(Json message, std::string_view raw, const Json& context)> route;
+};
+
 struct HttpOptions {
   std::string listen_host = "127.0.0.1";
   int listen_port = 0;          // 0: any free port (printed on stderr)
   std::string path = "/mcp";
   std::string upstream;         // http://host:port/path
   std::size_t max_message_bytes = 4 * 1024 * 1024;
+  std::optional<HttpAuth> auth;
 };
 
 // Serves Streamable HTTP at listen_host:listen_port + path and forwards to `upstream`: POST

@@ -62,11 +62,14 @@ bool parse_url(const std::string& url, Target& t) {
 
 // Starts the upstream exchange on a detached thread.
 std::shared_ptr<Upstream> start_upstream(const Target& target, const std::string& method, const httplib::Request& from,
-                                         std::string body) {
+                                         std::string body, bool drop_authorization = false) {
   auto up = std::make_shared<Upstream>();
   httplib::Headers headers;
   for (const auto& [k, v] : from.headers) {
-    if (!hop_by_hop(k)) headers.emplace(k, v);
+    if (hop_by_hop(k)) continue;
+    // A token for this resource is never passed on (MCP authorization: no token passthrough).
+    if (drop_authorization && ::strcasecmp(k.c_str(), "Authorization") == 0) continue;
+    headers.emplace(k, v);
   }
   std::string content_type = from.get_header_value("Content-Type");
   std::thread([up, target, method, headers = std::move(headers), body = std::move(body), content_type]() mutable {
@@ -301,7 +304,31 @@ int run_http(const HttpOptions& options, const Route& route) {
   server.set_read_timeout(30, 0);
   server.set_write_timeout(30, 0);
 
+  const HttpAuth* auth = options.auth ? &*options.auth : nullptr;
+  const bool drop_auth = auth != nullptr;
+  // Resource-server duties: every request is checked before anything else happens.
+  auto refused = [auth](const httplib::Request& req, httplib::Response& res, Json& context) {
+    if (auth == nullptr) return false;
+    HttpAuth::Outcome o = auth->check(req.get_header_value("Authorization"));
+    if (o.allowed) {
+      context = std::move(o.context);
+      return false;
+    }
+    res.status = o.status;
+    if (!o.www_authenticate.empty()) res.set_header("WWW-Authenticate", o.www_authenticate);
+    res.set_content(mcp::serialize(o.body.is_null() ? Json::object() : o.body), "application/json");
+    return true;
+  };
+  if (auth != nullptr) {
+    server.Get(auth->metadata_path, [auth](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(mcp::serialize(auth->metadata), "application/json");
+    });
+  }
+
   server.Post(options.path, [&](const httplib::Request& req, httplib::Response& res) {
+    Json context;
+    if (refused(req, res, context)) return;
     auto message = mcp::decode(req.body);
     if (!message) return json_reply(res, 400, mcp::error_response(nullptr, mcp::kParseError, "Parse error"));
     const auto type = mcp::message_type(*message);
@@ -309,16 +336,20 @@ int run_http(const HttpOptions& options, const Route& route) {
       return json_reply(res, 400, mcp::error_response(nullptr, mcp::kInvalidRequest, "Invalid Request"));
     }
     const Json id = type == mcp::MessageType::kRequest ? (*message)["id"] : Json();
-    Routed r = route(std::move(*message), req.body);
+    Routed r = auth != nullptr ? auth->route(std::move(*message), req.body, context) : route(std::move(*message), req.body);
     if (r.answer_now) return json_reply(res, 200, r.message);
-    auto up = start_upstream(target, "POST", req, r.modified ? mcp::serialize(r.message) : req.body);
+    auto up = start_upstream(target, "POST", req, r.modified ? mcp::serialize(r.message) : req.body, drop_auth);
     relay_reply(up, res, id, std::move(r.finish));
   });
   server.Get(options.path, [&](const httplib::Request& req, httplib::Response& res) {
-    relay_reply(start_upstream(target, "GET", req, {}), res, Json(), nullptr);
+    Json context;
+    if (refused(req, res, context)) return;
+    relay_reply(start_upstream(target, "GET", req, {}, drop_auth), res, Json(), nullptr);
   });
   server.Delete(options.path, [&](const httplib::Request& req, httplib::Response& res) {
-    relay_reply(start_upstream(target, "DELETE", req, {}), res, Json(), nullptr);
+    Json context;
+    if (refused(req, res, context)) return;
+    relay_reply(start_upstream(target, "DELETE", req, {}, drop_auth), res, Json(), nullptr);
   });
   // Oversized bodies: httplib answers 413 itself.
 
