@@ -292,14 +292,17 @@ int cmd_sign(const std::vector<std::string>& argv) {
 // ---- verify ------------------------------------------------------------------------------------
 
 int cmd_verify_proof(const std::string& what, const std::vector<std::string>& argv);
+int cmd_verify_bundle(const std::vector<std::string>& argv);  // ap2_cmd.cpp
 
 int cmd_verify(const std::vector<std::string>& argv) {
   if (!argv.empty() && (argv[0] == "inclusion" || argv[0] == "consistency")) {
     return cmd_verify_proof(argv[0], std::vector<std::string>(argv.begin() + 1, argv.end()));
   }
+  if (!argv.empty() && argv[0] == "bundle") return cmd_verify_bundle(std::vector<std::string>(argv.begin() + 1, argv.end()));
   static const char* kHelp =
       "usage: hsk verify [--did-doc FILE]... [FILE|-]\n"
       "       hsk verify inclusion | consistency ...   (registry proofs; see hsk verify inclusion --help)\n"
+      "       hsk verify bundle ...   (AP2 dispute bundles; see hsk verify bundle --help)\n"
       "\n"
       "Verifies a signed message or a DID Document and prints a one-line verdict.\n"
       "  message       strict JSON, schema, then the signature with the key its issuer held at\n"
@@ -386,6 +389,7 @@ int cmd_service(const std::vector<std::string>& argv);
 int cmd_receipt(const std::vector<std::string>& argv);
 int cmd_revoke(const std::vector<std::string>& argv);
 int cmd_oauth(const std::vector<std::string>& argv);
+int cmd_ap2(const std::vector<std::string>& argv);
 
 // ---- dispatch ----------------------------------------------------------------------------------
 
@@ -406,6 +410,7 @@ int top_usage(std::ostream& out) {
          "  conformance  run conformance vectors (or generate ours)\n"
          "  registry serve | anchor   the registry's HTTP API; anchor a receipt\n"
          "  oauth bridge   access tokens in, signed DelegationTokens out (RFC 7662, RFC 8693)\n"
+         "  ap2      AP2 payment mandates: derived constraints, receipts, dispute bundles\n"
          "  demo     keys, a delegation, a signed request, verified, printed\n";
   return kOk;
 }
@@ -419,7 +424,7 @@ int run(int argc, char** argv) {
       {"verify", cmd_verify}, {"canon", cmd_canon}, {"demo", cmd_demo},
       {"delegate", cmd_delegate}, {"request", cmd_request}, {"service", cmd_service},
       {"receipt", cmd_receipt},   {"revoke", cmd_revoke},     {"conformance", cmd_conformance},
-      {"registry", cmd_registry}, {"oauth", cmd_oauth},
+      {"registry", cmd_registry}, {"oauth", cmd_oauth},       {"ap2", cmd_ap2},
   };
   if (cmd == "--help" || cmd == "-h" || cmd == "help") return top_usage(std::cout);
   auto it = kCommands.find(cmd);
