@@ -81,14 +81,17 @@ writeFileSync(file('service.yaml'), [
   'did_documents: [org.did.json, agent.did.json, svc.did.json]',
   'session_ttl_seconds: 300',
   'clock_skew_seconds: 1',
+  'capabilities: caps.json',
   '',
 ].join('\n'));
+writeFileSync(file('caps.json'), hsk(['ap2', 'capabilities']).stdout);
 const CAP = 'invoices.agent';
 writeFileSync(file('skills.yaml'), [
   'unmapped: refuse',
   'skills:',
   `  list-invoices: {capability: "${CAP}:list-invoices", constraints: {max_invoices: data.limit}}`,
   `  echo: {capability: "${CAP}:echo"}`,
+  '  pay: {capability: pay.transfer}',
   '',
 ].join('\n'));
 writeFileSync(file('chain.json'), hsk(['delegate', '--key', 'org.key', '--to', did.agent, '--capability', `${CAP}:*`,
@@ -96,10 +99,15 @@ writeFileSync(file('chain.json'), hsk(['delegate', '--key', 'org.key', '--to', d
 writeFileSync(file('chain-short.json'), hsk(['delegate', '--key', 'org.key', '--to', did.agent, '--capability', `${CAP}:*`,
   '--ttl', '1']).stdout);
 const shortExpires = Date.now() + 1000;
+// AP2: at most 200.00 EUR, only Example Shoes, within this week.
+const day = (d) => new Date(Date.now() + d * 86400000).toISOString().slice(0, 10);
+writeFileSync(file('chain-pay.json'), hsk(['delegate', '--key', 'org.key', '--to', did.agent, '--capability', 'pay.transfer',
+  '--constraints', JSON.stringify({ max_amount: 20000, currency: ['EUR'], payee: ['Example Shoes'],
+                                    execution_window: [day(-3), day(3)] })]).stdout);
 
 const upstream = await start('node', [join(HERE, 'server.mjs')], 'A2A_URL ', { cwd: HERE });
 const serviceAt = `http://${await start(PROXY, ['--role', 'service', '--config', file('service.yaml'), '--skills',
-  file('skills.yaml'), '--listen', '127.0.0.1:0', '--upstream', upstream], 'listening on ')}/`;
+  file('skills.yaml'), '--ap2-skill', 'pay', '--listen', '127.0.0.1:0', '--upstream', upstream], 'listening on ')}/`;
 const agentAt = async (chain, receipts) => `http://${await start(PROXY, ['--role', 'agent', '--key', file('agent.key'),
   '--chain', file(chain), '--listen', '127.0.0.1:0', '--upstream', serviceAt, '--service-did', did.svc,
   '--receipts', file(receipts)], 'listening on ')}/`;
@@ -285,6 +293,41 @@ await step('malformed JSON gets a JSON-RPC parse error', async () => {
   const r = await fetch(serviceAt, { method: 'POST', headers: { 'Content-Type': 'application/json', 'A2A-Version': '1.0' },
                                      body: '{"jsonrpc":"2.0","id":1,"id":2}' });
   assert.equal((await r.json()).error.code, -32700);
+});
+
+// ---- AP2: a PaymentMandate over the same path --------------------------------------------------------
+const payProxy = await agentAt('chain-pay.json', 'receipts-pay.jsonl');
+const mandate = (value, merchant, when) => ({ 'ap2.mandates.PaymentMandate': { payment_mandate_contents: {
+  payment_mandate_id: crypto.randomUUID().replace(/-/g, ''), payment_details_id: 'order_shoes_123',
+  payment_details_total: { label: 'Total', amount: { currency: 'EUR', value }, pending: null, refund_period: 30 },
+  payment_response: { request_id: 'order_shoes_123', method_name: 'CARD', details: { token: { value: 'tok_7Hc9' } } },
+  merchant_agent: merchant, timestamp: when }, user_authorization: null } });
+const pay = (m) => rpc(payProxy, { jsonrpc: '2.0', id: 20, method: 'SendMessage', params: { message: {
+  messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ data: m }], metadata: { [EXT]: { skill: 'pay' } } } } });
+const nowIso = new Date().toISOString();
+await step('AP2: a mandate within the delegation is paid, with the payment receipt and a Handshake receipt', async () => {
+  const r = await pay(mandate(125.0, 'Example Shoes', nowIso));
+  const task = r.body.result.task;
+  assert.equal(task.status.state, 'TASK_STATE_COMPLETED', JSON.stringify(r.body));
+  assert.ok(task.artifacts[0].parts[0].data['ap2.PaymentReceipt']);
+  assert.ok(ext(task).receipt);
+  verifyReceiptOffline(ext(task).receipt, { a2a_task_id: task.id, a2a_context_id: task.contextId, state: task.status.state,
+    artifacts: task.artifacts.map(withoutExt) }, 3);
+});
+await step('AP2: over the amount, another merchant, outside the window: signed scope_exceeded', async () => {
+  for (const m of [mandate(250.0, 'Example Shoes', nowIso), mandate(10.0, 'Other Shop', nowIso),
+                   mandate(10.0, 'Example Shoes', new Date(Date.now() + 30 * 86400000).toISOString())]) {
+    const r = await pay(m);
+    assert.equal(r.body.result.task.status.state, 'TASK_STATE_REJECTED');
+    assert.equal(refusalCode(r.body.result.task), 'scope_exceeded');
+  }
+});
+await step('AP2: a pay message without a mandate is refused', async () => {
+  // Refused before the request is verified, so the refusal is not bound to it: the agent proxy
+  // reports it as an answer it cannot verify (-32006), the signed refusal in data.response.
+  const r = await pay({ note: 'no mandate' });
+  assert.equal(r.body.error?.code, -32006);
+  assert.equal(refusalCode(r.body.error.data.response.result.task), 'policy_denied');
 });
 
 console.log(`${passed} passed, ${failures} failed`);

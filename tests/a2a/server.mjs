@@ -5,6 +5,8 @@
 //   list-invoices  a task: submitted -> an artifact {"invoices": [...]} (as many as data.limit) ->
 //                  completed
 //   echo           a direct message reply: "echo: <text>"
+//   pay            (a data part holding an AP2 PaymentMandate) a task whose artifact is the AP2
+//                  PaymentReceipt for it
 import express from 'express';
 import { AGENT_CARD_PATH, A2A_PROTOCOL_VERSION, TaskState, Role } from '@a2a-js/sdk';
 import { DefaultRequestHandler, InMemoryTaskStore, AgentEvent } from '@a2a-js/sdk/server';
@@ -23,7 +25,7 @@ const card = {
   capabilities: { streaming: true, pushNotifications: false, extendedAgentCard: false, extensions: [] },
   securitySchemes: {}, securityRequirements: [], defaultInputModes: ['text/plain', 'application/json'],
   defaultOutputModes: ['application/json'],
-  skills: [skill('list-invoices', 'Lists invoices'), skill('echo', 'Echoes text')],
+  skills: [skill('list-invoices', 'Lists invoices'), skill('echo', 'Echoes text'), skill('pay', 'Pays an AP2 mandate')],
   signatures: [],
 };
 
@@ -45,6 +47,23 @@ class Executor {
       return;
     }
     const status = (state) => ({ state, message: undefined, timestamp: new Date().toISOString() });
+    const mandate = data['ap2.mandates.PaymentMandate'];
+    if (mandate) {
+      const c = mandate.payment_mandate_contents;
+      const receipt = { payment_mandate_id: c.payment_mandate_id, timestamp: new Date().toISOString(), payment_id: 'pay_001',
+        amount: c.payment_details_total.amount, payment_status: { merchant_confirmation_id: 'ord_88' } };
+      bus.publish(AgentEvent.task({ id: ctx.taskId, contextId: ctx.contextId, status: status(TaskState.TASK_STATE_SUBMITTED),
+                                    artifacts: [], history: [], metadata: {} }));
+      bus.publish(AgentEvent.artifactUpdate({ taskId: ctx.taskId, contextId: ctx.contextId,
+        artifact: { artifactId: 'payment', name: 'payment', description: '', extensions: [], metadata: {},
+                    parts: [{ content: { $case: 'data', value: { 'ap2.PaymentReceipt': receipt } }, mediaType: 'application/json',
+                              filename: '', metadata: undefined }] },
+        append: false, lastChunk: true, metadata: {} }));
+      bus.publish(AgentEvent.statusUpdate({ taskId: ctx.taskId, contextId: ctx.contextId,
+                                            status: status(TaskState.TASK_STATE_COMPLETED), metadata: {} }));
+      bus.finished();
+      return;
+    }
     bus.publish(AgentEvent.task({ id: ctx.taskId, contextId: ctx.contextId, status: status(TaskState.TASK_STATE_SUBMITTED),
                                   artifacts: [], history: [], metadata: {} }));
     const n = Math.max(0, Math.min(Number(data.limit ?? 1), 1000));

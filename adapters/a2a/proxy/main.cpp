@@ -21,6 +21,10 @@
 #include "handshake/config.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
+#ifdef HSK_A2A_PROXY_AP2
+#include "handshake/ap2/mandates.hpp"
+#include "handshake/ap2/mapping.hpp"
+#endif
 
 namespace a2a = handshake::a2a;
 using handshake::Json;
@@ -29,7 +33,7 @@ namespace {
 
 const char* kUsage =
     "usage: hsk-a2a-proxy --role service --config SERVICE.yaml --skills SKILLS.yaml --listen HOST:PORT --upstream URL\n"
-    "                     [--did-doc FILE] [--optional] [--max-body-bytes N]\n"
+    "                     [--did-doc FILE] [--optional] [--max-body-bytes N] [--ap2-skill ID --ap2-mapping FILE]\n"
     "       hsk-a2a-proxy --role agent --key AGENT.key --chain CHAIN.json --listen HOST:PORT --upstream URL\n"
     "                     [--skill ID] [--service-did DID] [--service-did-doc FILE] [--receipts FILE]\n"
     "                     [--deployer DID] [--model NAME] [--instance ID]\n"
@@ -37,7 +41,8 @@ const char* kUsage =
     "--role service: serves the upstream agent's card (/.well-known/agent-card.json) with the Handshake\n"
     "extension declared (required unless --optional) and checks every message sent to it (docs/a2a.md):\n"
     "a refused message becomes a rejected task carrying the signed Refusal; an accepted one is forwarded\n"
-    "and its task or reply gets the Acceptance and a signed receipt.\n"
+    "and its task or reply gets the Acceptance and a signed receipt. With --ap2-skill, that skill's\n"
+    "constraint values come from the AP2 PaymentMandate in the message (docs/ap2.md mapping).\n"
     "--role agent: in front of an A2A client; signs a HandshakeRequest into every message (skill from\n"
     "the message's metadata or --skill), activates the extension, checks acceptances, refusals and\n"
     "receipts (an answer that does not verify becomes a JSON-RPC error), and appends verified receipts\n"
@@ -375,7 +380,8 @@ int run(int argc, char** argv) {
   Args a;
   static const std::vector<std::string> kValued = {"role", "config", "skills", "listen", "upstream", "did-doc",
                                                    "max-body-bytes", "key", "chain", "skill", "service-did",
-                                                   "service-did-doc", "receipts", "deployer", "model", "instance"};
+                                                   "service-did-doc", "receipts", "deployer", "model", "instance",
+                                                   "ap2-skill", "ap2-mapping"};
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     if (s == "--help" || s == "-h") return std::cout << kUsage, 0;
@@ -441,6 +447,32 @@ int run(int argc, char** argv) {
       handshake::DidDocumentOptions o;
       o.version_time = std::chrono::floor<std::chrono::seconds>(clock.now()) - std::chrono::hours(24);
       if (auto doc = handshake::make_did_document(setup->identity(), o); doc.ok()) go.did_document = *doc;
+    }
+    if (auto ap2_skill = opt(a, "ap2-skill")) {
+#ifdef HSK_A2A_PROXY_AP2
+      auto text = [&]() -> handshake::Result<std::string> {
+        const auto p = opt(a, "ap2-mapping");
+        if (!p) return std::string("{}");
+        std::ifstream in(*p, std::ios::binary);
+        if (!in) return handshake::make_error(handshake::ErrorCode::kIo, "a2a.read", "cannot read " + *p);
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      }();
+      if (!text.ok()) return log(text.error().to_string()), 1;
+      auto map = handshake::ap2::MandateMap::from_yaml(*text);
+      if (!map.ok()) return log(map.error().to_string()), 1;
+      go.derive = [skill = *ap2_skill, map = std::move(map).value()](const handshake::ActionRule& rule, const Json& message)
+          -> std::optional<handshake::Result<handshake::ActionBinding>> {
+        if (rule.action != skill) return std::nullopt;
+        auto part = handshake::ap2::find_ap2_part(message, "ap2.mandates.PaymentMandate");
+        if (!part.ok()) return handshake::Result<handshake::ActionBinding>(part.error());
+        auto mandate = handshake::ap2::parse_payment_mandate(part->value, map.currencies());
+        if (!mandate.ok()) return handshake::Result<handshake::ActionBinding>(mandate.error());
+        return map.binding(handshake::ap2::terms_of(*mandate));
+      };
+#else
+      (void)ap2_skill;
+      return usage("this hsk-a2a-proxy was built without the AP2 adapter");
+#endif
     }
     service_gate = std::make_unique<a2a::ServiceGate>(*service, std::move(skills).value(), std::move(go));
     proxy = std::make_unique<ServiceProxy>(*service_gate);

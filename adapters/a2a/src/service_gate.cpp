@@ -158,7 +158,17 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
   }
   Json data = first_data(*message);
   if (data.is_null()) data = Json::object();
-  auto decision = std::make_shared<Decision>(service_.verify(request, bind_action(*rule, data)));
+  ActionBinding binding = bind_action(*rule, data);
+  if (options_.derive) {
+    if (auto derived = options_.derive(*rule, *message)) {
+      if (!derived->ok()) {
+        return refuse(id, *message, v,
+                      service_.refuse_unverified(policy_refusal("skill " + rule->action + ": " + derived->error().to_string())));
+      }
+      binding = std::move(*derived).value();
+    }
+  }
+  auto decision = std::make_shared<Decision>(service_.verify(request, binding));
   if (!decision->accepted) return refuse(id, *message, v, *decision);
   strip_extension(*message);
   in.message = std::move(rpc);

@@ -57,6 +57,10 @@ struct GateOptions {
   std::optional<Json> did_document;  // the service's, published in the card's extension params
   std::function<void(const Json& receipt)> on_receipt;  // every receipt issued (thread-safe)
   std::size_t remembered_tasks = 10'000;
+  // Optional: derives a skill's ActionBinding from the whole message instead of its data part
+  // (e.g. from an AP2 payment mandate, composed by hsk-a2a-proxy). nullopt: not this skill, use
+  // the skill map; an error: the message is refused (policy_denied, the error as detail).
+  std::function<std::optional<Result<ActionBinding>>(const ActionRule& rule, const Json& message)> derive;
 };
 
 struct Exchange {
