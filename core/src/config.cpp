@@ -140,7 +140,7 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
                                  "max_request_bytes", "max_chain_length",     "session_ttl_seconds", "rate_limits",
                                  "nonce_store",       "revocations",          "max_sessions"};
   for (const auto& [k, v] : cfg.items()) {
-    if (std::none_of(std::begin(kKnown), std::end(kKnown), [&](const char* n) { return k == n; })) {
+    if (std::none_of(std::begin(kKnown), std::end(kKnown), [&key = k](const char* n) { return key == n; })) {
       return invalid(k, "unknown key");
     }
   }

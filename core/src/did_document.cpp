@@ -25,7 +25,7 @@ std::string method_id(const Did& did, std::uint64_t version) {
 Json without(const Json& doc, std::initializer_list<const char*> drop) {
   Json out = Json::object();
   for (const auto& [k, v] : doc.items()) {
-    if (std::none_of(drop.begin(), drop.end(), [&](const char* d) { return k == d; })) out[k] = v;
+    if (std::none_of(drop.begin(), drop.end(), [&key = k](const char* d) { return key == d; })) out[k] = v;
   }
   return out;
 }

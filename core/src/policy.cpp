@@ -44,7 +44,7 @@ Result<Policy> Policy::from_json(const Json& doc) {
       if (!r.is_object()) return invalid(where, "must be an object");
       for (const auto& [k, v] : r.items()) {
         static const char* kKnown[] = {"effect", "capability", "agents", "deployers", "models", "detail"};
-        if (std::none_of(std::begin(kKnown), std::end(kKnown), [&](const char* n) { return k == n; })) {
+        if (std::none_of(std::begin(kKnown), std::end(kKnown), [&key = k](const char* n) { return key == n; })) {
           return invalid(where, "unknown member \"" + k + "\"");
         }
       }

@@ -72,7 +72,13 @@ Result<Timestamp> parse_rfc3339(std::string_view s) {
   }
   if (pos != s.size()) return invalid(s, "trailing characters");
   const auto local = sys_days{ymd} + hours{h} + minutes{m} + seconds{sec} + microseconds{micros};
-  return Timestamp{local - minutes{offset_minutes}};
+  const Timestamp utc{local - minutes{offset_minutes}};
+  // An offset must not carry the instant out of years 0000-9999 in UTC: format_rfc3339 could not
+  // write it back as a timestamp this function reads (found by fuzzing the message parsers).
+  if (utc < sys_days{year{0} / 1 / 1} || utc >= sys_days{year{10000} / 1 / 1}) {
+    return invalid(s, "outside the years 0000-9999 in UTC");
+  }
+  return utc;
 }
 
 std::string format_rfc3339(Timestamp t) {

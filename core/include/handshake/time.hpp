@@ -17,7 +17,8 @@ namespace time {
 // Parses an RFC 3339 date-time: YYYY-MM-DD"T"HH:MM:SS[.fraction](Z|±HH:MM), 'T' and 'Z' in
 // either case (RFC 3339 §5.6). The offset is mandatory. Calendar fields are range-checked
 // (leap years included); leap second 60 is refused because UTC arithmetic cannot represent it;
-// at most 9 fraction digits, kept to microseconds. Errors: kInvalidArgument "time.invalid".
+// at most 9 fraction digits, kept to microseconds. The instant, in UTC, must fall in the years
+// 0000-9999 (so that format_rfc3339 writes it back). Errors: kInvalidArgument "time.invalid".
 [[nodiscard]] Result<Timestamp> parse_rfc3339(std::string_view text);
 
 // "YYYY-MM-DDTHH:MM:SSZ", with ".ffffff" only when the microseconds are not zero.
