@@ -21,6 +21,7 @@
 #include "handshake/config.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/net/http_server.hpp"
 #ifdef HSK_A2A_PROXY_AP2
 #include "handshake/ap2/mandates.hpp"
 #include "handshake/ap2/mapping.hpp"
@@ -137,7 +138,11 @@ class Proxy {
   virtual void outgoing_headers(httplib::Headers& headers, a2a::Version v) { (void)headers, (void)v; }
 
   void serve(httplib::Server& server) {
-    server.set_payload_max_length(max_body);
+    handshake::net::HttpServerLimits limits;
+    limits.max_body_bytes = max_body;
+    limits.read_timeout_seconds = 30;  // a streamed task may take its time between events
+    limits.write_timeout_seconds = 30;
+    handshake::net::apply_limits(server, limits);
     server.Get("/.well-known/agent-card.json", [this](const httplib::Request&, httplib::Response& res) {
       auto upstream_card = fetch_card();
       if (!upstream_card) {

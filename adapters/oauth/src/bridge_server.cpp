@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "handshake/net/http_server.hpp"
 #include "handshake/oauth/resource_server.hpp"
 
 namespace handshake::oauth {
@@ -72,9 +73,9 @@ struct BridgeServer::Impl {
   }
 
   void routes() {
-    server.set_payload_max_length(options.max_body_bytes);
-    server.set_read_timeout(5, 0);
-    server.set_write_timeout(5, 0);
+    net::HttpServerLimits limits;
+    limits.max_body_bytes = options.max_body_bytes;
+    net::apply_limits(server, limits);
     server.Post("/v1/delegations", [this](const httplib::Request& q, httplib::Response& r) { post_delegation(q, r); });
     server.Post("/token", [this](const httplib::Request& q, httplib::Response& r) { post_token(q, r); });
     server.Get("/.well-known/handshake/did.json", [this](const httplib::Request&, httplib::Response& r) {
