@@ -1,9 +1,12 @@
 // End-to-end: the official A2A SDK client (@a2a-js/sdk, v1.0 and its v0.3 transport) ->
 // hsk-a2a-proxy --role agent -> hsk-a2a-proxy --role service -> an unchanged @a2a-js/sdk agent
-// (server.mjs) with two skills. Every process is started here and stopped at the end.
+// (server.mjs) with three skills, one of them an AP2 payment (v0.1 and v0.2 SD-JWT mandates; the paid
+// task's receipt is anchored in a registry started here and bundled for dispute, then verified
+// offline). Every process is started here and stopped at the end.
 //
 // usage: node e2e.mjs --hsk PATH --proxy PATH
 import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, randomBytes, sign as signWith } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,8 +74,8 @@ function start(command, args, prefix, opts = {}) {
 
 // ---- identities, delegations, configuration ------------------------------------------------------
 const did = {};
-for (const who of ['org', 'agent', 'svc']) {
-  did[who] = hsk(['keygen', '--kind', who, '--out', `${who}.key`]).stdout.trim();
+for (const who of ['org', 'agent', 'svc', 'registry']) {
+  did[who] = hsk(['keygen', '--kind', who === 'registry' ? 'svc' : who, '--out', `${who}.key`]).stdout.trim();
   writeFileSync(file(`${who}.did.json`), hsk(['did', `${who}.key`]).stdout);
 }
 writeFileSync(file('service.yaml'), [
@@ -102,15 +105,19 @@ const shortExpires = Date.now() + 1000;
 // AP2: at most 200.00 EUR, only Example Shoes, within this week.
 const day = (d) => new Date(Date.now() + d * 86400000).toISOString().slice(0, 10);
 writeFileSync(file('chain-pay.json'), hsk(['delegate', '--key', 'org.key', '--to', did.agent, '--capability', 'pay.transfer',
-  '--constraints', JSON.stringify({ max_amount: 20000, currency: ['EUR'], payee: ['Example Shoes'],
+  '--constraints', JSON.stringify({ max_amount: 20000, currency: ['EUR'], payee: ['Example Shoes', 'merchant-example-shoes'],
                                     execution_window: [day(-3), day(3)] })]).stdout);
+// The issuer of v0.2 SD-JWT payment mandates (the user's credential provider): an ES256 key.
+const issuer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+writeFileSync(file('issuer.jwk'), JSON.stringify(issuer.publicKey.export({ format: 'jwk' })));
 
 const upstream = await start('node', [join(HERE, 'server.mjs')], 'A2A_URL ', { cwd: HERE });
 const serviceAt = `http://${await start(PROXY, ['--role', 'service', '--config', file('service.yaml'), '--skills',
-  file('skills.yaml'), '--ap2-skill', 'pay', '--listen', '127.0.0.1:0', '--upstream', upstream], 'listening on ')}/`;
-const agentAt = async (chain, receipts) => `http://${await start(PROXY, ['--role', 'agent', '--key', file('agent.key'),
-  '--chain', file(chain), '--listen', '127.0.0.1:0', '--upstream', serviceAt, '--service-did', did.svc,
-  '--receipts', file(receipts)], 'listening on ')}/`;
+  file('skills.yaml'), '--ap2-skill', 'pay', '--ap2-issuer-key', file('issuer.jwk'), '--listen', '127.0.0.1:0',
+  '--upstream', upstream], 'listening on ')}/`;
+const agentAt = async (chain, receipts, extra = []) => `http://${await start(PROXY, ['--role', 'agent', '--key',
+  file('agent.key'), '--chain', file(chain), '--listen', '127.0.0.1:0', '--upstream', serviceAt, '--service-did', did.svc,
+  '--receipts', file(receipts), ...extra], 'listening on ')}/`;
 const agentProxy = await agentAt('chain.json', 'receipts.jsonl');
 
 // ---- helpers ----------------------------------------------------------------------------------------
@@ -295,39 +302,111 @@ await step('malformed JSON gets a JSON-RPC parse error', async () => {
   assert.equal((await r.json()).error.code, -32700);
 });
 
-// ---- AP2: a PaymentMandate over the same path --------------------------------------------------------
-const payProxy = await agentAt('chain-pay.json', 'receipts-pay.jsonl');
+// ---- AP2: payment mandates over the same path, receipts bound to them, dispute bundles --------------
+// The agent proxy knows "pay" is a payment skill: it checks those receipts against the mandate it
+// sent and the PaymentReceipt it got back.
+const payProxy = await agentAt('chain-pay.json', 'receipts-pay.jsonl', ['--ap2-skill', 'pay']);
 const mandate = (value, merchant, when) => ({ 'ap2.mandates.PaymentMandate': { payment_mandate_contents: {
   payment_mandate_id: crypto.randomUUID().replace(/-/g, ''), payment_details_id: 'order_shoes_123',
   payment_details_total: { label: 'Total', amount: { currency: 'EUR', value }, pending: null, refund_period: 30 },
   payment_response: { request_id: 'order_shoes_123', method_name: 'CARD', details: { token: { value: 'tok_7Hc9' } } },
   merchant_agent: merchant, timestamp: when }, user_authorization: null } });
+const b64u = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+// A v0.2 payment mandate: an SD-JWT VC (vct mandate.payment.1, ES256) whose payee and amount are
+// selectively disclosed.
+function sdJwtMandate(amount, payee = 'merchant-example-shoes', date = day(0)) {
+  const disclosures = [['payee', { id: payee, name: 'Example Shoes' }], ['payment_amount', { amount, currency: 'EUR' }]]
+    .map(([k, v]) => b64u([randomBytes(16).toString('base64url'), k, v]));
+  const now = Math.floor(Date.now() / 1000);
+  const payload = { vct: 'mandate.payment.1', iat: now - 5, exp: now + 3600, transaction_id: `tx_${randomBytes(8).toString('hex')}`,
+    payment_instrument: { id: 'card_1', type: 'card' }, execution_date: date, _sd_alg: 'sha-256',
+    _sd: disclosures.map((d) => createHash('sha256').update(d).digest('base64url')) };
+  const input = `${b64u({ alg: 'ES256', typ: 'dc+sd-jwt' })}.${b64u(payload)}`;
+  const signature = signWith('sha256', Buffer.from(input), { key: issuer.privateKey, dsaEncoding: 'ieee-p1363' });
+  return { 'ap2.mandates.PaymentMandateSdJwt': `${input}.${signature.toString('base64url')}~${disclosures.join('~')}~` };
+}
 const pay = (m) => rpc(payProxy, { jsonrpc: '2.0', id: 20, method: 'SendMessage', params: { message: {
   messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ data: m }], metadata: { [EXT]: { skill: 'pay' } } } } });
 const nowIso = new Date().toISOString();
-await step('AP2: a mandate within the delegation is paid, with the payment receipt and a Handshake receipt', async () => {
-  const r = await pay(mandate(125.0, 'Example Shoes', nowIso));
-  const task = r.body.result.task;
-  assert.equal(task.status.state, 'TASK_STATE_COMPLETED', JSON.stringify(r.body));
-  assert.ok(task.artifacts[0].parts[0].data['ap2.PaymentReceipt']);
-  assert.ok(ext(task).receipt);
-  verifyReceiptOffline(ext(task).receipt, { a2a_task_id: task.id, a2a_context_id: task.contextId, state: task.status.state,
-    artifacts: task.artifacts.map(withoutExt) }, 3);
+const registryAt = `http://${await start(HSK, ['registry', 'serve', '--key', file('registry.key'), '--db', file('log.db'),
+  '--port', '0', '--did-doc', file('svc.did.json')], 'listening on ')}`;
+const bundleDocs = ['--did-doc', file('org.did.json'), '--did-doc', file('agent.did.json'), '--did-doc', file('svc.did.json'),
+  '--registry-did-doc', file('registry.did.json'), '--trust-root', did.org, '--issuer-key', file('issuer.jwk'),
+  '--require-registry'];
+
+// A paid task: the receipt beside the mandate and the merchant's PaymentReceipt, committing to both;
+// anchored in the registry, bundled with the delegation chain and the acceptance, verified offline.
+function disputeBundle(r, n) {
+  const task = r.body.result?.task;
+  assert.equal(task?.status.state, 'TASK_STATE_COMPLETED', JSON.stringify(r.body));
+  const pr = task.artifacts[0].parts[0].data['ap2.PaymentReceipt'];
+  assert.ok(pr, 'the merchant\'s PaymentReceipt');
+  const { receipt, ap2 } = ext(task);
+  assert.ok(receipt && ap2, 'the receipt and, beside it, what it commits to');
+  assert.deepEqual(ap2.payment_receipt, pr);
+  assert.deepEqual(ext(task.artifacts[0]).receipt, receipt, 'the receipt rides on the payment artifact too');
+  assert.equal(receipt.result_summary.ap2_payment_status, 'success');
+  verifyReceiptOffline(receipt, ap2.result, `pay-${n}`);
+  writeJson(`mandate-${n}.json`, { [ap2.mandate_key]: ap2.mandate });
+  writeJson(`pr-${n}.json`, pr);
+  writeJson(`acc-${n}.json`, ext(task.status.message).acceptance);
+  writeJson(`rc-${n}.json`, receipt);
+  writeFileSync(file(`anchor-${n}.json`), hsk(['registry', 'anchor', '--url', registryAt, file(`rc-${n}.json`)]).stdout);
+  hsk(['ap2', 'bundle', '--mandate', file(`mandate-${n}.json`), '--chain', file('chain-pay.json'), '--acceptance',
+    file(`acc-${n}.json`), '--receipt', file(`rc-${n}.json`), '--payment-receipt', file(`pr-${n}.json`), '--anchor',
+    file(`anchor-${n}.json`), '--out', file(`bundle-${n}.json`)]);
+  const verdict = hsk(['verify', 'bundle', ...bundleDocs, file(`bundle-${n}.json`)]).stdout;
+  assert.match(verdict, /^valid: /, verdict);
+  // HSK_A2A_EXAMPLE_DIR=DIR keeps the exchange and its bundle (docs/a2a.md and docs/ap2.md show them).
+  if (process.env.HSK_A2A_EXAMPLE_DIR) {
+    writeFileSync(join(process.env.HSK_A2A_EXAMPLE_DIR, `paid-task-${n}.json`), JSON.stringify(r.body, null, 2));
+    writeFileSync(join(process.env.HSK_A2A_EXAMPLE_DIR, `bundle-${n}.json`), readFileSync(file(`bundle-${n}.json`)));
+    writeFileSync(join(process.env.HSK_A2A_EXAMPLE_DIR, `verdict-${n}.txt`), verdict);
+  }
+  return { task, receipt, bundle: JSON.parse(readFileSync(file(`bundle-${n}.json`), 'utf8')) };
+}
+function tamperedBundleRefused(bundle, edit, reason, n) {
+  const b = structuredClone(bundle);
+  edit(b);
+  const r = hsk(['verify', 'bundle', ...bundleDocs, writeJson(`tampered-${n}.json`, b)], { expect: 1 });
+  assert.match(r.stderr, reason);
+}
+
+await step('AP2 v0.1: a mandate within the delegation is paid; its dispute bundle verifies offline', async () => {
+  const { receipt, bundle } = disputeBundle(await pay(mandate(125.0, 'Example Shoes', nowIso)), 'v01');
+  const kept = readFileSync(file('receipts-pay.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).receipt.receipt_id);
+  assert.ok(kept.includes(receipt.receipt_id), 'the agent proxy verified the payment receipt and kept it');
+  tamperedBundleRefused(bundle, (b) => { b.payment_receipt.amount.value = 12.5; }, /ap2.receipt_mismatch/, 'v01-pr');
+  tamperedBundleRefused(bundle, (b) => { b.mandate.value.payment_mandate_contents.merchant_agent = 'Mallory Mart'; },
+    /ap2.bundle_chain: scope_exceeded/, 'v01-merchant');
 });
-await step('AP2: over the amount, another merchant, outside the window: signed scope_exceeded', async () => {
+await step('AP2 v0.2: an SD-JWT payment mandate within the delegation is paid; its bundle verifies offline', async () => {
+  const { bundle } = disputeBundle(await pay(sdJwtMandate(12500)), 'v02');
+  // Another genuine mandate of the same amount is not the one the receipt commits to.
+  tamperedBundleRefused(bundle, (b) => { b.mandate.value = sdJwtMandate(12500)['ap2.mandates.PaymentMandateSdJwt']; },
+    /receipt.result_mismatch/, 'v02-other');
+});
+await step('AP2: over the amount, another merchant, outside the window (v0.1 and v0.2): signed scope_exceeded', async () => {
   for (const m of [mandate(250.0, 'Example Shoes', nowIso), mandate(10.0, 'Other Shop', nowIso),
-                   mandate(10.0, 'Example Shoes', new Date(Date.now() + 30 * 86400000).toISOString())]) {
+                   mandate(10.0, 'Example Shoes', new Date(Date.now() + 30 * 86400000).toISOString()),
+                   sdJwtMandate(25000), sdJwtMandate(1000, 'merchant-other'), sdJwtMandate(1000, undefined, day(30))]) {
     const r = await pay(m);
-    assert.equal(r.body.result.task.status.state, 'TASK_STATE_REJECTED');
+    assert.equal(r.body.result?.task?.status.state, 'TASK_STATE_REJECTED', JSON.stringify(r.body));
     assert.equal(refusalCode(r.body.result.task), 'scope_exceeded');
   }
 });
-await step('AP2: a pay message without a mandate is refused', async () => {
-  // Refused before the request is verified, so the refusal is not bound to it: the agent proxy
-  // reports it as an answer it cannot verify (-32006), the signed refusal in data.response.
-  const r = await pay({ note: 'no mandate' });
-  assert.equal(r.body.error?.code, -32006);
-  assert.equal(refusalCode(r.body.error.data.response.result.task), 'policy_denied');
+await step('AP2: no mandate, or an SD-JWT mandate with a bad signature: a signed policy_denied bound to the request', async () => {
+  const forged = sdJwtMandate(1000);
+  const sd = forged['ap2.mandates.PaymentMandateSdJwt'];
+  const dot = sd.lastIndexOf('.', sd.indexOf('~'));
+  forged['ap2.mandates.PaymentMandateSdJwt'] = `${sd.slice(0, dot + 1)}${sd[dot + 1] === 'A' ? 'B' : 'A'}${sd.slice(dot + 2)}`;
+  for (const m of [{ note: 'no mandate' }, forged]) {
+    const r = await pay(m);
+    // The refusal names the request, so the agent proxy verifies it and passes the rejected task on.
+    assert.equal(r.body.result?.task?.status.state, 'TASK_STATE_REJECTED', JSON.stringify(r.body));
+    assert.equal(refusalCode(r.body.result.task), 'policy_denied');
+    assert.notEqual(ext(r.body.result.task.status.message).refusal.request_id, 'hs_00000000000000000000000000');
+  }
 });
 
 console.log(`${passed} passed, ${failures} failed`);

@@ -156,6 +156,68 @@ TEST_CASE("a2a service gate: every answer, and receipts bound to tasks", "[a2a]"
     Json stranger = gate.on_response(g1.exchange, completed_task("t-unknown", 1));
     CHECK(a2a::extension_data(stranger["result"]["task"]) == nullptr);
   }
+  SECTION("a refusal before verification names the request when there is one") {
+    const Json req = request(10);
+    auto in = gate.on_request(send_v10(Json{{"skill", "drop-tables"}, {"request", req}}, 1), a2a::Version::kV10, on);
+    REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+    const Json& refusal = in.message["result"]["task"]["status"]["message"]["metadata"][kExt]["refusal"];
+    CHECK(refusal["request_id"] == req["id"]);
+    CHECK(refusal["aud"] == req["iss"]);
+    CHECK(refusal["reason"]["code"] == "policy_denied");
+  }
+  SECTION("a derive hook that fails refuses, bound to the request") {
+    a2a::GateOptions o;
+    o.derive = [](const hs::ActionRule&, const Json&) -> std::optional<hs::Result<hs::ActionBinding>> {
+      return hs::Result<hs::ActionBinding>(hs::make_error(hs::ErrorCode::kNotFound, "ap2.not_found", "no mandate"));
+    };
+    a2a::ServiceGate hooked(w.service(), skills(), o);
+    const Json req = request(10);
+    auto in = hooked.on_request(send_v10(Json{{"skill", "list-invoices"}, {"request", req}}, 1), a2a::Version::kV10, on);
+    REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+    CHECK(refusal_code(in.message) == "policy_denied");
+    CHECK(in.message["result"]["task"]["status"]["message"]["metadata"][kExt]["refusal"]["request_id"] == req["id"]);
+  }
+  SECTION("a skill with its own evidence: the receipt commits to it, its members ride beside the receipt") {
+    a2a::GateOptions o;
+    Json seen_message;
+    o.evidence = [&](std::string_view skill, const Json& message, const Json& artifacts,
+                     a2a::State state) -> std::optional<hs::Result<a2a::ReceiptEvidence>> {
+      CHECK(skill == "list-invoices");
+      CHECK(state == a2a::State::kCompleted);
+      seen_message = message;
+      if (artifacts.size() != 1) return hs::Result<a2a::ReceiptEvidence>(hs::make_error(hs::ErrorCode::kInvalidArgument, "x.bad", ""));
+      a2a::ReceiptEvidence e;
+      e.result = Json{{"paid", artifacts[0]["artifactId"]}};
+      e.summary = Json{{"n", 1}};
+      e.carried = Json{{"extra", Json{{"k", "v"}}}};
+      return hs::Result<a2a::ReceiptEvidence>(std::move(e));
+    };
+    a2a::ServiceGate hooked(w.service(), skills(), o);
+    auto in = hooked.on_request(send_v10(Json{{"skill", "list-invoices"}, {"request", request(10)}}, 5), a2a::Version::kV10, on);
+    REQUIRE(in.kind == a2a::Inbound::Kind::kForward);
+    Json out = hooked.on_response(in.exchange, completed_task("t-1", 5));
+    CHECK(seen_message["parts"][0]["data"]["limit"] == 5);
+    CHECK_FALSE(seen_message.contains("metadata"));  // our member removed
+    const Json& task = out["result"]["task"];
+    const Json receipt = task["metadata"][kExt]["receipt"];
+    CHECK(hs::verify_receipt(receipt, w.keys, Json{{"paid", "a"}}).ok());
+    CHECK(receipt["result_summary"] == Json{{"n", 1}});
+    CHECK(task["metadata"][kExt]["extra"] == Json{{"k", "v"}});
+    CHECK(task["artifacts"][0]["metadata"][kExt]["extra"] == Json{{"k", "v"}});
+
+    // The evidence cannot be formed: the task subject, status error, the reason in the summary.
+    Json two = completed_task("t-2", 1);
+    two["result"]["task"]["artifacts"].push_back(two["result"]["task"]["artifacts"][0]);
+    auto in2 = hooked.on_request(send_v10(Json{{"skill", "list-invoices"}, {"request", request(10)}}, 1), a2a::Version::kV10, on);
+    Json out2 = hooked.on_response(in2.exchange, two);
+    const Json& t2 = out2["result"]["task"];
+    const Json r2 = t2["metadata"][kExt]["receipt"];
+    CHECK(r2["result"] == "error");
+    CHECK(r2["result_summary"]["evidence_error"] == "x.bad");
+    const Json subject{{"a2a_task_id", "t-2"}, {"a2a_context_id", "ctx-1"}, {"state", "TASK_STATE_COMPLETED"},
+                       {"artifacts", a2a::artifacts_without_ours(t2)}};
+    CHECK(hs::verify_receipt(r2, w.keys, subject).ok());
+  }
   SECTION("the Agent Card gains the extension (once) and loses a stale signature") {
     Json card{{"name", "x"}, {"capabilities", Json{{"extensions", Json::array({Json{{"uri", kExt}, {"required", false}}})}}},
               {"signatures", Json::array({Json{{"protected", "x"}, {"signature", "y"}}})}};
@@ -219,6 +281,33 @@ TEST_CASE("a2a agent gate: signs sends, checks every answer", "[a2a]") {
   SECTION("no acceptance at all -> -32006") {
     Json out = round_trip(5, [](Json& a) { a["result"]["task"]["status"].erase("message"); });
     CHECK(out["error"]["code"] == -32006);
+  }
+  SECTION("a skill with its own evidence: the agent checks the receipt against the evidence it recomputes") {
+    a2a::EvidenceFn evidence = [](std::string_view, const Json& message, const Json& artifacts,
+                                  a2a::State) -> std::optional<hs::Result<a2a::ReceiptEvidence>> {
+      a2a::ReceiptEvidence e;
+      e.result = Json{{"asked", a2a::first_data(message)}, {"got", artifacts.size()}};
+      return hs::Result<a2a::ReceiptEvidence>(std::move(e));
+    };
+    a2a::GateOptions hooked_options = go;
+    hooked_options.evidence = evidence;
+    a2a::ServiceGate hooked(w.service(), skills(), hooked_options);
+    auto exchange = [&](a2a::AgentGate& agent_gate) {
+      a2a::AgentExchange ax;
+      Json rpc = must(agent_gate.on_request(send_v10(Json{{"skill", "list-invoices"}}, 3), a2a::Version::kV10, ax));
+      auto in = hooked.on_request(rpc, a2a::Version::kV10, on, rpc.dump());
+      REQUIRE(in.kind == a2a::Inbound::Kind::kForward);
+      return agent_gate.on_response(ax, hooked.on_response(in.exchange, completed_task("t-e", 3)), a2a::Version::kV10);
+    };
+    a2a::AgentGateOptions with = ao;
+    with.evidence = evidence;
+    a2a::AgentGate knowing(hs::Agent(make_identity(hs::PrincipalType::kAgent, kAgentSeed), {w.grant(w.root, w.agent, {read_cap(100)})},
+                                     attestation(w.root.did_string())),
+                           w.clock, with);
+    must_ok(knowing.learn(card));
+    CHECK(exchange(knowing).contains("result"));
+    // An agent that expects the task subject cannot verify it: -32006.
+    CHECK(exchange(gate)["error"]["code"] == -32006);
   }
   SECTION("a card whose DID Document is not the service's is not learned") {
     Json forged = card;

@@ -5,8 +5,10 @@
 //   list-invoices  a task: submitted -> an artifact {"invoices": [...]} (as many as data.limit) ->
 //                  completed
 //   echo           a direct message reply: "echo: <text>"
-//   pay            (a data part holding an AP2 PaymentMandate) a task whose artifact is the AP2
-//                  PaymentReceipt for it
+//   pay            (a data part holding an AP2 v0.1 PaymentMandate or a v0.2 SD-JWT payment mandate) a
+//                  task whose artifact is the AP2 PaymentReceipt for it. Like a merchant that trusts
+//                  its gateway, it reads the SD-JWT's disclosed claims without verifying them: the
+//                  Handshake service proxy in front of it verified the mandate.
 import express from 'express';
 import { AGENT_CARD_PATH, A2A_PROTOCOL_VERSION, TaskState, Role } from '@a2a-js/sdk';
 import { DefaultRequestHandler, InMemoryTaskStore, AgentEvent } from '@a2a-js/sdk/server';
@@ -35,6 +37,22 @@ const dataOf = (message) => {
 };
 const textOf = (message) => message.parts.map((p) => (p.content?.$case === 'text' ? p.content.value : '')).join('');
 
+// {id, amount: {currency, value}} of the payment mandate in a data part, or null.
+const paymentTerms = (data) => {
+  const v01 = data['ap2.mandates.PaymentMandate'];
+  if (v01) return { id: v01.payment_mandate_contents.payment_mandate_id, amount: v01.payment_mandate_contents.payment_details_total.amount };
+  const v02 = data['ap2.mandates.PaymentMandateSdJwt'];
+  if (typeof v02 !== 'string') return null;
+  const [jwt, ...disclosures] = v02.split('~');
+  const claims = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+  for (const d of disclosures.filter((x) => x)) {
+    const [, name, value] = JSON.parse(Buffer.from(d, 'base64url').toString());
+    claims[name] = value;
+  }
+  const { amount, currency } = claims.payment_amount;
+  return { id: claims.transaction_id, amount: { currency, value: amount / 100 } };
+};
+
 class Executor {
   async execute(ctx, bus) {
     const data = dataOf(ctx.userMessage);
@@ -47,11 +65,10 @@ class Executor {
       return;
     }
     const status = (state) => ({ state, message: undefined, timestamp: new Date().toISOString() });
-    const mandate = data['ap2.mandates.PaymentMandate'];
-    if (mandate) {
-      const c = mandate.payment_mandate_contents;
-      const receipt = { payment_mandate_id: c.payment_mandate_id, timestamp: new Date().toISOString(), payment_id: 'pay_001',
-        amount: c.payment_details_total.amount, payment_status: { merchant_confirmation_id: 'ord_88' } };
+    const terms = paymentTerms(data);
+    if (terms) {
+      const receipt = { payment_mandate_id: terms.id, timestamp: new Date().toISOString(), payment_id: 'pay_001',
+        amount: terms.amount, payment_status: { merchant_confirmation_id: 'ord_88' } };
       bus.publish(AgentEvent.task({ id: ctx.taskId, contextId: ctx.contextId, status: status(TaskState.TASK_STATE_SUBMITTED),
                                     artifacts: [], history: [], metadata: {} }));
       bus.publish(AgentEvent.artifactUpdate({ taskId: ctx.taskId, contextId: ctx.contextId,

@@ -133,6 +133,39 @@ TEST_CASE("service: a valid request is accepted with a signed, bound Acceptance"
   }
 }
 
+TEST_CASE("service: refusals before verification, bound or not", "[service]") {
+  World w;
+  auto a = w.default_agent();
+  hs::RefusalInfo why_not;
+  why_not.code = RefusalCode::kPolicyDenied;
+  why_not.step = hs::VerificationStep::kPolicy;
+  why_not.detail = "no mandate in the call";
+
+  // Bound: the agent can match it to its request and verify it like any answer.
+  const Json req = w.request(a, read_cap(5));
+  const auto bound = w.service().refuse_request(req, why_not);
+  CHECK_FALSE(bound.accepted);
+  CHECK(bound.response["request_id"] == req["id"]);
+  CHECK(bound.response["aud"] == req["iss"]);
+  CHECK(hs::schema::validate("handshake-refusal.json", bound.response).ok());
+  auto answer = a.check_answer(bound.response, w.svc_did(), w.svc.public_key(), id_of(req));
+  REQUIRE(answer.ok());
+  CHECK_FALSE(answer->accepted);
+  // Refusing it spent nothing: the same request is still accepted afterwards.
+  w.expect_acceptance(w.service().verify(req), req);
+
+  // Malformed id or iss are not copied; then it is the unbound refusal.
+  Json junk = req;
+  junk["id"] = "not-an-id";
+  junk["iss"] = "did:evil:\u0000";
+  for (const Json& r : {junk, Json("text"), Json(nullptr)}) {
+    const auto d = w.service().refuse_request(r, why_not);
+    CHECK(d.response["request_id"] == "hs_00000000000000000000000000");
+    CHECK(d.response["aud"] == w.svc_did());
+  }
+  CHECK(w.service().refuse_unverified(why_not).response["request_id"] == "hs_00000000000000000000000000");
+}
+
 TEST_CASE("service: Decision.request is set whenever the request parsed", "[service]") {
   World w;
   w.options.session_ttl = std::chrono::seconds(60);

@@ -23,8 +23,7 @@
 #include "handshake/identity.hpp"
 #include "handshake/net/http_server.hpp"
 #ifdef HSK_A2A_PROXY_AP2
-#include "handshake/ap2/mandates.hpp"
-#include "handshake/ap2/mapping.hpp"
+#include "handshake/ap2/payment_skill.hpp"
 #endif
 
 namespace a2a = handshake::a2a;
@@ -34,20 +33,24 @@ namespace {
 
 const char* kUsage =
     "usage: hsk-a2a-proxy --role service --config SERVICE.yaml --skills SKILLS.yaml --listen HOST:PORT --upstream URL\n"
-    "                     [--did-doc FILE] [--optional] [--max-body-bytes N] [--ap2-skill ID --ap2-mapping FILE]\n"
+    "                     [--did-doc FILE] [--optional] [--max-body-bytes N]\n"
+    "                     [--ap2-skill ID [--ap2-mapping FILE] [--ap2-issuer-key FILE]]\n"
     "       hsk-a2a-proxy --role agent --key AGENT.key --chain CHAIN.json --listen HOST:PORT --upstream URL\n"
     "                     [--skill ID] [--service-did DID] [--service-did-doc FILE] [--receipts FILE]\n"
-    "                     [--deployer DID] [--model NAME] [--instance ID]\n"
+    "                     [--deployer DID] [--model NAME] [--instance ID] [--ap2-skill ID]\n"
     "\n"
     "--role service: serves the upstream agent's card (/.well-known/agent-card.json) with the Handshake\n"
     "extension declared (required unless --optional) and checks every message sent to it (docs/a2a.md):\n"
     "a refused message becomes a rejected task carrying the signed Refusal; an accepted one is forwarded\n"
-    "and its task or reply gets the Acceptance and a signed receipt. With --ap2-skill, that skill's\n"
-    "constraint values come from the AP2 PaymentMandate in the message (docs/ap2.md mapping).\n"
+    "and its task or reply gets the Acceptance and a signed receipt. With --ap2-skill, that skill is a\n"
+    "payment: its constraint values come from the AP2 payment mandate in the message (v0.1, or a v0.2\n"
+    "SD-JWT verified with --ap2-issuer-key, an EC P-256 JWK or PEM public key; docs/ap2.md mapping), and\n"
+    "its receipt commits to the mandate and the merchant's PaymentReceipt (both carried beside it).\n"
     "--role agent: in front of an A2A client; signs a HandshakeRequest into every message (skill from\n"
     "the message's metadata or --skill), activates the extension, checks acceptances, refusals and\n"
     "receipts (an answer that does not verify becomes a JSON-RPC error), and appends verified receipts\n"
-    "to --receipts (JSON Lines). Both print 'listening on HOST:PORT' and stop on SIGINT/SIGTERM.\n";
+    "to --receipts (JSON Lines); with --ap2-skill it checks that skill's receipts against the mandate it\n"
+    "sent and the PaymentReceipt it got. Both print 'listening on HOST:PORT' and stop on SIGINT/SIGTERM.\n";
 
 struct Args {
   std::map<std::string, std::vector<std::string>> options;
@@ -175,7 +178,9 @@ class Proxy {
       res.set_content(rpc_error(nullptr, -32700, "Parse error: " + parsed.error().reason).dump(), "application/json");
       return;
     }
-    const bool stream = parsed->is_object() && a2a::classify(parsed->value("method", std::string())) == a2a::Method::kStream;
+    const auto method = parsed->is_object() ? parsed->find("method") : parsed->end();
+    const bool stream = method != parsed->end() && method->is_string() &&
+                        a2a::classify(method->get_ref<const std::string&>()) == a2a::Method::kStream;
     auto step = std::make_shared<Step>(on_request(std::move(parsed).value(), v, activated, req.body));
     if (step->echo_extension) res.set_header(std::string(a2a::extensions_header(v)), std::string(a2a::kExtensionUri));
     if (step->answer) {
@@ -381,12 +386,74 @@ int usage(const std::string& msg) {
   return 2;
 }
 
+#ifdef HSK_A2A_PROXY_AP2
+std::optional<std::string> read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// --ap2-mapping (default mapping when absent) and --ap2-issuer-key (JWK or PEM).
+handshake::Result<handshake::ap2::PaymentSkillConfig> load_payment_skill(const Args& a) {
+  namespace ap2 = handshake::ap2;
+  ap2::PaymentSkillConfig config;
+  if (auto p = opt(a, "ap2-mapping")) {
+    auto text = read_text_file(*p);
+    if (!text) return handshake::make_error(handshake::ErrorCode::kIo, "a2a.read", "cannot read " + *p);
+    HSK_ASSIGN_OR_RETURN(config.map, ap2::MandateMap::from_yaml(*text));
+  }
+  if (auto p = opt(a, "ap2-issuer-key")) {
+    auto text = read_text_file(*p);
+    if (!text) return handshake::make_error(handshake::ErrorCode::kIo, "a2a.read", "cannot read " + *p);
+    auto key = text->find("-----BEGIN") != std::string::npos
+                   ? ap2::Es256PublicKey::from_pem(*text)
+                   : [&]() -> handshake::Result<ap2::Es256PublicKey> {
+                       HSK_ASSIGN_OR_RETURN(auto jwk, handshake::json::parse_strict(*text));
+                       return ap2::Es256PublicKey::from_jwk(jwk);
+                     }();
+    if (!key.ok()) return key.error();
+    config.sd_jwt_issuer_key = std::make_shared<const ap2::Es256PublicKey>(std::move(key).value());
+  }
+  return config;
+}
+
+// The evidence of the payment skill's tasks (payment_skill.hpp). The service side has the config
+// (currencies, issuer key for the v0.2 terms the payment receipt is matched against); the agent
+// side only hashes what it sent and got.
+a2a::EvidenceFn payment_evidence(std::string skill, std::optional<handshake::ap2::PaymentSkillConfig> config) {
+  return [skill = std::move(skill), config = std::move(config)](std::string_view s, const Json& message, const Json& artifacts,
+                                                                 a2a::State state)
+             -> std::optional<handshake::Result<a2a::ReceiptEvidence>> {
+    namespace ap2 = handshake::ap2;
+    if (s != skill) return std::nullopt;
+    auto evidence = ap2::evidence_in_task(message, artifacts);
+    if (!evidence.ok()) return handshake::Result<a2a::ReceiptEvidence>(evidence.error());
+    a2a::ReceiptEvidence out;
+    if (!config) {
+      auto result = ap2::payment_result(*evidence);
+      if (!result.ok()) return handshake::Result<a2a::ReceiptEvidence>(result.error());
+      out.result = std::move(result).value();
+      return handshake::Result<a2a::ReceiptEvidence>(std::move(out));
+    }
+    std::optional<ap2::PaymentTerms> terms;
+    if (auto p = ap2::payment_in_message(message, *config, handshake::SystemClock().now()); p.ok()) terms = p->terms;
+    auto content = ap2::payment_receipt_content(*evidence, config->map.currencies(), terms);
+    if (!content.ok()) return handshake::Result<a2a::ReceiptEvidence>(content.error());
+    out.result = std::move(content->result);
+    out.status = state == a2a::State::kCompleted ? content->status : "error";
+    out.summary = std::move(content->summary);
+    out.carried = std::move(content->carried);
+    return handshake::Result<a2a::ReceiptEvidence>(std::move(out));
+  };
+}
+#endif
+
 int run(int argc, char** argv) {
   Args a;
   static const std::vector<std::string> kValued = {"role", "config", "skills", "listen", "upstream", "did-doc",
                                                    "max-body-bytes", "key", "chain", "skill", "service-did",
                                                    "service-did-doc", "receipts", "deployer", "model", "instance",
-                                                   "ap2-skill", "ap2-mapping"};
+                                                   "ap2-skill", "ap2-mapping", "ap2-issuer-key"};
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     if (s == "--help" || s == "-h") return std::cout << kUsage, 0;
@@ -455,25 +522,14 @@ int run(int argc, char** argv) {
     }
     if (auto ap2_skill = opt(a, "ap2-skill")) {
 #ifdef HSK_A2A_PROXY_AP2
-      auto text = [&]() -> handshake::Result<std::string> {
-        const auto p = opt(a, "ap2-mapping");
-        if (!p) return std::string("{}");
-        std::ifstream in(*p, std::ios::binary);
-        if (!in) return handshake::make_error(handshake::ErrorCode::kIo, "a2a.read", "cannot read " + *p);
-        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      }();
-      if (!text.ok()) return log(text.error().to_string()), 1;
-      auto map = handshake::ap2::MandateMap::from_yaml(*text);
-      if (!map.ok()) return log(map.error().to_string()), 1;
-      go.derive = [skill = *ap2_skill, map = std::move(map).value()](const handshake::ActionRule& rule, const Json& message)
+      auto payment = load_payment_skill(a);
+      if (!payment.ok()) return log(payment.error().to_string()), 1;
+      go.derive = [skill = *ap2_skill, payment = *payment, &clock](const handshake::ActionRule& rule, const Json& message)
           -> std::optional<handshake::Result<handshake::ActionBinding>> {
         if (rule.action != skill) return std::nullopt;
-        auto part = handshake::ap2::find_ap2_part(message, "ap2.mandates.PaymentMandate");
-        if (!part.ok()) return handshake::Result<handshake::ActionBinding>(part.error());
-        auto mandate = handshake::ap2::parse_payment_mandate(part->value, map.currencies());
-        if (!mandate.ok()) return handshake::Result<handshake::ActionBinding>(mandate.error());
-        return map.binding(handshake::ap2::terms_of(*mandate));
+        return handshake::ap2::payment_binding(message, payment, clock.now());
       };
+      go.evidence = payment_evidence(*ap2_skill, std::move(payment).value());
 #else
       (void)ap2_skill;
       return usage("this hsk-a2a-proxy was built without the AP2 adapter");
@@ -510,6 +566,15 @@ int run(int argc, char** argv) {
         receipts->flush();
       };
     }
+    if (auto ap2_skill = opt(a, "ap2-skill")) {
+#ifdef HSK_A2A_PROXY_AP2
+      // Only the evidence: the agent recomputes the receipt's result from what it sent and got.
+      go.evidence = payment_evidence(*ap2_skill, std::nullopt);
+#else
+      (void)ap2_skill;
+      return usage("this hsk-a2a-proxy was built without the AP2 adapter");
+#endif
+    }
     agent_gate = std::make_unique<a2a::AgentGate>(
         handshake::Agent(std::move(identity).value(), std::move(links), std::move(att)), clock, std::move(go));
     proxy = std::make_unique<AgentProxy>(*agent_gate);
@@ -523,10 +588,10 @@ int run(int argc, char** argv) {
   httplib::Server server;
   proxy->upstream = *upstream;
   proxy->max_body = max_body;
+  proxy->serve(server);  // before binding: the limits set socket options of the listening socket
   const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) return log("cannot listen on " + *listen), 1;
   proxy->self_url = "http://" + host + ":" + std::to_string(bound) + "/";
-  proxy->serve(server);
   std::thread t([&] { server.listen_after_bind(); });
   std::cout << "listening on " << host << ":" << bound << std::endl;
   int sig = 0;

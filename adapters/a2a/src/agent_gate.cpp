@@ -41,7 +41,7 @@ Status AgentGate::learn(const Json& card) {
     const auto& caps = card["capabilities"];
     if (caps.contains("extensions") && caps["extensions"].is_array()) {
       for (const auto& e : caps["extensions"]) {
-        if (e.is_object() && e.value("uri", std::string()) == kExtensionUri) ext = &e;
+        if (text_member(e, "uri") == kExtensionUri) ext = &e;
       }
     }
   }
@@ -89,7 +89,7 @@ bool AgentGate::knows_service() const {
 }
 
 Result<Json> AgentGate::on_request(Json rpc, Version, AgentExchange& exchange) {
-  const Method m = classify(rpc.is_object() ? rpc.value("method", std::string()) : std::string());
+  const Method m = classify(text_member(rpc, "method").value_or(""));  // value() would throw on a non-string
   if (m != Method::kSend && m != Method::kStream) return rpc;
   Json* message = nullptr;
   if (auto p = rpc.find("params"); p != rpc.end() && p->is_object()) {
@@ -119,6 +119,12 @@ Result<Json> AgentGate::on_request(Json rpc, Version, AgentExchange& exchange) {
                                                     token.empty() ? std::nullopt : std::optional<std::string>(token)));
   exchange.request_id = request["id"].get<std::string>();
   exchange.capability = capability;
+  exchange.skill = *skill;
+  if (options_.evidence) {
+    Json sent = *message;
+    strip_extension(sent);
+    exchange.message = std::make_shared<const Json>(std::move(sent));
+  }
   put_extension(*message, "skill", *skill);
   put_extension(*message, "request", std::move(request));
   return rpc;
@@ -164,6 +170,13 @@ Status AgentGate::check_receipt(const AgentExchange& exchange, const Json& recei
   return {};
 }
 
+Status AgentGate::check_task_receipt(const AgentExchange& exchange, const Json& receipt, const FinishedTask& task) const {
+  static const Json kNoMessage = Json::object();
+  const ReceiptEvidence evidence =
+      task_evidence(options_.evidence, exchange.skill, exchange.message ? *exchange.message : kNoMessage, task);
+  return check_receipt(exchange, receipt, evidence.result);
+}
+
 Json AgentGate::invalid(const Json& response, const Error& why) const {
   return Json{{"jsonrpc", "2.0"},
               {"id", response.is_object() && response.contains("id") ? response["id"] : Json(nullptr)},
@@ -199,15 +212,12 @@ Json AgentGate::on_response(AgentExchange& exchange, Json response, Version v) {
   if (status_ext->contains("refusal")) return response;  // a verified, signed refusal for the client
   const Json* task_ext = extension_data(task);
   if (task_ext != nullptr && task_ext->contains("receipt")) {
-    Json artifacts = Json::array();
-    if (task.contains("artifacts") && task["artifacts"].is_array()) {
-      for (const auto& a : task["artifacts"]) artifacts.push_back(without_ours(a));
+    const Json artifacts = artifacts_without_ours(task);
+    const std::string id = text_member(task, "id").value_or(""), context_id = text_member(task, "contextId").value_or("");
+    const std::string state = state_text(task);
+    if (auto s = check_task_receipt(exchange, (*task_ext)["receipt"], FinishedTask{id, context_id, state, artifacts}); !s.ok()) {
+      return invalid(response, s.error());
     }
-    const Json subject{{"a2a_task_id", text_member(task, "id").value_or("")},
-                       {"a2a_context_id", text_member(task, "contextId").value_or("")},
-                       {"state", task["status"].value("state", std::string())},
-                       {"artifacts", std::move(artifacts)}};
-    if (auto s = check_receipt(exchange, (*task_ext)["receipt"], subject); !s.ok()) return invalid(response, s.error());
   }
   return response;
 }
@@ -235,11 +245,13 @@ Json AgentGate::on_stream_event(AgentExchange& exchange, Json event, Version v) 
       if (r.kind == SendResult::Kind::kStatusUpdate) {
         if (const Json* ext = extension_data(holder); ext != nullptr && ext->contains("receipt")) {
           if (!exchange.acceptance) return invalid(event, answer_error("a receipt without a verified acceptance"));
-          const Json subject{{"a2a_task_id", text_member(holder, "taskId").value_or("")},
-                             {"a2a_context_id", text_member(holder, "contextId").value_or("")},
-                             {"state", holder["status"].value("state", std::string())},
-                             {"artifacts", exchange.artifacts}};
-          if (auto s = check_receipt(exchange, (*ext)["receipt"], subject); !s.ok()) return invalid(event, s.error());
+          const Json artifacts(exchange.artifacts);
+          const std::string id = text_member(holder, "taskId").value_or(""),
+                            context_id = text_member(holder, "contextId").value_or("");
+          const std::string state = state_text(holder);
+          if (auto s = check_task_receipt(exchange, (*ext)["receipt"], FinishedTask{id, context_id, state, artifacts}); !s.ok()) {
+            return invalid(event, s.error());
+          }
         }
       }
       return event;

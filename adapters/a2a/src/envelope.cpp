@@ -115,7 +115,9 @@ SendResult unwrap(Json& result, Version v) {
     }
     if (v == Version::kV10) return r;
   }
-  const auto kind = result.value("kind", std::string());
+  // Read by hand: value() throws when "kind" is there but not a string.
+  const auto k = result.find("kind");
+  const std::string kind = k != result.end() && k->is_string() ? k->get<std::string>() : std::string();
   if (kind == "task") return SendResult{SendResult::Kind::kTask, &result};
   if (kind == "message") return SendResult{SendResult::Kind::kMessage, &result};
   if (kind == "status-update") return SendResult{SendResult::Kind::kStatusUpdate, &result};
@@ -127,6 +129,48 @@ Json wrap_task(Json task, Version v) {
   if (v == Version::kV10) return Json{{"task", std::move(task)}};
   task["kind"] = "task";
   return task;
+}
+
+std::string state_text(const Json& holder) {
+  if (!holder.is_object()) return {};
+  auto st = holder.find("status");
+  if (st == holder.end() || !st->is_object()) return {};
+  auto v = st->find("state");
+  return v != st->end() && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+Json artifacts_without_ours(const Json& task) {
+  Json out = Json::array();
+  if (!task.is_object() || !task.contains("artifacts") || !task["artifacts"].is_array()) return out;
+  for (Json a : task["artifacts"]) {
+    strip_extension(a);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+Json task_subject(const FinishedTask& task) {
+  return Json{{"a2a_task_id", task.task_id},
+              {"a2a_context_id", task.context_id},
+              {"state", task.state},
+              {"artifacts", task.artifacts}};
+}
+
+ReceiptEvidence task_evidence(const EvidenceFn& fn, std::string_view skill, const Json& message, const FinishedTask& task) {
+  const State state = state_of(task.state);
+  ReceiptEvidence out;
+  if (fn) {
+    if (auto custom = fn(skill, message, task.artifacts, state)) {
+      if (custom->ok()) return std::move(*custom).value();
+      out.summary = Json{{"evidence_error", custom->error().reason}};
+      out.result = task_subject(task);
+      out.status = "error";
+      return out;
+    }
+  }
+  out.result = task_subject(task);
+  out.status = state == State::kCompleted ? "ok" : "error";
+  return out;
 }
 
 }  // namespace handshake::a2a

@@ -37,12 +37,12 @@ Json without_ours(Json o) {
   return o;
 }
 
-Json artifacts_of(const Json& task) {
-  Json out = Json::array();
-  if (task.contains("artifacts") && task["artifacts"].is_array()) {
-    for (const auto& a : task["artifacts"]) out.push_back(without_ours(a));
+// The receipt and the evidence's carried members, under our key in `object`'s metadata.
+void attach_receipt(Json& object, const Json& receipt, const Json& carried) {
+  put_extension(object, "receipt", receipt);
+  if (carried.is_object()) {
+    for (const auto& [k, v] : carried.items()) put_extension(object, k, v);
   }
-  return out;
 }
 
 bool terminal(State s) { return s == State::kCompleted || s == State::kFailed || s == State::kCanceled || s == State::kRejected; }
@@ -90,7 +90,7 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
   Inbound in;
   in.exchange.version = v;
   const Json id = rpc.is_object() && rpc.contains("id") ? rpc["id"] : Json(nullptr);
-  const std::string method = rpc.is_object() ? rpc.value("method", std::string()) : std::string();
+  const std::string method = text_member(rpc, "method").value_or("");  // value() would throw on a non-string
   const Method m = classify(method);
   if (m == Method::kGetTask) in.exchange.kind = Exchange::Kind::kGetTask;
   if (m != Method::kSend && m != Method::kStream) {
@@ -135,7 +135,10 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
     }
     const std::string why = skill ? "skill " + skill->substr(0, 128) + " is not offered through handshakes"
                                   : "a message needs metadata[\"" + std::string(kExtensionUri) + "\"].skill";
-    return refuse(id, *message, v, service_.refuse_unverified(policy_refusal(why)));
+    const bool has_request = ext != nullptr && ext->is_object() && ext->contains("request");
+    return refuse(id, *message, v,
+                  has_request ? service_.refuse_request((*ext)["request"], policy_refusal(why))
+                              : service_.refuse_unverified(policy_refusal(why)));
   }
   if (ext == nullptr || !ext->is_object() || !ext->contains("request")) {
     return refuse(id, *message, v,
@@ -162,8 +165,9 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
   if (options_.derive) {
     if (auto derived = options_.derive(*rule, *message)) {
       if (!derived->ok()) {
+        // Bound to the request, so the agent can tell which of its messages was declined.
         return refuse(id, *message, v,
-                      service_.refuse_unverified(policy_refusal("skill " + rule->action + ": " + derived->error().to_string())));
+                      service_.refuse_request(request, policy_refusal("skill " + rule->action + ": " + derived->error().to_string())));
       }
       binding = std::move(*derived).value();
     }
@@ -171,13 +175,17 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
   auto decision = std::make_shared<Decision>(service_.verify(request, binding));
   if (!decision->accepted) return refuse(id, *message, v, *decision);
   strip_extension(*message);
+  if (options_.evidence) in.exchange.message = std::make_shared<const Json>(*message);
+  in.exchange.skill = rule->action;
   in.message = std::move(rpc);
   in.exchange.decision = std::move(decision);
   return in;
 }
 
-std::optional<Json> ServiceGate::receipt_for(const Decision& decision, const Json& subject, State state) const {
-  auto receipt = service_.issue_receipt(decision, subject, state == State::kCompleted ? "ok" : "error", options_.receipt);
+std::optional<Json> ServiceGate::receipt_for(const Decision& decision, const ReceiptEvidence& evidence) const {
+  ReceiptOptions o = options_.receipt;
+  if (evidence.summary) o.result_summary = evidence.summary;
+  auto receipt = service_.issue_receipt(decision, evidence.result, evidence.status, o);
   if (!receipt.ok()) return std::nullopt;
   if (options_.on_receipt) options_.on_receipt(*receipt);
   return std::move(receipt).value();
@@ -192,34 +200,47 @@ void ServiceGate::remember(const std::string& task_id, Pending p) const {
   }
 }
 
-void ServiceGate::finish_task(Json& task, Version v, const std::shared_ptr<const Decision>& decision) const {
+std::optional<Json> ServiceGate::task_receipt(const Pending& p, const FinishedTask& task, Json& carried) const {
+  static const Json kNoMessage = Json::object();
+  ReceiptEvidence evidence = task_evidence(options_.evidence, p.skill, p.message ? *p.message : kNoMessage, task);
+  auto receipt = receipt_for(*p.decision, evidence);
+  if (receipt) carried = std::move(evidence.carried);
+  return receipt;
+}
+
+void ServiceGate::finish_task(Json& task, Version v, const Exchange* send) const {
   const auto task_id = text_member(task, "id");
   if (!task_id) return;
-  std::optional<Json> receipt;
-  std::shared_ptr<const Decision> known = decision;
+  Pending p;
+  if (send != nullptr && send->decision) {
+    p.decision = send->decision;
+    p.skill = send->skill;
+    p.message = send->message;
+  }
   {
     std::lock_guard lock(mu_);
     if (auto it = tasks_.find(*task_id); it != tasks_.end()) {
-      if (!known) known = it->second.decision;
-      receipt = it->second.receipt;
+      if (!p.decision) p = it->second;
+      p.receipt = it->second.receipt;
+      p.carried = it->second.carried;
     }
   }
-  if (!known) return;  // not a task this gate accepted
-  if (decision) put_extension(status_message(task, v), "acceptance", decision->response);
-  const State state = task.contains("status") ? state_of(task["status"].value("state", std::string())) : State::kOther;
-  if (!receipt && terminal(state)) {
-    const Json subject{{"a2a_task_id", *task_id},
-                       {"a2a_context_id", text_member(task, "contextId").value_or("")},
-                       {"state", task["status"].value("state", std::string())},
-                       {"artifacts", artifacts_of(task)}};
-    receipt = receipt_for(*known, subject, state);
+  if (!p.decision) return;  // not a task this gate accepted
+  if (send != nullptr && send->decision) put_extension(status_message(task, v), "acceptance", send->decision->response);
+  const std::string state = state_text(task);
+  if (!p.receipt && terminal(state_of(state))) {
+    const Json artifacts = artifacts_without_ours(task);
+    const std::string context_id = text_member(task, "contextId").value_or("");
+    p.receipt = task_receipt(p, FinishedTask{*task_id, context_id, state, artifacts}, p.carried);
   }
-  remember(*task_id, Pending{known, receipt});
+  const std::optional<Json> receipt = p.receipt;
+  const Json carried = p.carried;
+  remember(*task_id, std::move(p));
   if (!receipt) return;
-  put_extension(task, "receipt", *receipt);
+  attach_receipt(task, *receipt, carried);
   if (task.contains("artifacts") && task["artifacts"].is_array()) {
     for (auto& a : task["artifacts"]) {
-      if (a.is_object()) put_extension(a, "receipt", *receipt);
+      if (a.is_object()) attach_receipt(a, *receipt, carried);
     }
   }
 }
@@ -230,14 +251,15 @@ Json ServiceGate::on_response(Exchange& exchange, Json response) const {
   if (r == response.end() || !r->is_object()) return response;
   const SendResult result = unwrap(*r, exchange.version);
   if (result.kind == SendResult::Kind::kTask) {
-    finish_task(*result.object, exchange.version, exchange.kind == Exchange::Kind::kSend ? exchange.decision : nullptr);
+    finish_task(*result.object, exchange.version, exchange.kind == Exchange::Kind::kSend ? &exchange : nullptr);
   } else if (result.kind == SendResult::Kind::kMessage && exchange.decision) {
     Json& message = *result.object;
     put_extension(message, "acceptance", exchange.decision->response);
-    const Json subject{{"a2a_context_id", text_member(message, "contextId").value_or("")},
-                       {"a2a_message_id", text_member(message, "messageId").value_or("")},
-                       {"parts", message.contains("parts") ? message["parts"] : Json::array()}};
-    if (auto receipt = receipt_for(*exchange.decision, subject, State::kCompleted)) put_extension(message, "receipt", *receipt);
+    ReceiptEvidence evidence;
+    evidence.result = Json{{"a2a_context_id", text_member(message, "contextId").value_or("")},
+                           {"a2a_message_id", text_member(message, "messageId").value_or("")},
+                           {"parts", message.contains("parts") ? message["parts"] : Json::array()}};
+    if (auto receipt = receipt_for(*exchange.decision, evidence)) put_extension(message, "receipt", *receipt);
   }
   return response;
 }
@@ -248,6 +270,7 @@ Json ServiceGate::on_stream_event(Exchange& exchange, Json event) const {
   if (r == event.end() || !r->is_object()) return event;
   const SendResult result = unwrap(*r, exchange.version);
   const Version v = exchange.version;
+  const Pending pending{exchange.decision, exchange.skill, exchange.message, std::nullopt, Json()};
   switch (result.kind) {
     case SendResult::Kind::kMessage: {
       exchange.acceptance_sent = true;
@@ -255,12 +278,12 @@ Json ServiceGate::on_stream_event(Exchange& exchange, Json event) const {
     }
     case SendResult::Kind::kTask: {
       Json& task = *result.object;
-      for (const auto& a : artifacts_of(task)) exchange.artifacts.push_back(a);
+      for (auto& a : artifacts_without_ours(task)) exchange.artifacts.push_back(std::move(a));
       if (!exchange.acceptance_sent) {
         put_extension(status_message(task, v), "acceptance", exchange.decision->response);
         exchange.acceptance_sent = true;
       }
-      if (auto id = text_member(task, "id")) remember(*id, Pending{exchange.decision, std::nullopt});
+      if (auto id = text_member(task, "id")) remember(*id, pending);
       return event;
     }
     case SendResult::Kind::kArtifactUpdate: {
@@ -274,16 +297,16 @@ Json ServiceGate::on_stream_event(Exchange& exchange, Json event) const {
         put_extension(status_message(update, v), "acceptance", exchange.decision->response);
         exchange.acceptance_sent = true;
       }
-      const State state = update.contains("status") ? state_of(update["status"].value("state", std::string())) : State::kOther;
-      if (terminal(state)) {
+      const std::string state = state_text(update);
+      if (terminal(state_of(state))) {
         const auto task_id = text_member(update, "taskId").value_or("");
-        const Json subject{{"a2a_task_id", task_id},
-                           {"a2a_context_id", text_member(update, "contextId").value_or("")},
-                           {"state", update["status"].value("state", std::string())},
-                           {"artifacts", exchange.artifacts}};
-        if (auto receipt = receipt_for(*exchange.decision, subject, state)) {
-          put_extension(update, "receipt", *receipt);
-          if (!task_id.empty()) remember(task_id, Pending{exchange.decision, receipt});
+        const Json artifacts(exchange.artifacts);
+        const std::string context_id = text_member(update, "contextId").value_or("");
+        Pending done = pending;
+        if (auto receipt = task_receipt(done, FinishedTask{task_id, context_id, state, artifacts}, done.carried)) {
+          attach_receipt(update, *receipt, done.carried);
+          done.receipt = std::move(receipt);
+          if (!task_id.empty()) remember(task_id, std::move(done));
         }
       }
       return event;
@@ -309,7 +332,7 @@ Json ServiceGate::agent_card(Json card) const {
   if (!exts.is_array()) exts = Json::array();
   Json kept = Json::array();
   for (auto& e : exts) {
-    if (!(e.is_object() && e.value("uri", std::string()) == kExtensionUri)) kept.push_back(std::move(e));
+    if (text_member(e, "uri") != kExtensionUri) kept.push_back(std::move(e));
   }
   kept.push_back(std::move(ext));
   exts = std::move(kept);

@@ -1,6 +1,7 @@
 #include "handshake/ap2/receipts.hpp"
 
 #include "handshake/ap2/extension.hpp"
+#include "handshake/ap2/payment_skill.hpp"
 
 namespace handshake::ap2 {
 
@@ -113,9 +114,7 @@ Status attach_to_metadata(Json& metadata, const Json& receipt, const PaymentEvid
   if (!ours.is_object()) {
     return make_error(ErrorCode::kInvalidArgument, "ap2.metadata_invalid", "metadata[" + key + "] is not an object");
   }
-  HSK_ASSIGN_OR_RETURN(auto result, payment_result(evidence));
-  Json ap2{{"mandate_key", evidence.mandate_key}, {"mandate", evidence.mandate}, {"result", std::move(result)}};
-  if (evidence.payment_receipt) ap2["payment_receipt"] = *evidence.payment_receipt;
+  HSK_ASSIGN_OR_RETURN(auto ap2, carried_member(evidence));
   ours["receipt"] = receipt;
   ours["ap2"] = std::move(ap2);
   return ok_status();

@@ -77,9 +77,8 @@ Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) con
       in.exchange.tool = std::move(tool);
       return in;
     }
-    return refuse(id,
-                  service_.refuse_unverified(policy_refusal("tool " + tool.substr(0, 128) +
-                                                            " is not offered through handshakes")),
+    const RefusalInfo why = policy_refusal("tool " + tool.substr(0, 128) + " is not offered through handshakes");
+    return refuse(id, has_request ? service_.refuse_request((*meta)[std::string(kRequestKey)], why) : service_.refuse_unverified(why),
                   tool);
   }
   if (!has_request) {

@@ -122,6 +122,13 @@ class Service {
   // through handshakes): request_id hs_00000000000000000000000000, addressed to the service
   // itself, exactly as the Refusal of an unparseable request. Never accepts.
   [[nodiscard]] Decision refuse_unverified(RefusalInfo info) const { return refuse(nullptr, std::move(info)); }
+  // A signed Refusal for a request the service declines without verifying it, for a reason in the
+  // call around it (an action the adapter could not derive, e.g. a payment with no mandate, or one
+  // not offered through handshakes). Bound like the refusal of a request that failed a check: its
+  // request_id is the request's id and it is addressed to the request's iss when those are
+  // well-formed (nothing else is read), so the agent can match it to what it sent; otherwise as
+  // refuse_unverified. Never accepts, spends no nonce.
+  [[nodiscard]] Decision refuse_request(const Json& request, RefusalInfo info) const { return refuse(&request, std::move(info)); }
 
   // A receipt for an accepted decision (see receipt.hpp). Errors: kInvalidArgument
   // "receipt.not_accepted" for a refused decision, and those of issue_receipt.

@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -38,12 +39,17 @@ struct AgentGateOptions {
   std::optional<Json> service_did_document;         // trusted instead of the card's
   std::function<void(const Json& receipt, const Json& acceptance)> on_receipt;
   std::int64_t session_margin_seconds = 5;
+  // What a task's receipt commits to for some skills: the same function the service was given
+  // (envelope.hpp), so the receipt is checked against evidence recomputed here.
+  EvidenceFn evidence;
 };
 
 struct AgentExchange {
   bool send = false;
   std::optional<std::string> request_id;  // the signed request's id
   std::string capability;
+  std::string skill;
+  std::shared_ptr<const Json> message;    // as sent, without our metadata (when evidence is set)
   std::optional<Json> acceptance;         // seen so far (streams)
   std::vector<Json> artifacts;            // streamed so far
 };
@@ -65,6 +71,7 @@ class AgentGate {
  private:
   [[nodiscard]] Status check_answer(AgentExchange& exchange, const Json& answer);
   [[nodiscard]] Status check_receipt(const AgentExchange& exchange, const Json& receipt, const Json& subject) const;
+  [[nodiscard]] Status check_task_receipt(const AgentExchange& exchange, const Json& receipt, const FinishedTask& task) const;
   [[nodiscard]] Json invalid(const Json& response, const Error& why) const;
 
   Agent agent_;

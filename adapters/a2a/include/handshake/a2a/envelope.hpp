@@ -11,12 +11,14 @@
 //   task, artifacts   {"receipt": <Receipt>}      (a direct message reply carries both)
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "handshake/json.hpp"
+#include "handshake/result.hpp"
 
 namespace handshake::a2a {
 
@@ -52,6 +54,8 @@ void strip_extension(Json& object);
 enum class State { kRejected, kCompleted, kFailed, kCanceled, kOther };
 [[nodiscard]] State state_of(std::string_view spelled) noexcept;
 [[nodiscard]] std::string state_name(State s, Version v);
+// status.state of a task or status update as spelled, or "" when it has none (any shape accepted).
+[[nodiscard]] std::string state_text(const Json& holder);
 
 // An agent-role message with one text part (v1.0 or v0.3 shape).
 [[nodiscard]] Json agent_message(Version v, std::string_view message_id, std::string_view text,
@@ -66,5 +70,37 @@ struct SendResult {
 [[nodiscard]] SendResult unwrap(Json& result, Version v);
 // Wraps a task for the version: {"task": task} or task with "kind": "task".
 [[nodiscard]] Json wrap_task(Json task, Version v);
+
+// The artifacts of a task (array, possibly empty), each without our metadata member.
+[[nodiscard]] Json artifacts_without_ours(const Json& task);
+
+// What a finished task's receipt commits to. By default the task itself, its subject:
+//   {"a2a_task_id", "a2a_context_id", "state" (as spelled), "artifacts" (without our metadata)}
+// with status "ok" for completed and "error" otherwise. A skill whose outcome is more than the
+// task supplies its own evidence through an EvidenceFn (hsk-a2a-proxy composes AP2 this way: the
+// payment mandate the client sent and the merchant's PaymentReceipt). Both gates call the same
+// function on the same inputs, so the agent recomputes exactly what the service signed.
+struct ReceiptEvidence {
+  Json result;                    // result_hash = SHA-256(JCS(result))
+  std::string status = "ok";      // the receipt's result: "ok" | "error"
+  std::optional<Json> summary;    // result_summary (non-sensitive counts and codes only, §18)
+  Json carried = Json::object();  // members put beside the receipt under our extension key
+};
+// (skill, the client's message, the finished task's artifacts without our metadata, its state).
+// nullopt: not a skill it covers. An error: the evidence could not be formed (e.g. the agent
+// behind returned a malformed payment receipt).
+using EvidenceFn = std::function<std::optional<Result<ReceiptEvidence>>(std::string_view skill, const Json& message,
+                                                                        const Json& artifacts, State state)>;
+
+struct FinishedTask {
+  std::string_view task_id, context_id, state;  // state as spelled on the wire
+  const Json& artifacts;                        // without our metadata
+};
+[[nodiscard]] Json task_subject(const FinishedTask& task);
+// The evidence of a finished task: `fn`'s for the skills it covers, else the task subject. When
+// `fn` fails, the task subject with status "error" and summary {"evidence_error": <code>}: the
+// service still receipts what it ran, and says the skill's evidence was not there.
+[[nodiscard]] ReceiptEvidence task_evidence(const EvidenceFn& fn, std::string_view skill, const Json& message,
+                                            const FinishedTask& task);
 
 }  // namespace handshake::a2a

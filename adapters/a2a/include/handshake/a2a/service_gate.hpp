@@ -22,8 +22,11 @@
 // (one is created when the agent sent none) or in a direct message reply's metadata.
 //
 // Receipts: when a task reaches completed (receipt "ok") or failed/canceled/rejected ("error"),
-// the receipt commits to {"a2a_task_id", "a2a_context_id", "state", "artifacts"} (the artifacts as
-// sent, without our metadata member — and without "metadata" when nothing else is left in it) and is put in the task's metadata and every artifact's metadata; a
+// the receipt commits to the task's evidence (envelope.hpp task_evidence): by default the task
+// subject {"a2a_task_id", "a2a_context_id", "state", "artifacts"} (the artifacts as sent, without
+// our metadata member — and without "metadata" when nothing else is left in it), or what
+// GateOptions::evidence says for the skill (an AP2 payment: mandate + PaymentReceipt). It is put,
+// with the evidence's carried members, in the task's metadata and every artifact's metadata; a
 // direct message reply commits to {"a2a_context_id", "a2a_message_id", "parts"}. A task still
 // running when the send returns is remembered, and its receipt issued when a GetTask shows it
 // finished; later GetTasks return the same receipt. A streamed task's receipt rides in the final
@@ -61,12 +64,17 @@ struct GateOptions {
   // (e.g. from an AP2 payment mandate, composed by hsk-a2a-proxy). nullopt: not this skill, use
   // the skill map; an error: the message is refused (policy_denied, the error as detail).
   std::function<std::optional<Result<ActionBinding>>(const ActionRule& rule, const Json& message)> derive;
+  // Optional: what a task's receipt commits to for some skills (envelope.hpp). The agent side
+  // must be given the same function.
+  EvidenceFn evidence;
 };
 
 struct Exchange {
   enum class Kind { kOther, kSend, kGetTask } kind = Kind::kOther;
   Version version = Version::kV10;
   std::shared_ptr<const Decision> decision;  // kSend, accepted (null: passed through)
+  std::string skill;                         // kSend, accepted
+  std::shared_ptr<const Json> message;       // kSend, accepted, when GateOptions::evidence is set
   // Streaming state.
   std::vector<Json> artifacts;
   bool acceptance_sent = false;
@@ -97,12 +105,17 @@ class ServiceGate {
  private:
   struct Pending {
     std::shared_ptr<const Decision> decision;
+    std::string skill;
+    std::shared_ptr<const Json> message;
     std::optional<Json> receipt;
+    Json carried;
   };
   Inbound refuse(const Json& id, const Json& message, Version v, const Decision& decision) const;
   // Attaches acceptance and, for a finished task, the receipt; remembers running tasks.
-  void finish_task(Json& task, Version v, const std::shared_ptr<const Decision>& decision) const;
-  std::optional<Json> receipt_for(const Decision& decision, const Json& subject, State state) const;
+  void finish_task(Json& task, Version v, const Exchange* send) const;
+  // Issues the receipt of a finished task; sets `carried`.
+  std::optional<Json> task_receipt(const Pending& p, const FinishedTask& task, Json& carried) const;
+  std::optional<Json> receipt_for(const Decision& decision, const ReceiptEvidence& evidence) const;
   void remember(const std::string& task_id, Pending p) const;
 
   Service& service_;
