@@ -374,8 +374,8 @@ function tamperedBundleRefused(bundle, edit, reason, n) {
 
 await step('AP2 v0.1: a mandate within the delegation is paid; its dispute bundle verifies offline', async () => {
   const { receipt, bundle } = disputeBundle(await pay(mandate(125.0, 'Example Shoes', nowIso)), 'v01');
-  const kept = readFileSync(file('receipts-pay.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).receipt.receipt_id);
-  assert.ok(kept.includes(receipt.receipt_id), 'the agent proxy verified the payment receipt and kept it');
+  const kept = readFileSync(file('receipts-pay.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).receipt.id);
+  assert.ok(receipt.id && kept.includes(receipt.id), 'the agent proxy verified the payment receipt and kept it');
   tamperedBundleRefused(bundle, (b) => { b.payment_receipt.amount.value = 12.5; }, /ap2.receipt_mismatch/, 'v01-pr');
   tamperedBundleRefused(bundle, (b) => { b.mandate.value.payment_mandate_contents.merchant_agent = 'Mallory Mart'; },
     /ap2.bundle_chain: scope_exceeded/, 'v01-merchant');
