@@ -387,3 +387,15 @@ TEST_CASE("mandate files: message, DataPart data, bare mandate, SD-JWT string", 
   CHECK(ap2::mandate_from_document(Json{{"ap2.mandates.PaymentMandate", m}, {"ap2.mandates.CartMandate", m}}).error().reason ==
         "ap2.ambiguous");
 }
+
+TEST_CASE("bundle members of the wrong type are refused, not thrown", "[ap2][bundle][fuzz]") {
+  // Same class as the fuzz_a2a_envelope finding: Json::value() throws on a member of another type.
+  Paid p;
+  Json b = p.bundle();
+  b["type"] = 5;
+  CHECK(starts(p.verify(b), "ap2.bundle_invalid"));
+  ap2::BundleInputs in{{std::string(ap2::kPaymentMandateKey), p.mandate, "$"}, std::nullopt, Json(p.chain), std::nullopt,
+                       p.acceptance, p.receipt, std::nullopt, p.map.to_json()};
+  in.acceptance["request_id"] = Json::array();
+  CHECK(ap2::make_dispute_bundle(in).error().reason == "ap2.bundle_binding");
+}

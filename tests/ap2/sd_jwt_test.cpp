@@ -353,3 +353,13 @@ TEST_CASE("v0.2 checkout mandates: checkout_hash binds checkout_jwt", "[ap2][sdj
   REQUIRE(v2.ok());
   CHECK(ap2::parse_sd_jwt_checkout_mandate(*v2).error().reason == "ap2.checkout_hash_mismatch");
 }
+
+TEST_CASE("a JWK whose kty or crv is not a string is refused, not thrown", "[ap2][sdjwt][fuzz]") {
+  // Same class as the fuzz_a2a_envelope finding: Json::value() throws on a member of another type.
+  for (const Json& bad : {Json{{"kty", 5}, {"crv", "P-256"}}, Json{{"kty", "EC"}, {"crv", Json::array()}},
+                          Json{{"kty", nullptr}}}) {
+    const auto k = ap2::Es256PublicKey::from_jwk(bad);
+    REQUIRE_FALSE(k.ok());
+    CHECK(k.error().reason == "ap2.key_invalid");
+  }
+}

@@ -13,44 +13,7 @@
 
 #include "fuzz_support.hpp"
 
-namespace {
-
 using namespace hsk_fuzz;
-
-void check_answer(const hs::Decision& d, const FuzzWorld& w) {
-  if (!hs::verify_message_signature(d.response, w.svc.public_key()).ok()) {
-    violated("the service's answer is not signed by the service", d.response.dump());
-  }
-  if (d.accepted) {
-    if (d.refusal || !d.acceptance || !d.request) violated("an accepted decision is incomplete");
-    if (!hs::Acceptance::from_json(d.response).ok()) violated("an Acceptance does not parse", d.response.dump());
-    return;
-  }
-  if (!d.refusal) violated("a refused decision has no refusal");
-  auto r = hs::Refusal::from_json(d.response);
-  if (!r.ok()) violated("a Refusal does not parse", d.response.dump());
-  if (r->reason.code != hs::to_string(d.refusal->code)) violated("the signed refusal code differs", d.response.dump());
-}
-
-void check_accepted(const hs::HandshakeRequest& req, const FuzzWorld& w) {
-  const std::string text = req.source.dump();
-  if (req.aud != w.svc.did_string()) violated("accepted a request addressed to another service", text);
-  const auto key = w.key_of(req.iss);
-  if (!key || !hs::verify_message_signature(req.source, *key).ok()) {
-    violated("accepted a request whose signature does not verify", text);
-  }
-  if (req.delegation_chain.empty() || req.delegation_chain.front().iss != w.root.did_string()) {
-    violated("accepted a chain that does not start at the trust root", text);
-  }
-  for (const auto& link : req.delegation_chain) {
-    const auto k = w.key_of(link.iss);
-    if (!k || !hs::verify_message_signature(link.source, *k).ok()) {
-      violated("accepted a chain link whose signature does not verify", text);
-    }
-  }
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const FuzzWorld& w = world();
@@ -64,11 +27,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::fprintf(stderr, "%s %s\n", d.accepted ? "accepted" : std::string(hs::to_string(d.refusal->code)).c_str(),
                  d.refusal ? d.refusal->detail.c_str() : "");
   }
-  check_answer(d, w);
+  check_decision(d, w);
   if (d.accepted) {
-    check_accepted(*d.request, w);
+    check_accepted_request(*d.request, w);
     const hs::Decision replay = service.verify(text);
-    check_answer(replay, w);
+    check_decision(replay, w);
     if (replay.accepted || replay.refusal->code != hs::RefusalCode::kReplayDetected) {
       violated("the same request was not refused as a replay", std::string(text));
     }

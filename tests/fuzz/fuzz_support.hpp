@@ -216,6 +216,53 @@ inline const FuzzWorld& world() {
   return *w;
 }
 
+// What every accepted request must be, whichever front end (core Service, an adapter's gate)
+// accepted it: addressed to the world's service, signed by its issuer, with a chain that starts
+// at the trust root and whose every link verifies with its issuer's key. So a mutated request is
+// accepted only if it is a validly signed request.
+inline void check_accepted_request(const hs::HandshakeRequest& req, const FuzzWorld& w) {
+  const std::string text = req.source.dump();
+  if (req.aud != w.svc.did_string()) violated("accepted a request addressed to another service", text);
+  const auto key = w.key_of(req.iss);
+  if (!key || !hs::verify_message_signature(req.source, *key).ok()) {
+    violated("accepted a request whose signature does not verify", text);
+  }
+  if (req.delegation_chain.empty() || req.delegation_chain.front().iss != w.root.did_string()) {
+    violated("accepted a chain that does not start at the trust root", text);
+  }
+  for (const auto& link : req.delegation_chain) {
+    const auto k = w.key_of(link.iss);
+    if (!k || !hs::verify_message_signature(link.source, *k).ok()) {
+      violated("accepted a chain link whose signature does not verify", text);
+    }
+  }
+}
+
+// A decision's answer is a signed Acceptance or Refusal that parses, by the world's service, and
+// a refusal names the same code in the Decision and in the signed Refusal.
+inline void check_decision(const hs::Decision& d, const FuzzWorld& w) {
+  if (!hs::verify_message_signature(d.response, w.svc.public_key()).ok()) {
+    violated("the service's answer is not signed by the service", d.response.dump());
+  }
+  if (d.accepted) {
+    if (d.refusal || !d.acceptance || !d.request) violated("an accepted decision is incomplete");
+    if (!hs::Acceptance::from_json(d.response).ok()) violated("an Acceptance does not parse", d.response.dump());
+    return;
+  }
+  if (!d.refusal) violated("a refused decision has no refusal");
+  auto r = hs::Refusal::from_json(d.response);
+  if (!r.ok()) violated("a Refusal does not parse", d.response.dump());
+  if (r->reason.code != hs::to_string(d.refusal->code)) violated("the signed refusal code differs", d.response.dump());
+}
+
+// A signed Refusal carried by an adapter's answer: signed by the world's service and parses.
+inline void check_signed_refusal(const Json& refusal) {
+  if (!hs::verify_message_signature(refusal, world().svc.public_key()).ok()) {
+    violated("a carried refusal is not signed by the service", refusal.dump());
+  }
+  if (!hs::Refusal::from_json(refusal).ok()) violated("a carried refusal does not parse", refusal.dump());
+}
+
 // ---- Merkle: the fixed tree and the harness input layout --------------------------------------------------
 
 // Leaves 0..7 are the RFC 6962 test leaves (tests/vectors/public/merkle_rfc6962.json), so that

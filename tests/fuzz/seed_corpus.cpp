@@ -7,6 +7,9 @@
 //                       reason) under the fixed fuzz world
 //   OUT_DIR/merkle/     the RFC 6962 vectors' proofs and genuine proofs of the fixed tree
 //   OUT_DIR/encoding/   every string of the base64url / base58 / multibase vectors, every hex
+//   OUT_DIR/mcp_stdio/, OUT_DIR/a2a_envelope/   JSON-RPC around the fixed world's requests
+//   OUT_DIR/ap2_mandates/   a paid mandate's dispute bundles and receipt metadata (when the AP2
+//                       adapter is built)
 // File names are content hashes, so running it again adds nothing twice.
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +20,10 @@
 #include <string>
 
 #include "fuzz_support.hpp"
+#ifdef HSK_FUZZ_SEEDS_AP2
+#include "handshake/ap2/bundle.hpp"
+#include "handshake/ap2/receipts.hpp"
+#endif
 
 namespace {
 
@@ -128,6 +135,116 @@ void merkle_seeds(const fs::path& vectors, Corpus& c) {
   }
 }
 
+// JSON-RPC traffic of the adapters' gates around the fixed world's requests. Built here, from
+// core alone, because the signatures must come from the world's keys; the adapters' own wire
+// constants are spelled out (a test pins each adapter to them). The tools and skills match the
+// maps in fuzz_mcp_stdio.cpp and fuzz_a2a_envelope.cpp.
+void adapter_seeds(const FuzzWorld& w, Corpus& c) {
+  using Cap = hs::Capability;
+  const Json one = w.link(w.root, w.agent, {FuzzWorld::cap("billing.invoices.read", {{"max_invoices", 100}}, true),
+                                            FuzzWorld::cap("files.read", {{"path", "/data/**"}})},
+                          1);
+  const Json two = w.link(w.agent, w.sub_agent, {FuzzWorld::cap("billing.invoices.read", {{"max_invoices", 40}})}, 0, &one);
+  struct Call {
+    std::string tool;
+    Json arguments;
+    Json request;  // null: none
+  };
+  const Cap invoices = FuzzWorld::cap("billing.invoices.read", {{"max_invoices", 50}});
+  const std::vector<Call> calls = {
+      {"list-invoices", {{"limit", 10}}, w.request(w.agent, {one}, invoices)},
+      {"list-invoices", {{"limit", 20}, {"min", 5}}, w.request(w.sub_agent, {one, two}, FuzzWorld::cap("billing.invoices.read", {{"max_invoices", 30}}))},
+      {"read-file", {{"path", "/data/q1/report.csv"}}, w.request(w.agent, {one}, FuzzWorld::cap("files.read", {{"path", "/data/q1/**"}}))},
+      {"list-invoices", {{"limit", 80}}, w.request(w.agent, {one}, invoices)},  // scope_exceeded
+      {"delete-invoices", Json::object(), w.request(w.agent, {one}, FuzzWorld::cap("billing.invoices.delete"))},
+      {"list-invoices", {{"limit", 10}}, nullptr},
+  };
+  // MCP (stdio lines): a session's opening, then tools/call lines; responses for the finishing path.
+  const std::string opening =
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"fuzz","version":"1"}}})"
+      "\n"
+      R"({"jsonrpc":"2.0","method":"notifications/initialized"})"
+      "\r\n"
+      R"({"jsonrpc":"2.0","id":"list","method":"tools/list"})"
+      "\n";
+  int id = 1;
+  for (const auto& call : calls) {
+    Json params{{"name", call.tool}, {"arguments", call.arguments}};
+    if (!call.request.is_null()) params["_meta"] = Json{{"ai.handshake/request", call.request}, {"progressToken", id}};
+    const Json rpc{{"jsonrpc", "2.0"}, {"id", id++}, {"method", "tools/call"}, {"params", params}};
+    c.add("mcp_stdio", rpc.dump() + "\n");
+    if (id == 2) c.add("mcp_stdio", opening + rpc.dump() + "\n");
+  }
+  // A2A (JSON-RPC bodies): message/send (v0.3 shape) and SendMessage (v1.0 shape) of a skill.
+  const std::string ext = "https://handshake.ai/ext/a2a/v1";
+  id = 1;
+  for (const auto& call : calls) {
+    for (const bool v10 : {false, true}) {
+      Json meta{{"skill", call.tool}};
+      if (!call.request.is_null()) meta["request"] = call.request;
+      Json message{{"messageId", "msg-" + std::to_string(id)}, {"contextId", "ctx-fuzz"}, {"metadata", {{ext, meta}}}};
+      if (v10) {
+        message["role"] = "ROLE_USER";
+        message["parts"] = Json::array({Json{{"text", "list my invoices"}}, Json{{"data", call.arguments}}});
+      } else {
+        message["role"] = "user";
+        message["kind"] = "message";
+        message["parts"] = Json::array({Json{{"kind", "text"}, {"text", "list my invoices"}}, Json{{"kind", "data"}, {"data", call.arguments}}});
+      }
+      const Json rpc{{"jsonrpc", "2.0"}, {"id", id++}, {"method", v10 ? "SendMessage" : "message/send"},
+                     {"params", {{"message", message}}}};
+      // Byte 0 of an a2a_envelope input: bit 0 = v1.0, bit 1 = extension activated.
+      c.add("a2a_envelope", std::string(1, static_cast<char>((v10 ? 1 : 0) | 2)) + rpc.dump());
+    }
+  }
+}
+
+#ifdef HSK_FUZZ_SEEDS_AP2
+// A paid v0.1 PaymentMandate under the fixed world: its dispute bundle (with and without the
+// request and PaymentReceipt) and the A2A metadata its receipt rides in, for fuzz_ap2_mandates.
+void ap2_seeds(const FuzzWorld& w, Corpus& c) {
+  namespace ap2 = hs::ap2;
+  const ap2::MandateMap map;
+  hs::ServiceOptions options = w.options;
+  options.capabilities.add(map.capability_schema());
+  auto nonces = hs::make_memory_nonce_store();
+  auto limiter = hs::make_memory_rate_limiter();
+  hs::Service service(clone(w.svc), options, w.clock, w.keys, w.revocations, *nonces, *limiter);
+
+  const Json mandate = must(hs::json::parse_strict(
+      R"({"payment_mandate_contents":{"payment_mandate_id":"pm-1","payment_details_id":"order_shoes_123",)"
+      R"("payment_details_total":{"label":"Total","amount":{"currency":"EUR","value":125.5},"pending":null,"refund_period":30},)"
+      R"("payment_response":{"request_id":"order_shoes_123","method_name":"CARD","payer_email":null},)"
+      R"("merchant_agent":"Example Shoes","timestamp":"2026-05-01T11:59:00Z"},"user_authorization":null})"));
+  const Json payment_receipt = must(hs::json::parse_strict(
+      R"({"payment_mandate_id":"pm-1","timestamp":"2026-05-01T12:00:05Z","payment_id":"pay_001",)"
+      R"("amount":{"currency":"EUR","value":125.5},"payment_status":{"merchant_confirmation_id":"ord_88"}})"));
+  const Json delegated{{"max_amount", 20000}, {"currency", Json::array({"EUR"})}, {"payee", Json::array({"Example Shoes"})}};
+  const Json one = w.link(w.root, w.agent, {FuzzWorld::cap("pay.transfer", delegated, true)}, 1);
+  const Json two = w.link(w.agent, w.sub_agent, {FuzzWorld::cap("pay.transfer", {{"max_amount", 15000}})}, 0, &one);
+  const auto binding = must(map.binding(ap2::terms_of(must(ap2::parse_payment_mandate(mandate, map.currencies())))));
+  const Json request = w.request(w.sub_agent, {one, two}, FuzzWorld::cap("pay.transfer", binding.constraints));
+  const hs::Decision d = service.verify(request, binding);
+  if (!d.accepted) violated("fixture: the world's payment was refused", d.response.dump());
+  const ap2::PaymentEvidence evidence{std::string(ap2::kPaymentMandateKey), mandate, payment_receipt};
+  const Json receipt = must(ap2::issue_payment_receipt(service, d, evidence, map.currencies()));
+  for (const bool full : {true, false}) {
+    const ap2::BundleInputs in{{std::string(ap2::kPaymentMandateKey), mandate, "$"},
+                               full ? std::optional<Json>(payment_receipt) : std::nullopt,
+                               Json::array({one, two}),
+                               full ? std::optional<Json>(request) : std::nullopt,
+                               d.response,
+                               full ? receipt : must(ap2::issue_payment_receipt(service, d, {evidence.mandate_key, mandate, std::nullopt}, map.currencies())),
+                               std::nullopt,
+                               map.to_json()};
+    c.add("ap2_mandates", must(ap2::make_dispute_bundle(in)).dump());
+  }
+  Json metadata = Json::object();
+  if (auto s = ap2::attach_to_metadata(metadata, receipt, evidence); !s.ok()) violated("fixture: attach_to_metadata", s.error().to_string());
+  c.add("ap2_mandates", Json{{"messageId", "m-1"}, {"role", "agent"}, {"parts", Json::array()}, {"metadata", metadata}}.dump());
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,6 +275,10 @@ int main(int argc, char** argv) {
   merkle_seeds(vectors, c);
 
   const FuzzWorld& w = world();
+  adapter_seeds(w, c);
+#ifdef HSK_FUZZ_SEEDS_AP2
+  ap2_seeds(w, c);
+#endif
   for (const auto& r : w.seed_requests()) {
     c.add("service", r.dump());
     c.add("service", r.dump(2));

@@ -92,6 +92,18 @@ TEST_CASE("mcp gate: an allowed call runs and gets a receipt", "[mcp][gate]") {
     CHECK(receipt["result"] == "error");
     CHECK(hs::verify_receipt(receipt, w.keys, mcp::error_response(10, mcp::kInternalError, "boom")["error"]).ok());
   }
+  SECTION("a result whose _meta is not an object: the receipt commits to what the client gets") {
+    // Found by fuzz_mcp_stdio: the receipt committed to "_meta": null (or 5) while the client
+    // received _meta as the adapter's object, so receipt_subject(result) never matched.
+    for (const Json& odd : {Json(nullptr), Json(5), Json("x"), Json::array({1})}) {
+      const Json call = World::call(11, "echo", {{"message", "m"}}, w.request("text.echo", Json::object()));
+      const mcp::Inbound in = w.gate->on_client_message(call);
+      REQUIRE(in.kind == mcp::Inbound::Kind::kForward);
+      const Json upstream{{"jsonrpc", "2.0"}, {"id", 11},
+                          {"result", {{"content", Json::array({{{"type", "text"}, {"text", "m"}}})}, {"_meta", odd}}}};
+      check_receipt(w, w.gate->on_response(in.exchange, upstream), "ok");
+    }
+  }
   SECTION("receipts reach the on_receipt hook (registry anchoring)") {
     std::vector<Json> seen;
     mcp::GateOptions o;

@@ -20,6 +20,14 @@ Error where(std::string prefix, Error e) {
   return e;
 }
 
+// A member that must be a string, or "" (Json::value() throws when the member has another type,
+// and bundles come from files anyone can write).
+std::string text_or_empty(const Json& o, const char* name) {
+  if (!o.is_object()) return {};
+  const auto it = o.find(name);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 Json chain_array(const Json& chain) {
   if (chain.is_array()) return chain;
   return Json::array({chain});
@@ -121,7 +129,7 @@ Result<Json> make_dispute_bundle(const BundleInputs& in) {
   if (!in.acceptance.is_object() || !in.receipt.is_object()) return bundle_invalid("acceptance and receipt must be objects");
   const Json chain = chain_array(in.delegation_chain);
   if (chain.empty()) return bundle_invalid("the delegation chain is empty");
-  if (in.acceptance.value("request_id", std::string()) != in.receipt.value("handshake_id", std::string())) {
+  if (text_or_empty(in.acceptance, "request_id") != text_or_empty(in.receipt, "handshake_id")) {
     return make_error(ErrorCode::kInvalidArgument, "ap2.bundle_binding",
                       "the receipt's handshake_id is not the acceptance's request_id");
   }
@@ -150,7 +158,7 @@ Result<Json> make_dispute_bundle(const BundleInputs& in) {
 
 Result<BundleVerdict> verify_dispute_bundle(const Json& b, const KeyResolver& keys, const BundleVerifyOptions& options) {
   // 1. shape
-  if (!b.is_object() || b.value("type", std::string()) != kBundleType) return bundle_invalid("not a dispute bundle (type)");
+  if (!b.is_object() || text_or_empty(b, "type") != kBundleType) return bundle_invalid("not a dispute bundle (type)");
   if (!b.contains("version") || !b["version"].is_number_integer() || b["version"].get<std::int64_t>() != 1) {
     return bundle_invalid("unsupported bundle version");
   }

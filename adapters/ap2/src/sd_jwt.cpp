@@ -59,7 +59,8 @@ Result<encoding::Bytes> b64_field(const Json& jwk, const char* name, std::size_t
 }  // namespace
 
 Result<Es256PublicKey> Es256PublicKey::from_jwk(const Json& jwk) {
-  if (!jwk.is_object() || jwk.value("kty", "") != "EC" || jwk.value("crv", "") != "P-256") {
+  // Compared as JSON values: a member of another type is no match (value() would throw).
+  if (!jwk.is_object() || !jwk.contains("kty") || jwk["kty"] != "EC" || !jwk.contains("crv") || jwk["crv"] != "P-256") {
     return key_error("expected an EC JWK on P-256");
   }
   if (jwk.contains("d")) return key_error("a private JWK was given where a public key belongs");

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "handshake/mcp/envelope.hpp"
+#include "handshake/mcp/stdio.hpp"
 #include "relay.hpp"
 
 namespace hsk::mcp_proxy {
@@ -38,48 +39,18 @@ bool write_all(int fd, std::mutex& mu, std::string_view data) {
   return true;
 }
 
-// Reads newline-delimited lines from `fd`, calling on_line for each and on_oversize for each line
-// longer than `max` (whose bytes are dropped as they arrive, so memory stays bounded). Returns at
-// end of file or on a read error.
-template <typename OnLine, typename OnOversize>
-void read_lines(int fd, std::size_t max, OnLine on_line, OnOversize on_oversize) {
-  std::string buf;
-  bool skipping = false;
-  std::size_t skipped = 0;
+// Reads `fd` to its end (or a read error) through the MCP stdio framer (mcp/stdio.hpp).
+void read_lines(int fd, std::size_t max, const mcp::LineFramer::OnLine& on_line,
+                const mcp::LineFramer::OnOversize& on_oversize) {
+  mcp::LineFramer framer(max);
   char chunk[65536];
   for (;;) {
     const ssize_t n = ::read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    std::string_view in(chunk, static_cast<std::size_t>(n));
-    while (!in.empty()) {
-      const auto nl = in.find('\n');
-      const std::string_view part = in.substr(0, nl);
-      if (skipping) {
-        skipped += part.size();
-      } else if (buf.size() + part.size() > max) {
-        skipping = true;
-        skipped = buf.size() + part.size();
-        buf.clear();
-        buf.shrink_to_fit();
-      } else {
-        buf.append(part);
-      }
-      if (nl == std::string_view::npos) break;
-      in.remove_prefix(nl + 1);
-      if (skipping) {
-        on_oversize(skipped);
-        skipping = false;
-        skipped = 0;
-      } else {
-        std::string_view line(buf);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (!line.empty()) on_line(line);
-        buf.clear();
-      }
-    }
+    framer.feed(std::string_view(chunk, static_cast<std::size_t>(n)), on_line, on_oversize);
   }
-  if (!skipping && !buf.empty()) on_line(std::string_view(buf));
+  framer.finish(on_line);
 }
 
 struct Child {
@@ -212,7 +183,7 @@ int run_stdio(const StdioOptions& options, const Route& route) {
             std::function<Json(Json)> done;
             {
               std::lock_guard lock(pending_mu);
-              if (auto it = pending.find(mcp::serialize((*message)["id"])); it != pending.end()) {
+              if (auto it = pending.find(mcp::pending_key((*message)["id"])); it != pending.end()) {
                 done = std::move(it->second);
                 pending.erase(it);
               }
@@ -236,26 +207,20 @@ int run_stdio(const StdioOptions& options, const Route& route) {
   read_lines(
       0, options.max_message_bytes,
       [&](std::string_view line) {
-        auto message = mcp::decode(line);
-        if (!message) {
-          to_client(mcp::serialize(mcp::error_response(nullptr, mcp::kParseError, "Parse error")));
+        mcp::ClientLine in = mcp::read_client_line(line);
+        if (in.error) {
+          to_client(mcp::serialize(*in.error));
           return;
         }
-        const auto type = mcp::message_type(*message);
-        if (type == mcp::MessageType::kInvalid) {
-          const Json id = message->is_object() && message->contains("id") ? (*message)["id"] : Json();
-          to_client(mcp::serialize(mcp::error_response(id, mcp::kInvalidRequest, "Invalid Request")));
-          return;
-        }
-        const Json id = type == mcp::MessageType::kRequest ? (*message)["id"] : Json();
-        Routed r = route(std::move(*message), line);
+        const Json id = std::move(in.id);
+        Routed r = route(std::move(*in.message), line);
         if (r.answer_now) {
           to_client(mcp::serialize(r.message));
           return;
         }
         if (r.finish) {
           std::lock_guard lock(pending_mu);
-          pending[mcp::serialize(id)] = std::move(r.finish);
+          pending[mcp::pending_key(id)] = std::move(r.finish);
         }
         if (!to_server(r.modified ? mcp::serialize(r.message) : std::string(line))) {
           log("the server's stdin is closed");

@@ -1,5 +1,7 @@
 #include "handshake/mcp/service_gate.hpp"
 
+#include "handshake/mcp/stdio.hpp"
+
 namespace handshake::mcp {
 
 namespace {
@@ -151,6 +153,10 @@ Json ServiceGate::on_response(const Exchange& exchange, Json response) const {
   if (!exchange.decision) return response;  // passed through: no handshake, no receipt
   const Decision& d = *exchange.decision;
   if (auto r = response.find("result"); r != response.end()) {
+    // The receipt commits to the result as the client will hold it: a _meta that is not an
+    // object (null, say) gives way to ours below, so it must not be in the subject either, or no
+    // client could recompute it.
+    if (r->is_object()) meta_of(*r);
     auto receipt = service_.issue_receipt(d, receipt_subject(*r), receipt_status(*r), options_.receipt);
     if (r->is_object()) {
       Json& meta = meta_of(*r);
@@ -196,13 +202,9 @@ std::string Middleware::handle_line(std::string_view line, const Handler& next, 
                                     "message of " + std::to_string(line.size()) + " bytes exceeds the limit of " +
                                         std::to_string(max_bytes)));
   }
-  auto message = decode(line);
-  if (!message) return serialize(error_response(nullptr, kParseError, "Parse error"));
-  if (message_type(*message) == MessageType::kInvalid) {
-    return serialize(error_response(message->is_object() && message->contains("id") ? (*message)["id"] : Json(),
-                                    kInvalidRequest, "Invalid Request"));
-  }
-  Json response = handle(std::move(*message), line, next);
+  ClientLine in = read_client_line(line);
+  if (in.error) return serialize(*in.error);
+  Json response = handle(std::move(*in.message), line, next);
   return response.is_null() ? std::string() : serialize(response);
 }
 
