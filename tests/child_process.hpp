@@ -21,9 +21,10 @@ namespace hsk_test {
 class ChildProcess {
  public:
   // Runs argv[0] (searched in PATH) in `cwd` with `env` added to the environment. stdin stays an
-  // open pipe (closing it tells well-behaved peers to exit); stderr is inherited.
+  // open pipe (closing it tells well-behaved peers to exit); stderr is inherited, or appended to
+  // `stderr_file` when one is given (a chatty peer then cannot fill a pipe nobody reads).
   ChildProcess(const std::vector<std::string>& argv, const std::string& cwd,
-               const std::map<std::string, std::string>& env = {}) {
+               const std::map<std::string, std::string>& env = {}, const std::string& stderr_file = {}) {
     int in[2], out[2];
     if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -31,6 +32,11 @@ class ChildProcess {
     if (pid_ == 0) {
       ::dup2(in[0], 0);
       ::dup2(out[1], 1);
+      if (!stderr_file.empty()) {
+        const int err = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (err < 0) ::_exit(127);
+        ::dup2(err, 2);
+      }
       if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(127);
       for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
       std::vector<char*> args;
@@ -47,6 +53,8 @@ class ChildProcess {
   ~ChildProcess() { stop(); }
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
   // The next line of stdout (without the newline), or nullopt at EOF or after `timeout`.
   std::optional<std::string> read_line(std::chrono::milliseconds timeout) {

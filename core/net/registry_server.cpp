@@ -364,7 +364,7 @@ RegistryServer::RegistryServer(const Identity& registry, registry::LogStore& log
 RegistryServer::~RegistryServer() { stop(); }
 
 Result<int> RegistryServer::start(const std::string& host, int port) {
-  const int bound = port == 0 ? impl_->server.bind_to_any_port(host) : (impl_->server.bind_to_port(host, port) ? port : -1);
+  const int bound = net::bind_server(impl_->server, host, port);
   if (bound <= 0) return make_error(ErrorCode::kIo, "registry.bind", "cannot listen on " + host + ":" + std::to_string(port));
   impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
   for (int i = 0; i < 400 && !impl_->server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -372,7 +372,7 @@ Result<int> RegistryServer::start(const std::string& host, int port) {
 }
 
 Status RegistryServer::listen(const std::string& host, int port) {
-  if (!impl_->server.listen(host, port)) {
+  if (net::bind_server(impl_->server, host, port) <= 0 || !impl_->server.listen_after_bind()) {
     return make_error(ErrorCode::kIo, "registry.bind", "cannot listen on " + host + ":" + std::to_string(port));
   }
   return {};

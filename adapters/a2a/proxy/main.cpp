@@ -589,7 +589,7 @@ int run(int argc, char** argv) {
   proxy->upstream = *upstream;
   proxy->max_body = max_body;
   proxy->serve(server);  // before binding: the limits set socket options of the listening socket
-  const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  const int bound = handshake::net::bind_server(server, host, port);
   if (bound <= 0) return log("cannot listen on " + *listen), 1;
   proxy->self_url = "http://" + host + ":" + std::to_string(bound) + "/";
   std::thread t([&] { server.listen_after_bind(); });

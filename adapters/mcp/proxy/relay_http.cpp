@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "handshake/mcp/envelope.hpp"
+#include "handshake/net/http_server.hpp"
 #include "relay.hpp"
 
 namespace hsk::mcp_proxy {
@@ -299,10 +300,11 @@ int run_http(const HttpOptions& options, const Route& route) {
   ::signal(SIGPIPE, SIG_IGN);
 
   httplib::Server server;
-  server.new_task_queue = [] { return new httplib::ThreadPool(32); };
-  server.set_payload_max_length(options.max_message_bytes);
-  server.set_read_timeout(30, 0);
-  server.set_write_timeout(30, 0);
+  // The limits every server of ours applies (worker pool, timeouts, keep-alive; slowloris in
+  // tests/load); the body limit is the proxy's own.
+  handshake::net::HttpServerLimits limits;
+  limits.max_body_bytes = options.max_message_bytes;
+  handshake::net::apply_limits(server, limits);
 
   const HttpAuth* auth = options.auth ? &*options.auth : nullptr;
   const bool drop_auth = auth != nullptr;
@@ -353,15 +355,9 @@ int run_http(const HttpOptions& options, const Route& route) {
   });
   // Oversized bodies: httplib answers 413 itself.
 
-  int port = options.listen_port;
-  if (port == 0) {
-    port = server.bind_to_any_port(options.listen_host);
-    if (port <= 0) {
-      log("cannot listen on " + options.listen_host);
-      return 1;
-    }
-  } else if (!server.bind_to_port(options.listen_host, port)) {
-    log("cannot listen on " + options.listen_host + ":" + std::to_string(port));
+  const int port = handshake::net::bind_server(server, options.listen_host, options.listen_port);
+  if (port <= 0) {
+    log("cannot listen on " + options.listen_host + ":" + std::to_string(options.listen_port));
     return 1;
   }
   log("listening on http://" + options.listen_host + ":" + std::to_string(port) + options.path + " -> " +
