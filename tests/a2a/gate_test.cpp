@@ -156,6 +156,22 @@ TEST_CASE("a2a service gate: every answer, and receipts bound to tasks", "[a2a]"
     Json stranger = gate.on_response(g1.exchange, completed_task("t-unknown", 1));
     CHECK(a2a::extension_data(stranger["result"]["task"]) == nullptr);
   }
+  SECTION("members of the wrong type are not methods: forwarded unchanged, nothing thrown (fuzz-found)") {
+    const Json odd = Json::parse(R"({"jsonrpc":"2.0","id":1,"method":{"x":1},"params":{"message":{}}})");
+    a2a::Inbound in;
+    REQUIRE_NOTHROW(in = gate.on_request(odd, a2a::Version::kV03, on));
+    CHECK(in.kind == a2a::Inbound::Kind::kForward);
+    CHECK(in.message == odd);
+  }
+  SECTION("a remembered finished task keeps its receipt, not its decision") {
+    auto in = gate.on_request(send_v10(Json{{"skill", "list-invoices"}, {"request", request(10)}}, 1), a2a::Version::kV10, on);
+    Json first = gate.on_response(in.exchange, completed_task("t-r", 1));
+    Json get{{"jsonrpc", "2.0"}, {"id", 5}, {"method", "GetTask"}, {"params", Json{{"id", "t-r"}}}};
+    auto g = gate.on_request(get, a2a::Version::kV10, on);
+    Json again = gate.on_response(g.exchange, completed_task("t-r", 1));
+    CHECK(again["result"]["task"]["metadata"][kExt]["receipt"] == first["result"]["task"]["metadata"][kExt]["receipt"]);
+    CHECK(again["result"]["task"]["artifacts"][0]["metadata"][kExt]["receipt"] == first["result"]["task"]["metadata"][kExt]["receipt"]);
+  }
   SECTION("a refusal before verification names the request when there is one") {
     const Json req = request(10);
     auto in = gate.on_request(send_v10(Json{{"skill", "drop-tables"}, {"request", req}}, 1), a2a::Version::kV10, on);

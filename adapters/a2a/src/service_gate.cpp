@@ -192,6 +192,13 @@ std::optional<Json> ServiceGate::receipt_for(const Decision& decision, const Rec
 }
 
 void ServiceGate::remember(const std::string& task_id, Pending p) const {
+  if (p.receipt) {
+    p.issued = Json{{"receipt", std::move(*p.receipt)}, {"carried", std::move(p.carried)}}.dump();
+    p.receipt.reset();
+    p.carried = Json();
+    p.decision.reset();
+    p.message.reset();
+  }
   std::lock_guard lock(mu_);
   if (tasks_.insert_or_assign(task_id, std::move(p)).second) order_.push_back(task_id);
   while (tasks_.size() > options_.remembered_tasks && !order_.empty()) {
@@ -221,11 +228,14 @@ void ServiceGate::finish_task(Json& task, Version v, const Exchange* send) const
     std::lock_guard lock(mu_);
     if (auto it = tasks_.find(*task_id); it != tasks_.end()) {
       if (!p.decision) p = it->second;
-      p.receipt = it->second.receipt;
-      p.carried = it->second.carried;
+      if (!it->second.issued.empty()) {
+        const Json issued = Json::parse(it->second.issued);  // written by remember()
+        p.receipt = issued["receipt"];
+        p.carried = issued["carried"];
+      }
     }
   }
-  if (!p.decision) return;  // not a task this gate accepted
+  if (!p.decision && !p.receipt) return;  // not a task this gate accepted
   if (send != nullptr && send->decision) put_extension(status_message(task, v), "acceptance", send->decision->response);
   const std::string state = state_text(task);
   if (!p.receipt && terminal(state_of(state))) {
@@ -270,7 +280,7 @@ Json ServiceGate::on_stream_event(Exchange& exchange, Json event) const {
   if (r == event.end() || !r->is_object()) return event;
   const SendResult result = unwrap(*r, exchange.version);
   const Version v = exchange.version;
-  const Pending pending{exchange.decision, exchange.skill, exchange.message, std::nullopt, Json()};
+  const Pending pending{exchange.decision, exchange.skill, exchange.message, std::nullopt, Json(), {}};
   switch (result.kind) {
     case SendResult::Kind::kMessage: {
       exchange.acceptance_sent = true;

@@ -103,12 +103,16 @@ class ServiceGate {
   [[nodiscard]] const ActionMap& skills() const noexcept { return skills_; }
 
  private:
+  // A task this gate accepted. While it runs: the decision (and the message, for evidence). Once
+  // it has a receipt, only {"receipt", "carried"} serialized: a remembered finished task then
+  // costs a couple of kilobytes, not a parsed Decision (tests/load measured ~20 KB per task).
   struct Pending {
     std::shared_ptr<const Decision> decision;
     std::string skill;
     std::shared_ptr<const Json> message;
     std::optional<Json> receipt;
     Json carried;
+    std::string issued;
   };
   Inbound refuse(const Json& id, const Json& message, Version v, const Decision& decision) const;
   // Attaches acceptance and, for a finished task, the receipt; remembers running tasks.
