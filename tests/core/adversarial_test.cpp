@@ -18,6 +18,7 @@
 // rotated-out key" is a real case, and its control (inside the window) must verify.
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <iterator>
 #include <limits>
@@ -905,6 +906,44 @@ std::vector<Row> rows() {
   };
 }
 
+// "No unbounded memory": the peak resident set (VmHWM) reached while one verification runs, above
+// the resident set before it. Linux resets the peak when "5" is written to /proc/self/clear_refs.
+// Under AddressSanitizer the allocator's quarantine and shadow memory make the figure meaningless.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kMeasureMemory = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kMeasureMemory = false;
+#else
+constexpr bool kMeasureMemory = true;
+#endif
+#else
+constexpr bool kMeasureMemory = true;
+#endif
+
+long status_kb(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::string prefix = std::string(field) + ":";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::stol(line.substr(prefix.size()));
+  }
+  return -1;
+}
+
+struct PeakProbe {
+  long before_kb = -1;
+  PeakProbe() {
+    std::ofstream("/proc/self/clear_refs") << "5";
+    before_kb = status_kb("VmRSS");
+  }
+  [[nodiscard]] long growth_kb() const { return status_kb("VmHWM") - before_kb; }
+};
+
+// The largest input of the matrix is a 10 MB string; verifying anything may cost a few copies of
+// its input, never more.
+constexpr long kMaxGrowthKb = 64 * 1024;
+
 }  // namespace
 
 TEST_CASE("adversarial matrix: every signed kind under every mutation", "[adversarial]") {
@@ -919,6 +958,7 @@ TEST_CASE("adversarial matrix: every signed kind under every mutation", "[advers
   }
 
   std::size_t checked = 0;
+  long max_growth_kb = 0;
   for (const Row& row : rows()) {
     for (const auto& t : b.targets) {
       if (!row.only.empty() && row.only.count(t.subject) == 0) continue;
@@ -928,15 +968,22 @@ TEST_CASE("adversarial matrix: every signed kind under every mutation", "[advers
       REQUIRE_FALSE(variants.empty());
       for (const auto& v : variants) {
         INFO("variant: " << v.label);
+        const PeakProbe probe;
         const Outcome o = b.verify(t.subject, v.message);
-        INFO("outcome: " << (o.accepted ? "accepted" : o.code) << " (" << o.detail << ")");
+        const long growth = probe.growth_kb();
+        INFO("outcome: " << (o.accepted ? "accepted" : o.code) << " (" << o.detail << "); peak RSS +" << growth << " kB");
         CHECK(o.accepted == want.accept);
         if (!want.accept) CHECK(o.code == want.code);
+        if (kMeasureMemory) CHECK(growth <= kMaxGrowthKb);
+        max_growth_kb = std::max(max_growth_kb, growth);
         ++checked;
       }
     }
   }
   CHECK(checked > 300);
+  // The probe itself works: the peak was read (the 10 MB variants raise it measurably).
+  if (kMeasureMemory) CHECK(max_growth_kb > 1024);
+  WARN("largest peak RSS growth of one verification: " << max_growth_kb << " kB");
 }
 
 TEST_CASE("adversarial matrix: every signed kind has every mandatory mutation", "[adversarial]") {
