@@ -7,9 +7,11 @@
 # Environment:
 #   HSK_FUZZ_BUILD_DIR   build directory (default: build-fuzz at the repository root)
 #   HSK_FUZZ_JOBS        build parallelism (default 2)
-#   HSK_FUZZ_ADAPTERS    ON to build the adapters too (needed once they register harnesses; default OFF)
+#   HSK_FUZZ_ADAPTERS    OFF to build core only (default ON: the adapters register harnesses too)
 #   HSK_FUZZ_MAX_LEN     libFuzzer -max_len (default 16384)
 #   HSK_FUZZ_FRESH       1 to start from the seeds only, dropping what earlier runs found
+#   HSK_FUZZ_PREBUILT    1: the build directory is already configured and built with libFuzzer
+#                        (.ci/sanitize's build-san); neither configure nor build here
 # The working corpus (seeds plus what the fuzzer found) stays in BUILD/tests/fuzz/work/<target>,
 # crash reproducers go to BUILD/tests/fuzz/artifacts/<target>/. Exits non-zero if any harness
 # crashed or violated a property; turn each reproducer into a unit test under tests/core/.
@@ -19,7 +21,7 @@ seconds=${1:-60}
 [ $# -gt 0 ] && shift
 build=${HSK_FUZZ_BUILD_DIR:-$root/build-fuzz}
 jobs=${HSK_FUZZ_JOBS:-2}
-adapters=${HSK_FUZZ_ADAPTERS:-OFF}
+adapters=${HSK_FUZZ_ADAPTERS:-ON}
 max_len=${HSK_FUZZ_MAX_LEN:-16384}
 
 if ! command -v clang++ >/dev/null 2>&1; then
@@ -27,14 +29,16 @@ if ! command -v clang++ >/dev/null 2>&1; then
   exit 2
 fi
 
-# OSS-Fuzz's optimisation level: -O1 with line tables (and assertions on: no NDEBUG).
-flags="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only" \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ "-DCMAKE_CXX_FLAGS=$flags" \
-  -DHSK_BUILD_FUZZERS=ON -DHSK_BUILD_TESTS=ON -DHSK_BUILD_CLI=OFF -DHSK_BUILD_BENCH=OFF \
-  -DHSK_BUILD_ADAPTER_MCP="$adapters" -DHSK_BUILD_ADAPTER_OAUTH="$adapters" \
-  -DHSK_BUILD_ADAPTER_A2A="$adapters" -DHSK_BUILD_ADAPTER_AP2="$adapters" >/dev/null
-cmake --build "$build" --target hsk_fuzzers -j "$jobs"
+if [ "${HSK_FUZZ_PREBUILT:-0}" != 1 ]; then
+  # OSS-Fuzz's optimisation level: -O1 with line tables (and assertions on: no NDEBUG).
+  flags="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only" \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ "-DCMAKE_CXX_FLAGS=$flags" \
+    -DHSK_BUILD_FUZZERS=ON -DHSK_BUILD_TESTS=ON -DHSK_BUILD_CLI=OFF -DHSK_BUILD_BENCH=OFF \
+    -DHSK_BUILD_ADAPTER_MCP="$adapters" -DHSK_BUILD_ADAPTER_OAUTH="$adapters" \
+    -DHSK_BUILD_ADAPTER_A2A="$adapters" -DHSK_BUILD_ADAPTER_AP2="$adapters" >/dev/null
+  cmake --build "$build" --target hsk_fuzzers -j "$jobs"
+fi
 
 fuzz_dir=$build/tests/fuzz
 "$fuzz_dir/hsk_fuzz_seeds" "$fuzz_dir/corpus" "$root/tests/vectors" >/dev/null
