@@ -36,6 +36,7 @@
 #include "handshake/mcp/envelope.hpp"
 #include "handshake/net/http_server.hpp"
 #include "load/load_run.hpp"
+#include "load/proxy_world.hpp"
 
 namespace fs = std::filesystem;
 namespace hs = handshake;
@@ -182,47 +183,18 @@ int main(int argc, char** argv) {
   const std::string proxy = fs::absolute(cl->extra.at("proxy")).string();
   const fs::path dir = hsk_load::make_temp_dir("hsk-load-mcp");
 
-  // Identities, DID Documents, the delegation and the service's configuration.
+  // Identities, DID Documents, the delegation and the service's configuration (proxy_world.hpp).
   const hs::SystemClock clock;
-  const auto now = std::chrono::floor<std::chrono::seconds>(clock.now());
-  std::vector<std::uint8_t> agent_seed(32);
-  std::random_device rd;
-  for (auto& b : agent_seed) b = static_cast<std::uint8_t>(rd());
-  auto org = hs::Identity::generate({hs::PrincipalType::kOrg, {}, {}, {}}).value();
-  auto svc = hs::Identity::generate({hs::PrincipalType::kSvc, {}, {}, {}}).value();
-  auto agent_identity = [&] { return hs::Identity::generate({hs::PrincipalType::kAgent, {}, {}, agent_seed}).value(); };
-  const hs::Identity agent_id = agent_identity();
-  Json docs = Json::array();
-  using Named = std::pair<const char*, const hs::Identity*>;
-  for (const auto& [name, id] : {Named{"org", &org}, Named{"agent", &agent_id}, Named{"svc", &svc}}) {
-    hs::DidDocumentOptions o;
-    o.version_time = now - std::chrono::hours(1);
-    std::ofstream(dir / (std::string(name) + ".did.json")) << hs::make_did_document(*id, o).value().dump();
-    docs.push_back(std::string(name) + ".did.json");
-  }
-  if (!hs::save_key_file(svc, dir / "svc.key").ok()) return 1;
-  std::ofstream(dir / "service.yaml") << "identity: svc.key\ntrust_roots: [" << org.did_string() << "]\n"
-                                      << "did_documents: " << docs.dump() << "\n"
-                                      << "max_request_age_seconds: 10\nclock_skew_seconds: 2\n"
-                                      << "session_ttl_seconds: 15\nmax_sessions: 20000\n";
+  const hsk_load::ServiceWorld world(dir, kGrantedInvoices, clock);
   std::ofstream(dir / "tools.yaml") << "unmapped: refuse\ntools:\n  list-invoices:\n"
                                     << "    capability: billing.invoices.read\n"
                                     << "    constraints:\n      max_invoices: arguments.limit\n";
-  hs::DelegationSpec spec;
-  spec.holder = agent_id.did_string();
-  spec.ttl = std::chrono::hours(2);
-  spec.capabilities = {{"billing.invoices.read", Json{{"max_invoices", kGrantedInvoices}}, std::nullopt}};
-  const Json delegation = hs::delegate(org, {}, spec, now).value();
   auto make_side = [&](bool cold) {
-    hs::AgentAttestation att;
-    att.deployer = org.did_string();
-    att.model = "load";
-    att.instance_id = cold ? "cold" : "warm";
     mcp::AgentGateOptions o;
-    o.service_did = svc.did_string();
+    o.service_did = world.service_did();
     // A margin longer than any session: the gate never uses one, every request is cold.
     if (cold) o.session_margin_seconds = std::int64_t{1} << 40;
-    return AgentSide{std::make_unique<mcp::AgentGate>(hs::Agent(agent_identity(), std::vector<Json>{delegation}, att), std::move(o), clock)};
+    return AgentSide{std::make_unique<mcp::AgentGate>(world.agent(cold ? "cold" : "warm"), std::move(o), clock)};
   };
   const AgentSide cold = make_side(true), warm = make_side(false);
 
@@ -264,12 +236,8 @@ int main(int argc, char** argv) {
   };
   std::vector<Worker> workers(static_cast<std::size_t>(run.concurrency));
   for (auto& w : workers) w.client = client_for(port);
-  std::mutex errors_mu;
-  std::map<std::string, std::uint64_t> error_kinds;
-  auto note_error = [&](const std::string& kind, const std::string& detail) {
-    std::lock_guard lock(errors_mu);
-    if (error_kinds[kind]++ < 3) std::cerr << "error (" << kind << "): " << detail.substr(0, 400) << "\n";
-  };
+  hsk_load::ErrorTally errors;
+  auto note_error = [&](const std::string& kind, const std::string& detail) { errors.note(kind, detail); };
   auto one = [&](int t, std::uint64_t n) {
     Worker& w = workers[static_cast<std::size_t>(t)];
     const AgentSide& side = t % 2 == 0 ? cold : warm;
@@ -351,7 +319,7 @@ int main(int argc, char** argv) {
   report["receipts_verified_by_agent"] = cold.gate->receipts_verified() + warm.gate->receipts_verified();
   report["by_kind_ms"] = Json{{"cold", Json{{"requests", cold_ms.size()}, {"p50", pct(cold_ms, 0.5)}, {"p99", pct(cold_ms, 0.99)}}},
                               {"warm", Json{{"requests", warm_ms.size()}, {"p50", pct(warm_ms, 0.5)}, {"p99", pct(warm_ms, 0.99)}}}};
-  report["error_kinds"] = error_kinds;
+  report["error_kinds"] = errors.kinds();
   report["upstream_tools_calls"] = upstream.calls();
   report["refused_calls_never_reached_upstream"] = refused_stayed_out;
   std::cout << report.dump(2) << std::endl;
