@@ -55,29 +55,14 @@ namespace ap2 = handshake::ap2;
 using handshake::Error;
 using handshake::Json;
 
-constexpr int kServiceRefused = 3;
-
-int fail(const std::string& cmd, Error e) {
-  for (auto* s : {&e.reason, &e.message}) {
-    for (char& c : *s) {
-      if (c == '\n' || c == '\r') c = ' ';
-    }
-  }
-  return refused(cmd, e);
-}
-
-Error in(const std::string& where, Error e) {
-  e.message = e.message.empty() ? where : where + ": " + e.message;
-  return e;
-}
 
 handshake::Result<ap2::MandateMap> load_map(const Args& a) {
   const auto path = opt(a, "map");
   if (!path) return ap2::MandateMap();
   auto text = read_input(*path);
-  if (!text.ok()) return in(*path, text.error());
+  if (!text.ok()) return in_file(*path, text.error());
   auto map = ap2::MandateMap::from_yaml(*text);
-  if (!map.ok()) return in(*path, map.error());
+  if (!map.ok()) return in_file(*path, map.error());
   return map;
 }
 
@@ -86,24 +71,24 @@ handshake::Result<std::optional<ap2::Es256PublicKey>> load_issuer_key(const Args
   const auto path = opt(a, "issuer-key");
   if (!path) return std::optional<ap2::Es256PublicKey>();
   auto text = read_input(*path);
-  if (!text.ok()) return in(*path, text.error());
+  if (!text.ok()) return in_file(*path, text.error());
   if (text->find("-----BEGIN") != std::string::npos) {
     auto k = ap2::Es256PublicKey::from_pem(*text);
-    if (!k.ok()) return in(*path, k.error());
+    if (!k.ok()) return in_file(*path, k.error());
     return std::optional<ap2::Es256PublicKey>(std::move(k).value());
   }
   auto j = handshake::json::parse_strict(*text);
-  if (!j.ok()) return in(*path, j.error());
+  if (!j.ok()) return in_file(*path, j.error());
   auto k = ap2::Es256PublicKey::from_jwk(*j);
-  if (!k.ok()) return in(*path, k.error());
+  if (!k.ok()) return in_file(*path, k.error());
   return std::optional<ap2::Es256PublicKey>(std::move(k).value());
 }
 
 handshake::Result<ap2::FoundPart> load_mandate(const std::string& path) {
   auto doc = read_json_input(path);
-  if (!doc.ok()) return in(path, doc.error());
+  if (!doc.ok()) return in_file(path, doc.error());
   auto found = ap2::mandate_from_document(*doc);
-  if (!found.ok()) return in(path, found.error());
+  if (!found.ok()) return in_file(path, found.error());
   return found;
 }
 
@@ -111,7 +96,7 @@ handshake::Result<std::optional<Json>> optional_json(const Args& a, const std::s
   const auto path = opt(a, name);
   if (!path) return std::optional<Json>();
   auto j = read_json_input(*path);
-  if (!j.ok()) return in(*path, j.error());
+  if (!j.ok()) return in_file(*path, j.error());
   return std::optional<Json>(std::move(j).value());
 }
 
@@ -129,7 +114,7 @@ handshake::Result<handshake::ActionBinding> binding_for(const Args& a, const ap2
 
 int cmd_ap2_capabilities(const Args& a) {
   auto map = load_map(a);
-  if (!map.ok()) return fail("ap2 capabilities", map.error());
+  if (!map.ok()) return refused("ap2 capabilities", map.error());
   std::cout << canonical(map->discovery_document()) << "\n";
   return kOk;
 }
@@ -139,11 +124,11 @@ int cmd_ap2_constraints(const Args& a) {
   const auto mandate_path = opt(a, "mandate");
   if (!mandate_path) return usage_error(cmd, "--mandate is required");
   auto map = load_map(a);
-  if (!map.ok()) return fail(cmd, map.error());
+  if (!map.ok()) return refused(cmd, map.error());
   auto mandate = load_mandate(*mandate_path);
-  if (!mandate.ok()) return fail(cmd, mandate.error());
+  if (!mandate.ok()) return refused(cmd, mandate.error());
   auto b = binding_for(a, *map, *mandate, wall_clock().now());
-  if (!b.ok()) return fail(cmd, b.error());
+  if (!b.ok()) return refused(cmd, b.error());
   std::cout << canonical(Json{{"capability", b->capability}, {"constraints", b->constraints}}) << "\n";
   return kOk;
 }
@@ -155,15 +140,15 @@ int cmd_ap2_verify(const Args& a) {
     return usage_error(cmd, "--config, --mandate and one REQUEST are required");
   }
   auto map = load_map(a);
-  if (!map.ok()) return fail(cmd, map.error());
+  if (!map.ok()) return refused(cmd, map.error());
   auto setup = handshake::ServiceSetup::load(*config);
-  if (!setup.ok()) return fail(cmd, in(*config, setup.error()));
+  if (!setup.ok()) return refused(cmd, in_file(*config, setup.error()));
   auto mandate = load_mandate(*mandate_path);
-  if (!mandate.ok()) return fail(cmd, mandate.error());
+  if (!mandate.ok()) return refused(cmd, mandate.error());
   auto b = binding_for(a, *map, *mandate, wall_clock().now());
-  if (!b.ok()) return fail(cmd, b.error());
+  if (!b.ok()) return refused(cmd, b.error());
   auto text = read_input(a.positional[0]);
-  if (!text.ok()) return fail(cmd, text.error());
+  if (!text.ok()) return refused(cmd, text.error());
   auto service = (*setup)->make_service(wall_clock());
   const handshake::Decision d = service->verify(std::string_view(*text), *b);
   std::cout << canonical(d.response) << "\n";
@@ -177,25 +162,25 @@ int cmd_ap2_receipt(const Args& a) {
   const auto config = opt(a, "config"), acc_path = opt(a, "acceptance"), mandate_path = opt(a, "mandate");
   if (!config || !acc_path || !mandate_path) return usage_error(cmd, "--config, --acceptance and --mandate are required");
   auto map = load_map(a);
-  if (!map.ok()) return fail(cmd, map.error());
+  if (!map.ok()) return refused(cmd, map.error());
   auto setup = handshake::ServiceSetup::load(*config);
-  if (!setup.ok()) return fail(cmd, in(*config, setup.error()));
+  if (!setup.ok()) return refused(cmd, in_file(*config, setup.error()));
   auto acc_json = read_json_input(*acc_path);
-  if (!acc_json.ok()) return fail(cmd, in(*acc_path, acc_json.error()));
+  if (!acc_json.ok()) return refused(cmd, in_file(*acc_path, acc_json.error()));
   auto acceptance = handshake::Acceptance::from_json(*acc_json);
-  if (!acceptance.ok()) return fail(cmd, in(*acc_path, acceptance.error()));
+  if (!acceptance.ok()) return refused(cmd, in_file(*acc_path, acceptance.error()));
   const handshake::Identity& identity = (*setup)->identity();
   if (auto s = handshake::verify_message_signature(*acc_json, identity.public_key()); !s.ok()) {
-    return fail(cmd, in(*acc_path + ": not signed by " + identity.did_string(), s.error()));
+    return refused(cmd, in_file(*acc_path + ": not signed by " + identity.did_string(), s.error()));
   }
   auto mandate = load_mandate(*mandate_path);
-  if (!mandate.ok()) return fail(cmd, mandate.error());
+  if (!mandate.ok()) return refused(cmd, mandate.error());
   auto pr = optional_json(a, "payment-receipt");
-  if (!pr.ok()) return fail(cmd, pr.error());
+  if (!pr.ok()) return refused(cmd, pr.error());
   const ap2::PaymentEvidence evidence{mandate->key, mandate->value, *pr};
   auto receipt = ap2::issue_payment_receipt(identity, *acceptance, evidence, map->currencies(),
                                             std::chrono::floor<std::chrono::seconds>(wall_clock().now()));
-  if (!receipt.ok()) return fail(cmd, receipt.error());
+  if (!receipt.ok()) return refused(cmd, receipt.error());
   std::cout << canonical(*receipt) << "\n";
   return kOk;
 }
@@ -209,29 +194,29 @@ int cmd_ap2_bundle(const Args& a) {
   }
   if (!a.positional.empty()) return usage_error(cmd, "unexpected argument " + a.positional[0]);
   auto map = load_map(a);
-  if (!map.ok()) return fail(cmd, map.error());
+  if (!map.ok()) return refused(cmd, map.error());
   auto mandate = load_mandate(*mandate_path);
-  if (!mandate.ok()) return fail(cmd, mandate.error());
+  if (!mandate.ok()) return refused(cmd, mandate.error());
   ap2::BundleInputs inputs{*mandate, {}, {}, {}, {}, {}, {}, map->to_json()};
   for (auto [path, slot] : {std::pair{*chain_path, &inputs.delegation_chain}, std::pair{*acc_path, &inputs.acceptance},
                             std::pair{*receipt_path, &inputs.receipt}}) {
     auto j = read_json_input(path);
-    if (!j.ok()) return fail(cmd, in(path, j.error()));
+    if (!j.ok()) return refused(cmd, in_file(path, j.error()));
     *slot = std::move(j).value();
   }
   auto pr = optional_json(a, "payment-receipt");
   auto request = optional_json(a, "request");
   auto anchor = optional_json(a, "anchor");
   for (auto* r : {&pr, &request, &anchor}) {
-    if (!r->ok()) return fail(cmd, r->error());
+    if (!r->ok()) return refused(cmd, r->error());
   }
   inputs.payment_receipt = *pr;
   inputs.request = *request;
   inputs.registry_answer = *anchor;
   auto bundle = ap2::make_dispute_bundle(inputs);
-  if (!bundle.ok()) return fail(cmd, bundle.error());
+  if (!bundle.ok()) return refused(cmd, bundle.error());
   if (auto out = opt(a, "out")) {
-    if (auto w = write_text_file(*out, canonical(*bundle) + "\n"); !w.ok()) return fail(cmd, w.error());
+    if (auto w = write_text_file(*out, canonical(*bundle) + "\n"); !w.ok()) return refused(cmd, w.error());
     std::cout << "wrote " << *out << "\n";
     return kOk;
   }
@@ -294,33 +279,33 @@ int cmd_verify_bundle(const std::vector<std::string>& argv) {
   if (auto it = a->options.find("did-doc"); it != a->options.end()) {
     for (const auto& path : it->second) {
       auto doc = read_json_input(path);
-      if (!doc.ok()) return fail(cmd, in(path, doc.error()));
+      if (!doc.ok()) return refused(cmd, in_file(path, doc.error()));
       directory.add(std::move(doc).value());
     }
   }
-  if (auto s = directory.finish(/*trusted_source=*/true); !s.ok()) return fail(cmd, s.error());
+  if (auto s = directory.finish(/*trusted_source=*/true); !s.ok()) return refused(cmd, s.error());
   const handshake::DirectoryKeyResolver keys(std::move(directory));
   auto map = load_map(*a);
-  if (!map.ok()) return fail(cmd, map.error());
+  if (!map.ok()) return refused(cmd, map.error());
   ap2::BundleVerifyOptions options;
   options.map = std::move(map).value();
   if (auto it = a->options.find("trust-root"); it != a->options.end()) options.trust_roots = it->second;
   options.require_registry = flag(*a, "require-registry");
   if (auto reg = opt(*a, "registry-did-doc")) {
     auto doc = read_json_input(*reg);
-    if (!doc.ok()) return fail(cmd, in(*reg, doc.error()));
+    if (!doc.ok()) return refused(cmd, in_file(*reg, doc.error()));
     auto history = handshake::DidKeyHistory::build({*doc}, /*trusted_source=*/true);
-    if (!history.ok()) return fail(cmd, in(*reg, history.error()));
+    if (!history.ok()) return refused(cmd, in_file(*reg, history.error()));
     options.registry_key = history->current().key;
     options.registry_did = history->did().str();
   }
   auto issuer_key = load_issuer_key(*a);
-  if (!issuer_key.ok()) return fail(cmd, issuer_key.error());
+  if (!issuer_key.ok()) return refused(cmd, issuer_key.error());
   if (*issuer_key) options.mandate.sd_jwt_issuer_key = &**issuer_key;
   auto bundle = read_json_input(a->positional[0]);
-  if (!bundle.ok()) return fail(cmd, in(a->positional[0], bundle.error()));
+  if (!bundle.ok()) return refused(cmd, in_file(a->positional[0], bundle.error()));
   auto verdict = ap2::verify_dispute_bundle(*bundle, keys, options);
-  if (!verdict.ok()) return fail(cmd, verdict.error());
+  if (!verdict.ok()) return refused(cmd, verdict.error());
   std::cout << "valid: " << verdict->mandate_key << " paid under " << verdict->capability << " "
             << canonical(verdict->derived_constraints) << "; chain rooted at " << verdict->chain_root
             << (options.trust_roots.empty() ? " (taken as the root: no --trust-root given)" : "") << "; accepted by "

@@ -16,6 +16,8 @@ namespace hsk::cli {
 inline constexpr int kOk = 0;
 inline constexpr int kRefused = 1;
 inline constexpr int kUsage = 2;
+// A command whose input the service refused (the signed Refusal is printed).
+inline constexpr int kServiceRefused = 3;
 
 struct Args {
   std::map<std::string, std::vector<std::string>> options;  // --name -> values
@@ -33,8 +35,11 @@ bool flag(const Args& a, const std::string& name);
 
 // "hsk CMD: message (see hsk CMD --help)" on stderr; returns kUsage.
 int usage_error(const std::string& cmd, const std::string& message);
-// "hsk CMD: reason: message" on stderr; returns kRefused.
+// "hsk CMD: reason: message" on stderr, on one line whatever the library put in the message;
+// returns kRefused.
 int refused(const std::string& cmd, const handshake::Error& e);
+// The same error, its message prefixed with where it came from (a file name), unless it names it.
+handshake::Error in_file(const std::string& where, handshake::Error e);
 
 // FILE, or standard input for "-" or no argument; at most 16 MiB.
 handshake::Result<std::string> read_input(const std::optional<std::string>& path);

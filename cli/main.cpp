@@ -84,8 +84,18 @@ int usage_error(const std::string& cmd, const std::string& message) {
 }
 
 int refused(const std::string& cmd, const Error& e) {
-  std::cerr << "hsk " << cmd << ": " << e.to_string() << "\n";
+  std::string line = e.to_string();
+  for (char& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  std::cerr << "hsk " << cmd << ": " << line << "\n";
   return kRefused;
+}
+
+Error in_file(const std::string& where, Error e) {
+  if (e.message.find(where) != std::string::npos) return e;
+  e.message = e.message.empty() ? where : where + ": " + e.message;
+  return e;
 }
 
 // Reads FILE or standard input ("-" or no argument). Bounded so hostile input cannot exhaust memory.

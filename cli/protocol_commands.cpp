@@ -42,24 +42,6 @@ using handshake::Json;
 
 namespace {
 
-constexpr int kServiceRefused = 3;
-
-// Errors on one line whatever the library put in the message.
-int fail(const std::string& cmd, Error e) {
-  for (auto* s : {&e.reason, &e.message}) {
-    for (char& c : *s) {
-      if (c == '\n' || c == '\r') c = ' ';
-    }
-  }
-  return refused(cmd, e);
-}
-
-// The same error, its message prefixed with where it came from (a file name), unless it names it.
-Error in(const std::string& where, Error e) {
-  if (e.message.find(where) != std::string::npos) return e;
-  e.message = e.message.empty() ? where : where + ": " + e.message;
-  return e;
-}
 
 handshake::Timestamp now_seconds() { return std::chrono::floor<std::chrono::seconds>(wall_clock().now()); }
 
@@ -97,7 +79,7 @@ std::string did_error(const std::string& option, const std::string& value) {
 // A delegation chain file: a JSON array of signed DelegationTokens (root first) or one token.
 handshake::Result<std::vector<handshake::DelegationToken>> load_chain(const std::string& path) {
   auto doc = read_json_input(path);
-  if (!doc.ok()) return in(path, doc.error());
+  if (!doc.ok()) return in_file(path, doc.error());
   std::vector<Json> links;
   if (doc->is_array()) {
     for (auto& l : *doc) links.push_back(std::move(l));
@@ -111,7 +93,7 @@ handshake::Result<std::vector<handshake::DelegationToken>> load_chain(const std:
   std::vector<handshake::DelegationToken> out;
   for (std::size_t i = 0; i < links.size(); ++i) {
     auto t = handshake::DelegationToken::from_json(links[i]);
-    if (!t.ok()) return in(path + "[" + std::to_string(i) + "]", t.error());
+    if (!t.ok()) return in_file(path + "[" + std::to_string(i) + "]", t.error());
     out.push_back(std::move(t).value());
   }
   return out;
@@ -123,7 +105,7 @@ handshake::Result<handshake::DidDirectory> load_did_docs(const Args& a) {
   if (auto it = a.options.find("did-doc"); it != a.options.end()) {
     for (const auto& path : it->second) {
       auto doc = read_json_input(path);
-      if (!doc.ok()) return in(path, doc.error());
+      if (!doc.ok()) return in_file(path, doc.error());
       directory.add(std::move(doc).value());
     }
   }
@@ -133,7 +115,7 @@ handshake::Result<handshake::DidDirectory> load_did_docs(const Args& a) {
 
 handshake::Result<std::unique_ptr<handshake::ServiceSetup>> load_setup(const std::string& path) {
   auto setup = handshake::ServiceSetup::load(path);
-  if (!setup.ok()) return in(path, setup.error());
+  if (!setup.ok()) return in_file(path, setup.error());
   return setup;
 }
 
@@ -192,15 +174,15 @@ int cmd_delegate(const std::vector<std::string>& argv) {
   }
 
   auto issuer = handshake::load_key_file(*key);
-  if (!issuer.ok()) return fail(cmd, issuer.error());
+  if (!issuer.ok()) return refused(cmd, issuer.error());
   std::vector<Json> parent;
   if (auto p = opt(*a, "parent")) {
     auto chain = load_chain(*p);
-    if (!chain.ok()) return fail(cmd, chain.error());
+    if (!chain.ok()) return refused(cmd, chain.error());
     for (auto& link : *chain) parent.push_back(std::move(link.source));
   }
   auto link = handshake::delegate(*issuer, parent, spec, now_seconds());
-  if (!link.ok()) return fail(cmd, link.error());
+  if (!link.ok()) return refused(cmd, link.error());
   Json out = Json::array();
   for (auto& l : parent) out.push_back(std::move(l));
   out.push_back(std::move(link).value());
@@ -242,9 +224,9 @@ int cmd_request(const std::vector<std::string>& argv) {
   if (!constraints) return usage_error(cmd, err);
 
   auto id = handshake::load_key_file(*key);
-  if (!id.ok()) return fail(cmd, id.error());
+  if (!id.ok()) return refused(cmd, id.error());
   auto chain = load_chain(*chain_path);
-  if (!chain.ok()) return fail(cmd, chain.error());
+  if (!chain.ok()) return refused(cmd, chain.error());
 
   handshake::AgentAttestation attestation;
   attestation.deployer = deployer.value_or(chain->front().iss);
@@ -255,7 +237,7 @@ int cmd_request(const std::vector<std::string>& argv) {
   const handshake::Agent agent(std::move(id).value(), std::move(links), std::move(attestation));
   const handshake::Capability capability{*name, std::move(*constraints), std::nullopt};
   auto request = agent.request(*to, capability, wall_clock().now(), opt(*a, "session"));
-  if (!request.ok()) return fail(cmd, request.error());
+  if (!request.ok()) return refused(cmd, request.error());
   std::cout << canonical(*request) << "\n";
   return kOk;
 }
@@ -284,9 +266,9 @@ int cmd_service_verify(const std::vector<std::string>& argv) {
   if (a->positional.size() > 1) return usage_error(cmd, "expected at most one REQUEST file");
 
   auto setup = load_setup(*config);
-  if (!setup.ok()) return fail(cmd, setup.error());
+  if (!setup.ok()) return refused(cmd, setup.error());
   auto text = read_input(a->positional.empty() ? std::nullopt : std::optional(a->positional[0]));
-  if (!text.ok()) return fail(cmd, text.error());
+  if (!text.ok()) return refused(cmd, text.error());
   auto service = (*setup)->make_service(wall_clock());
   const handshake::Decision d = service->verify(std::string_view(*text));
   std::cout << canonical(d.response) << "\n";
@@ -351,19 +333,19 @@ int cmd_receipt_issue(const std::vector<std::string>& argv) {
   if (auto it = a->options.find("upstream"); it != a->options.end()) options.upstream_receipts = it->second;
 
   auto setup = load_setup(*config);
-  if (!setup.ok()) return fail(cmd, setup.error());
+  if (!setup.ok()) return refused(cmd, setup.error());
   auto acc_json = read_json_input(*acc_path);
-  if (!acc_json.ok()) return fail(cmd, in(*acc_path, acc_json.error()));
+  if (!acc_json.ok()) return refused(cmd, in_file(*acc_path, acc_json.error()));
   auto acceptance = handshake::Acceptance::from_json(*acc_json);
-  if (!acceptance.ok()) return fail(cmd, in(*acc_path, acceptance.error()));
+  if (!acceptance.ok()) return refused(cmd, in_file(*acc_path, acceptance.error()));
   const handshake::Identity& identity = (*setup)->identity();
   if (auto s = handshake::verify_message_signature(*acc_json, identity.public_key()); !s.ok()) {
-    return fail(cmd, in(*acc_path + ": not signed by " + identity.did_string(), s.error()));
+    return refused(cmd, in_file(*acc_path + ": not signed by " + identity.did_string(), s.error()));
   }
   auto result = read_json_input(*result_path);
-  if (!result.ok()) return fail(cmd, in(*result_path, result.error()));
+  if (!result.ok()) return refused(cmd, in_file(*result_path, result.error()));
   auto receipt = handshake::issue_receipt(identity, *acceptance, *result, status, now_seconds(), options);
-  if (!receipt.ok()) return fail(cmd, receipt.error());
+  if (!receipt.ok()) return refused(cmd, receipt.error());
   std::cout << canonical(*receipt) << "\n";
   return kOk;
 }
@@ -388,19 +370,19 @@ int cmd_receipt_verify(const std::vector<std::string>& argv) {
   const std::string& receipt_path = a->positional[0];
 
   auto directory = load_did_docs(*a);
-  if (!directory.ok()) return fail(cmd, directory.error());
+  if (!directory.ok()) return refused(cmd, directory.error());
   const handshake::DirectoryKeyResolver keys(std::move(directory).value());
   auto receipt = read_json_input(receipt_path);
-  if (!receipt.ok()) return fail(cmd, in(receipt_path, receipt.error()));
+  if (!receipt.ok()) return refused(cmd, in_file(receipt_path, receipt.error()));
   std::optional<Json> result;
   if (auto r = opt(*a, "result")) {
     auto j = read_json_input(*r);
-    if (!j.ok()) return fail(cmd, in(*r, j.error()));
+    if (!j.ok()) return refused(cmd, in_file(*r, j.error()));
     result = std::move(j).value();
   }
-  if (auto s = handshake::verify_receipt(*receipt, keys, result); !s.ok()) return fail(cmd, s.error());
+  if (auto s = handshake::verify_receipt(*receipt, keys, result); !s.ok()) return refused(cmd, s.error());
   const auto parsed = handshake::Receipt::from_json(*receipt);
-  if (!parsed.ok()) return fail(cmd, parsed.error());  // verify_receipt parsed it already
+  if (!parsed.ok()) return refused(cmd, parsed.error());  // verify_receipt parsed it already
 
   std::string verdict = "valid: Receipt " + parsed->id + " signed by " + parsed->iss;
   if (result) verdict += ", result matches";
@@ -408,7 +390,7 @@ int cmd_receipt_verify(const std::vector<std::string>& argv) {
     std::map<std::string, Json> receipts{{parsed->id, *receipt}};
     for (const auto& path : it->second) {
       auto doc = read_json_input(path);
-      if (!doc.ok()) return fail(cmd, in(path, doc.error()));
+      if (!doc.ok()) return refused(cmd, in_file(path, doc.error()));
       std::vector<Json> items;
       if (doc->is_array()) {
         for (auto& r : *doc) items.push_back(std::move(r));
@@ -418,15 +400,15 @@ int cmd_receipt_verify(const std::vector<std::string>& argv) {
       for (std::size_t i = 0; i < items.size(); ++i) {
         const std::string where = path + (doc->is_array() ? "[" + std::to_string(i) + "]" : "");
         auto r = handshake::Receipt::from_json(items[i]);
-        if (!r.ok()) return fail(cmd, in(where, r.error()));
+        if (!r.ok()) return refused(cmd, in_file(where, r.error()));
         auto [pos, inserted] = receipts.emplace(r->id, items[i]);
         if (!inserted && pos->second != items[i]) {
-          return fail(cmd, handshake::make_error(handshake::ErrorCode::kInvalidArgument, "receipt.duplicate",
+          return refused(cmd, handshake::make_error(handshake::ErrorCode::kInvalidArgument, "receipt.duplicate",
                                                  where + ": another receipt with id " + r->id + " was given"));
         }
       }
     }
-    if (auto s = handshake::verify_receipt_dag(parsed->id, receipts, keys); !s.ok()) return fail(cmd, s.error());
+    if (auto s = handshake::verify_receipt_dag(parsed->id, receipts, keys); !s.ok()) return refused(cmd, s.error());
     verdict += ", upstream DAG verified";
   }
   std::cout << verdict << "\n";
@@ -493,9 +475,9 @@ int cmd_revoke(const std::vector<std::string>& argv) {
   }
 
   auto issuer = handshake::load_key_file(*key);
-  if (!issuer.ok()) return fail(cmd, issuer.error());
+  if (!issuer.ok()) return refused(cmd, issuer.error());
   auto statement = handshake::make_revocation(*issuer, delegation, principal, reason, now_seconds(), effective_at);
-  if (!statement.ok()) return fail(cmd, statement.error());
+  if (!statement.ok()) return refused(cmd, statement.error());
   std::cout << canonical(*statement) << "\n";
   return kOk;
 }
