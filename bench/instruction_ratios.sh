@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prints, for cold handshakes of 1..5 links and for the warm path, the instructions executed by
 # Service::verify divided by those of the libsodium bound ((k+1) verifications + 1 signature;
-# warm: 1 + 1), both counted by callgrind in the same process over 200 requests.
+# warm: 1 + 1), both counted by callgrind in the same process over 200 requests. The bound verifies
+# the real request and signs a message of the real Acceptance's size (a warm one carries its session
+# ticket); HSK_BOUND_ACCEPTANCE_BYTES=420 signs the fixed 420 bytes used before session tickets.
 # Usage: bench/instruction_ratios.sh BUILD_DIR   (a Release build of hsk_instruction_ratio)
 set -euo pipefail
 bin="$1/bench/hsk_instruction_ratio"

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "handshake/agent.hpp"
+#include "handshake/storage/sqlite.hpp"
 #include "handshake/crypto.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
@@ -162,7 +163,7 @@ int cmd_demo(const std::vector<std::string>& argv) {
   step("The service verifies the request (handshake::Service, SQLite nonce store)");
   // The service side as a deployment runs it: keys from the trusted DID Documents, the org as its
   // only trust root, replay protection in an embedded SQLite database.
-  auto nonces = handshake::make_sqlite_nonce_store(dir.path / "nonces.db");
+  auto nonces = handshake::storage::open_sqlite_nonce_store(dir.path / "nonces.db");
   if (!nonces.ok()) return fail("nonce store", nonces.error());
   auto limiter = handshake::make_memory_rate_limiter();
   handshake::DirectoryKeyResolver keys(directory);

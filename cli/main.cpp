@@ -398,6 +398,7 @@ int cmd_request(const std::vector<std::string>& argv);
 int cmd_service(const std::vector<std::string>& argv);
 int cmd_receipt(const std::vector<std::string>& argv);
 int cmd_revoke(const std::vector<std::string>& argv);
+int cmd_session_key(const std::vector<std::string>& argv);
 int cmd_oauth(const std::vector<std::string>& argv);
 int cmd_ap2(const std::vector<std::string>& argv);
 
@@ -417,6 +418,7 @@ int top_usage(std::ostream& out) {
          "  service  verify a request as a configured service (service verify)\n"
          "  receipt  issue or verify receipts (receipt issue | receipt verify)\n"
          "  revoke   sign a RevocationStatement for a delegation or a principal\n"
+         "  session-key  write a new session ticket key file (warm sessions shared by instances)\n"
          "  conformance  run conformance vectors (or generate ours)\n"
          "  registry serve | anchor   the registry's HTTP API; anchor a receipt\n"
          "  oauth bridge   access tokens in, signed DelegationTokens out (RFC 7662, RFC 8693)\n"
@@ -434,6 +436,7 @@ int run(int argc, char** argv) {
       {"verify", cmd_verify}, {"canon", cmd_canon}, {"demo", cmd_demo},
       {"delegate", cmd_delegate}, {"request", cmd_request}, {"service", cmd_service},
       {"receipt", cmd_receipt},   {"revoke", cmd_revoke},     {"conformance", cmd_conformance},
+      {"session-key", cmd_session_key},
       {"registry", cmd_registry}, {"oauth", cmd_oauth},       {"ap2", cmd_ap2},
   };
   if (cmd == "--help" || cmd == "-h" || cmd == "help") return top_usage(std::cout);

@@ -1,7 +1,7 @@
-// hsk delegate | request | service verify | receipt issue | receipt verify | revoke: the protocol's
-// flows from the command line. Every command only translates arguments and files into calls of
-// the library (agent.hpp, service.hpp, config.hpp, receipt.hpp, revocation.hpp); the protocol's
-// rules live there.
+// hsk delegate | request | service verify | receipt issue | receipt verify | revoke | session-key:
+// the protocol's flows from the command line. Every command only translates arguments and files
+// into calls of the library (agent.hpp, service.hpp, config.hpp, receipt.hpp, revocation.hpp,
+// session_ticket.hpp); the protocol's rules live there.
 //
 // Exit codes as everywhere in hsk: 0 success, 1 the input was read but refused, 2 usage error;
 // `hsk service verify` adds 3: the service refused the request (the signed Refusal is printed).
@@ -33,6 +33,7 @@
 #include "handshake/resolver.hpp"
 #include "handshake/revocation.hpp"
 #include "handshake/service.hpp"
+#include "handshake/session_ticket.hpp"
 #include "handshake/time.hpp"
 
 namespace hsk::cli {
@@ -249,24 +250,38 @@ namespace {
 int cmd_service_verify(const std::vector<std::string>& argv) {
   static const char* kHelp =
       "usage: hsk service verify --config SERVICE.yaml [REQUEST|-]\n"
+      "       hsk service verify --config SERVICE.yaml --lines\n"
       "\n"
       "Verifies a HandshakeRequest (FILE, or standard input) as the service SERVICE.yaml configures\n"
       "(identity, trust_roots, did_documents, revocations, policy, ...; see config.hpp), at the current\n"
       "time, and prints its signed answer, an Acceptance or a Refusal, as canonical JSON.\n"
-      "Replay protection only spans runs when the configuration uses a sqlite nonce_store.\n"
+      "Replay protection only spans runs when the configuration uses a sqlite or postgres nonce_store.\n"
+      "  --lines  one request per line of standard input, one answer per line of standard output\n"
+      "           (flushed), until the input ends; exit 0 then\n"
       "Exit 0 accepted; 3 refused (\"refused: <code>: <detail>\" on stderr); 1 configuration or input\n"
       "error; 2 usage.\n";
   const std::string cmd = "service verify";
   std::string err;
-  auto a = parse_args(argv, {"config"}, {}, err);
+  auto a = parse_args(argv, {"config"}, {"lines"}, err);
   if (!a) return usage_error(cmd, err);
   if (a->help) return std::cout << kHelp, kOk;
   const auto config = opt(*a, "config");
   if (!config) return usage_error(cmd, "--config is required");
   if (a->positional.size() > 1) return usage_error(cmd, "expected at most one REQUEST file");
+  const bool lines = flag(*a, "lines");
+  if (lines && !a->positional.empty()) return usage_error(cmd, "--lines reads standard input, not a file");
 
   auto setup = load_setup(*config);
   if (!setup.ok()) return refused(cmd, setup.error());
+  if (lines) {
+    auto service = (*setup)->make_service(wall_clock());
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line.empty()) continue;
+      std::cout << canonical(service->verify(std::string_view(line)).response) << std::endl;
+    }
+    return kOk;
+  }
   auto text = read_input(a->positional.empty() ? std::nullopt : std::optional(a->positional[0]));
   if (!text.ok()) return refused(cmd, text.error());
   auto service = (*setup)->make_service(wall_clock());
@@ -286,18 +301,54 @@ int cmd_service_verify(const std::vector<std::string>& argv) {
   return kServiceRefused;
 }
 
+int cmd_service_revoke(const std::vector<std::string>& argv) {
+  static const char* kHelp =
+      "usage: hsk service revoke --config SERVICE.yaml STATEMENT.json|-\n"
+      "\n"
+      "Adds a signed RevocationStatement (hsk revoke) to the revocation store SERVICE.yaml configures\n"
+      "(revocations.sqlite or revocations.postgres), after checking it as the service would (schema,\n"
+      "the issuer's signature, its authority). Every service instance sharing that store refuses the\n"
+      "revoked delegation or principal from then on (PostgreSQL: at once, through LISTEN/NOTIFY).\n"
+      "Exit 0 stored; 1 refused or no store configured; 2 usage.\n";
+  const std::string cmd = "service revoke";
+  std::string err;
+  auto a = parse_args(argv, {"config"}, {}, err);
+  if (!a) return usage_error(cmd, err);
+  if (a->help) return std::cout << kHelp, kOk;
+  const auto config = opt(*a, "config");
+  if (!config) return usage_error(cmd, "--config is required");
+  if (a->positional.size() != 1) return usage_error(cmd, "expected one STATEMENT file (or -)");
+  auto setup = load_setup(*config);
+  if (!setup.ok()) return refused(cmd, setup.error());
+  if ((*setup)->revocation_store() == nullptr) {
+    return refused(cmd, handshake::make_error(handshake::ErrorCode::kInvalidArgument, "config.invalid",
+                                              *config + " configures no revocation store (revocations.sqlite or "
+                                                        "revocations.postgres)"));
+  }
+  auto statement = read_json_input(a->positional[0]);
+  if (!statement.ok()) return refused(cmd, in_file(a->positional[0], statement.error()));
+  if (auto st = (*setup)->revocation_store()->add_statement(*statement); !st.ok()) {
+    return refused(cmd, in_file(a->positional[0], st.error()));
+  }
+  std::cout << "stored " << statement->value("id", std::string("?")) << "\n";
+  return kOk;
+}
+
 }  // namespace
 
 int cmd_service(const std::vector<std::string>& argv) {
   static const char* kHelp =
-      "usage: hsk service verify --config SERVICE.yaml [REQUEST|-]\n"
+      "usage: hsk service verify --config SERVICE.yaml [REQUEST|-|--lines]\n"
+      "       hsk service revoke --config SERVICE.yaml STATEMENT.json|-\n"
       "\n"
       "  verify   verify a HandshakeRequest as the configured service; prints the signed answer\n"
-      "(hsk service verify --help for details)\n";
-  if (argv.empty()) return usage_error("service", "expected a subcommand: verify");
+      "  revoke   add a signed RevocationStatement to the configured revocation store\n"
+      "(hsk service verify --help, hsk service revoke --help for details)\n";
+  if (argv.empty()) return usage_error("service", "expected a subcommand: verify or revoke");
   if (argv[0] == "--help" || argv[0] == "-h") return std::cout << kHelp, kOk;
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
   if (argv[0] == "verify") return cmd_service_verify(rest);
+  if (argv[0] == "revoke") return cmd_service_revoke(rest);
   return usage_error("service", "unknown subcommand '" + argv[0] + "'");
 }
 
@@ -479,6 +530,33 @@ int cmd_revoke(const std::vector<std::string>& argv) {
   auto statement = handshake::make_revocation(*issuer, delegation, principal, reason, now_seconds(), effective_at);
   if (!statement.ok()) return refused(cmd, statement.error());
   std::cout << canonical(*statement) << "\n";
+  return kOk;
+}
+
+// ---- session-key -------------------------------------------------------------------------------
+
+int cmd_session_key(const std::vector<std::string>& argv) {
+  static const char* kHelp =
+      "usage: hsk session-key --out FILE [--force]\n"
+      "\n"
+      "Writes a new random 32-byte session ticket key (mode 0600) and prints its key id. Services\n"
+      "that list the same key files (session_keys: [current.key, previous.key] in service.yaml)\n"
+      "accept each other's warm sessions; the first file seals new tickets, all of them open.\n"
+      "To rotate: generate a key, list it first and the old one second for one session ttl, then\n"
+      "drop the old one.\n"
+      "  --out    key file to create; an existing file is never replaced unless --force\n"
+      "Exit 0 written, 1 refused, 2 usage.\n";
+  const std::string cmd = "session-key";
+  std::string err;
+  auto a = parse_args(argv, {"out"}, {"force"}, err);
+  if (!a) return usage_error(cmd, err);
+  if (a->help) return std::cout << kHelp, kOk;
+  if (!a->positional.empty()) return usage_error(cmd, "unexpected argument " + a->positional[0]);
+  const auto out = opt(*a, "out");
+  if (!out) return usage_error(cmd, "--out is required");
+  auto id = handshake::write_session_key_file(*out, flag(*a, "force"));
+  if (!id.ok()) return refused(cmd, id.error());
+  std::cout << *id << "\n";
   return kOk;
 }
 

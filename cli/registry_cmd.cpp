@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "handshake/net/registry_server.hpp"
 #include "handshake/registry_anchor.hpp"
 #include "handshake/registry_log.hpp"
+#include "handshake/storage/postgres.hpp"
 #include "handshake/registry_dids.hpp"
 #include "handshake/registry_revocations.hpp"
 #include "handshake/did.hpp"
@@ -59,13 +61,16 @@ handshake::Result<handshake::crypto::PublicKey> registry_key(const std::string& 
 
 int cmd_registry(const std::vector<std::string>& argv) {
   static const char* kHelp =
-      "usage: hsk registry serve --key REGISTRY.key --db LOG.db [--host 127.0.0.1] [--port 8080]\n"
-      "                          [--did-doc SERVICE.did.json]... [--did-db DIDS.db]\n"
+      "usage: hsk registry serve --key REGISTRY.key --db LOG.db|postgresql://... [--db-password-file FILE]\n"
+      "                          [--host 127.0.0.1] [--port 8080]\n"
+      "                          [--did-doc SERVICE.did.json]... [--did-db DIDS.db|postgresql://...]\n"
       "                          [--revocation-db REVOCATIONS.db [--revocation-authority DID]...\n"
       "                           [--admin-token-file TOKEN]]\n"
       "       hsk registry anchor --url http://HOST:PORT [--key SERVICE.key [--out ANCHORED.json]] RECEIPT.json\n"
       "\n"
-      "serve   runs the registry's HTTP API on an embedded SQLite Merkle log (see docs/registry.md):\n"
+      "serve   runs the registry's HTTP API on a Merkle log (see docs/registry.md): an embedded SQLite\n"
+      "        file, or a PostgreSQL database that several registry processes share (one linear log;\n"
+      "        the password, if any, from --db-password-file, owner-only, or PGPASSFILE):\n"
       "        receipts from the services whose DID Documents are given are checked and their\n"
       "        commitments appended durably; tree heads are signed with REGISTRY.key. Prints\n"
       "        'listening on HOST:PORT' (port 0 picks a free one); SIGINT/SIGTERM stop it. With\n"
@@ -83,8 +88,8 @@ int cmd_registry(const std::vector<std::string>& argv) {
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
   std::string err;
   if (sub == "serve") {
-    auto a = parse_args(rest, {"key", "db", "host", "port", "did-doc", "did-db", "revocation-db", "revocation-authority",
-                               "admin-token-file"},
+    auto a = parse_args(rest, {"key", "db", "db-password-file", "host", "port", "did-doc", "did-db", "revocation-db",
+                               "revocation-authority", "admin-token-file"},
                         {}, err);
     if (!a) return usage_error("registry serve", err);
     if (a->help) return std::cout << kHelp, kOk;
@@ -112,14 +117,47 @@ int cmd_registry(const std::vector<std::string>& argv) {
     if (auto s = directory.finish(true); !s.ok()) return refused("registry serve", s.error());
     handshake::ChainedKeyResolver keys;
     keys.add(std::make_shared<handshake::DirectoryKeyResolver>(std::move(directory)));
-    auto log = handshake::registry::open_sqlite_log(*db);
+    auto is_pg = [](const std::string& v) { return v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0; };
+    const bool on_postgres = is_pg(*db);
+    if (opt(*a, "db-password-file") && !on_postgres && !is_pg(opt(*a, "did-db").value_or(""))) {
+      return usage_error("registry serve", "--db-password-file is for a postgresql:// --db or --did-db");
+    }
+    // One pool per database URL, shared by the log and the DID Documents.
+    std::map<std::string, std::shared_ptr<handshake::storage::PgPool>> pools;
+    auto pool_for = [&](const std::string& url) -> handshake::Result<std::shared_ptr<handshake::storage::PgPool>> {
+      if (auto it = pools.find(url); it != pools.end()) return it->second;
+      handshake::storage::PgOptions pg;
+      pg.url = url;
+      if (auto pw = opt(*a, "db-password-file")) pg.password_file = *pw;
+      auto pool = handshake::storage::PgPool::open(pg);
+      if (!pool.ok()) return pool.error();
+      pools.emplace(url, *pool);
+      return *pool;
+    };
+    handshake::Result<std::unique_ptr<handshake::registry::LogStore>> log =
+        handshake::make_error(handshake::ErrorCode::kInvalidArgument, "registry.store_failed", "no log");
+    if (on_postgres) {
+      auto pool = pool_for(*db);
+      if (!pool.ok()) return refused("registry serve", pool.error());
+      log = handshake::storage::open_pg_log(*pool);
+    } else {
+      log = handshake::registry::open_sqlite_log(*db);
+    }
     if (!log.ok()) return refused("registry serve", log.error());
     handshake::net::RegistryServerOptions options;
     std::unique_ptr<handshake::registry::DidStore> did_store;
     if (auto did_db = opt(*a, "did-db")) {
-      auto opened = handshake::registry::DidStore::open(*did_db);
-      if (!opened.ok()) return refused("registry serve", opened.error());
-      did_store = std::move(opened).value();
+      if (is_pg(*did_db)) {
+        auto pool = pool_for(*did_db);
+        if (!pool.ok()) return refused("registry serve", pool.error());
+        auto rows = handshake::storage::open_pg_did_rows(*pool);
+        if (!rows.ok()) return refused("registry serve", rows.error());
+        did_store = std::make_unique<handshake::registry::DidStore>(std::move(rows).value());
+      } else {
+        auto opened = handshake::registry::DidStore::open(*did_db);
+        if (!opened.ok()) return refused("registry serve", opened.error());
+        did_store = std::move(opened).value();
+      }
       options.dids = did_store.get();
       keys.add(std::make_shared<handshake::registry::DidStoreKeyResolver>(*did_store));
     }

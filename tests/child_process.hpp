@@ -9,11 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hsk_test {
@@ -84,6 +86,16 @@ class ChildProcess {
       if (line->rfind(prefix, 0) == 0) return line->substr(prefix.size());
     }
     return std::nullopt;
+  }
+  // Writes `text` to the child's stdin; false when the child no longer reads it.
+  bool write(std::string_view text) {
+    while (!text.empty()) {
+      const ssize_t n = ::write(stdin_, text.data(), text.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      text.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
   }
   void stop() {
     if (pid_ <= 0) return;

@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "handshake/config.hpp"
+#include "handshake/yaml.hpp"
 
 namespace handshake {
 namespace {

@@ -67,6 +67,16 @@ Result<Json> delegate(const Identity& issuer, const std::vector<Json>& parent_ch
   return sign_message(t.to_json(), issuer.key());
 }
 
+bool refusal_ends_session(const RefusalInfo& refusal) noexcept {
+  return refusal.step == VerificationStep::kSession &&
+         (refusal.code == RefusalCode::kExpired || refusal.code == RefusalCode::kSignatureInvalid);
+}
+
+bool refusal_ends_session(const Refusal& refusal) noexcept {
+  return refusal.reason.code == to_string(RefusalCode::kExpired) ||
+         refusal.reason.code == to_string(RefusalCode::kSignatureInvalid);
+}
+
 Agent::Agent(Identity identity, std::vector<Json> chain, AgentAttestation attestation)
     : identity_(std::move(identity)), chain_(std::move(chain)), attestation_(std::move(attestation)) {}
 

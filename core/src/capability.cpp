@@ -1034,6 +1034,75 @@ Json ConstraintSet::to_json() const {
   return out;
 }
 
+Json ConstraintSet::to_state_json() const {
+  Json schema = Json::object();
+  for (const auto& [name, t] : schema_types_) schema[name] = std::string(to_string(t));
+  Json constraints = Json::object();
+  for (const auto& [name, value] : state_) {
+    constraints[name] = Json::array({std::string(to_string(types_.at(name))), value});
+  }
+  return Json{{"capability", capability_}, {"schema", std::move(schema)}, {"constraints", std::move(constraints)}};
+}
+
+Result<ConstraintSet> ConstraintSet::from_state_json(const Json& state) {
+  auto bad = [](const std::string& where, const std::string& why) {
+    return make_error(ErrorCode::kSchema, "capability.state", where + ": " + why);
+  };
+  // Names are quoted in errors; keep them printable and short.
+  auto shown = [](const std::string& name) {
+    std::string out;
+    for (char c : name.substr(0, 64)) {
+      const auto u = static_cast<unsigned char>(c);
+      out.push_back(u >= 0x20 && u < 0x7F ? c : '?');
+    }
+    return out;
+  };
+  if (!state.is_object() || state.size() != 3) {
+    return bad("(top)", "expected an object with exactly capability, schema and constraints");
+  }
+  const auto cap = state.find("capability");
+  const auto schema = state.find("schema");
+  const auto constraints = state.find("constraints");
+  if (cap == state.end() || schema == state.end() || constraints == state.end()) {
+    return bad("(top)", "expected an object with exactly capability, schema and constraints");
+  }
+  ConstraintSet set;
+  if (!cap->is_string()) return bad("capability", "must be a string");
+  set.capability_ = cap->get<std::string>();
+  // An empty name is what a default-constructed set holds.
+  if (!set.capability_.empty()) {
+    if (auto st = validate_name(set.capability_, NameOptions{true}); !st.ok()) {
+      return bad("capability", st.error().message);
+    }
+  }
+  if (!schema->is_object()) return bad("schema", "must be an object");
+  if (schema->size() > kMaxSchemaConstraints) return bad("schema", "too many constraints");
+  for (auto it = schema->begin(); it != schema->end(); ++it) {
+    if (!it.value().is_string()) return bad("schema/" + shown(it.key()), "must be a constraint type name");
+    auto t = parse_constraint_type(it.value().get_ref<const std::string&>());
+    if (!t.ok()) return bad("schema/" + shown(it.key()), t.error().message);
+    set.schema_types_.emplace(it.key(), *t);
+  }
+  if (!constraints->is_object()) return bad("constraints", "must be an object");
+  for (auto it = constraints->begin(); it != constraints->end(); ++it) {
+    const std::string where = "constraints/" + shown(it.key());
+    const Json& entry = it.value();
+    if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string()) {
+      return bad(where, "expected [type, value]");
+    }
+    auto t = parse_constraint_type(entry[0].get_ref<const std::string&>());
+    if (!t.ok()) return bad(where, t.error().message);
+    std::string why;
+    auto normalized = normalize(*t, entry[1], why);
+    if (!normalized) return bad(where, why);
+    // Only the normalized form is a state: "x" for ["x"] or two limits of one window are not.
+    if (*normalized != entry[1]) return bad(where, "the value is not in its normalized form");
+    set.state_.emplace(it.key(), entry[1]);
+    set.types_.emplace(it.key(), *t);
+  }
+  return set;
+}
+
 std::vector<RateLimit> ConstraintSet::rate_limits() const {
   std::vector<RateLimit> out;
   for (const auto& [name, t] : types_) {

@@ -11,6 +11,7 @@
 #include "handshake/encoding.hpp"
 #include "handshake/json.hpp"
 #include "handshake/schema.hpp"
+#include "secret_files.hpp"
 
 namespace handshake {
 namespace {
@@ -95,18 +96,7 @@ Result<Identity> Identity::from_key(Did did, crypto::SigningKey key, std::uint64
 
 Identity Identity::rotated() const { return Identity(did_, crypto::SigningKey::generate(), key_version_ + 1); }
 
-Status save_key_file(const Identity& identity, const std::filesystem::path& path, bool overwrite) {
-  Json doc{{"type", "handshake-key"},
-           {"format_version", 1},
-           {"did", identity.did_string()},
-           {"key_version", identity.key_version()},
-           {"alg", "Ed25519"},
-           {"public_key", encoding::base64url_encode(identity.public_key())},
-           {"seed", encoding::base64url_encode(identity.key().seed_bytes())}};
-  auto text = json::canonicalize(doc);
-  if (!text.ok()) return text.error();
-  std::string body = *text + "\n";
-
+Status write_secret_file(const std::filesystem::path& path, std::string_view body, bool overwrite) {
   const std::filesystem::path target = path;
   const std::filesystem::path tmp =
       overwrite ? std::filesystem::path(path.string() + ".tmp-" + std::to_string(::getpid())) : path;
@@ -119,7 +109,6 @@ Status save_key_file(const Identity& identity, const std::filesystem::path& path
   }
   // The mode argument of open() is filtered by the umask; set it explicitly.
   const bool ok = ::fchmod(fd, 0600) == 0 && write_all(fd, body) && ::fsync(fd) == 0;
-  std::fill(body.begin(), body.end(), '\0');
   const int saved = errno;
   ::close(fd);
   if (!ok) {
@@ -132,6 +121,22 @@ Status save_key_file(const Identity& identity, const std::filesystem::path& path
     return make_error(ErrorCode::kIo, "keyfile.write", "cannot replace " + target.string() + ": " + why);
   }
   return {};
+}
+
+Status save_key_file(const Identity& identity, const std::filesystem::path& path, bool overwrite) {
+  Json doc{{"type", "handshake-key"},
+           {"format_version", 1},
+           {"did", identity.did_string()},
+           {"key_version", identity.key_version()},
+           {"alg", "Ed25519"},
+           {"public_key", encoding::base64url_encode(identity.public_key())},
+           {"seed", encoding::base64url_encode(identity.key().seed_bytes())}};
+  auto text = json::canonicalize(doc);
+  if (!text.ok()) return text.error();
+  std::string body = *text + "\n";
+  Status written = write_secret_file(path, body, overwrite);
+  std::fill(body.begin(), body.end(), '\0');
+  return written;
 }
 
 Result<std::string> read_secret_file(const std::filesystem::path& path, std::size_t max_bytes) {

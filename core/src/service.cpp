@@ -1,8 +1,6 @@
 #include "handshake/service.hpp"
 
 #include <algorithm>
-#include <shared_mutex>
-#include <unordered_map>
 
 #include "handshake/crypto.hpp"
 #include "handshake/did.hpp"
@@ -11,22 +9,6 @@
 #include "messages_internal.hpp"
 
 namespace handshake {
-
-struct Service::Session {
-  std::string agent;
-  crypto::PublicKey agent_key{};
-  std::string granted_name;
-  capability::ConstraintSet chain_scope;
-  std::vector<std::pair<std::string, std::string>> delegations;
-  std::vector<std::string> principals;
-  std::string root_delegation;
-  Timestamp expires_at{};
-};
-
-struct Service::Sessions {
-  mutable std::shared_mutex mu;
-  std::unordered_map<std::string, std::shared_ptr<const Session>> by_token;
-};
 
 namespace {
 
@@ -78,15 +60,15 @@ Service::Service(Identity identity, ServiceOptions options, const Clock& clock, 
       keys_(keys),
       revocations_(revocations),
       nonces_(nonces),
-      limiter_(limiter),
-      sessions_(std::make_unique<Sessions>()) {}
+      limiter_(limiter) {
+  if (options_.session_ttl.count() > 0) {
+    tickets_ = options_.ticket_keys;
+    // A key of this object's own: single-instance sessions. Without guarded memory, no sessions.
+    if (!tickets_) tickets_ = SessionTicketKeys::generate().value_or(nullptr);
+  }
+}
 
 Service::~Service() = default;
-
-std::size_t Service::session_count() const {
-  std::shared_lock lock(sessions_->mu);
-  return sessions_->by_token.size();
-}
 
 Decision Service::refuse(const Json* request, RefusalInfo r) const {
   Decision d;
@@ -252,33 +234,21 @@ Decision Service::verify_owned(Json doc, const ActionBinding* action) {
 
   std::optional<std::string> token;
   std::int64_t ttl = 0;
-  if (options_.session_ttl.count() > 0) {
+  if (tickets_) {
     Timestamp expires = now + std::chrono::duration_cast<std::chrono::microseconds>(options_.session_ttl);
     for (const auto& link : request.delegation_chain) expires = std::min(expires, link.exp);
     ttl = std::chrono::duration_cast<std::chrono::seconds>(expires - now).count();
     if (ttl >= 1) {
-      std::array<std::uint8_t, 32> raw{};
-      crypto::random_bytes(raw);
-      auto session = std::make_shared<Session>();
-      session->agent = request.iss;
-      session->agent_key = key.key;
-      session->granted_name = chain.granted_name;
-      session->chain_scope = chain.chain_scope;
-      session->delegations = chain.delegations;
-      session->principals = chain.principals;
-      session->root_delegation = chain.delegations.front().first;
-      session->expires_at = expires;
-      std::unique_lock lock(sessions_->mu);
-      if (sessions_->by_token.size() >= options_.max_sessions) {
-        for (auto it = sessions_->by_token.begin(); it != sessions_->by_token.end();) {
-          it = it->second->expires_at <= now ? sessions_->by_token.erase(it) : std::next(it);
-        }
-      }
-      // A full table means no warm path for this agent, not a refusal.
-      if (sessions_->by_token.size() < options_.max_sessions) {
-        token = encoding::base64url_encode(raw);
-        sessions_->by_token.emplace(*token, std::move(session));
-      }
+      SessionTicket session;
+      session.agent = request.iss;
+      session.agent_key = key.key;
+      session.granted_name = std::move(chain.granted_name);
+      session.chain_scope = std::move(chain.chain_scope);
+      session.delegations = std::move(chain.delegations);
+      session.principals = std::move(chain.principals);
+      session.expires_at = expires;
+      // A ticket that cannot be sealed (too large to carry) means no warm path, not a refusal.
+      if (auto sealed = tickets_->seal(identity_.did_string(), session); sealed.ok()) token = std::move(sealed).value();
     }
   }
   Decision accepted = accept(request, chain.effective_scope, std::move(token), ttl, false);
@@ -288,20 +258,14 @@ Decision Service::verify_owned(Json doc, const ActionBinding* action) {
 
 Decision Service::verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now,
                               const ActionBinding* action) {
-  std::shared_ptr<const Session> session;
-  {
-    std::shared_lock lock(sessions_->mu);
-    if (auto it = sessions_->by_token.find(token); it != sessions_->by_token.end()) session = it->second;
-  }
-  auto drop = [&] {
-    std::unique_lock lock(sessions_->mu);
-    sessions_->by_token.erase(token);
-  };
-  if (!session || session->expires_at <= now) {
-    if (session) drop();
+  auto unknown = [&] {
     return refuse(&request.source, info(RefusalCode::kExpired, VerificationStep::kSession,
                                         "session token unknown or expired; send a cold handshake"));
-  }
+  };
+  if (!tickets_) return unknown();
+  auto opened = tickets_->open(identity_.did_string(), token);
+  if (!opened.ok() || opened->expires_at <= now) return unknown();
+  const SessionTicket* session = &opened.value();
   if (session->agent != request.iss) {
     return refuse(&request.source, info(RefusalCode::kSignatureInvalid, VerificationStep::kSession,
                                         "session belongs to another agent"));
@@ -311,7 +275,6 @@ Decision Service::verify_warm(const HandshakeRequest& request, const std::string
                                         "request: " + s.error().message));
   }
   if (auto r = check_revocations(session->delegations, session->principals, revocations_, now)) {
-    if (r->code == RefusalCode::kCredentialRevoked) drop();
     r->step = VerificationStep::kSession;
     return refuse(&request.source, *r);
   }
@@ -328,7 +291,7 @@ Decision Service::verify_warm(const HandshakeRequest& request, const std::string
   if (action != nullptr) {
     if (auto r = check_action(request, scope, *action, now)) return refuse(&request.source, *r);
   }
-  if (auto r = after_scope(request, scope, session->root_delegation, now)) return refuse(&request.source, *r);
+  if (auto r = after_scope(request, scope, session->root_delegation(), now)) return refuse(&request.source, *r);
   const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(session->expires_at - now).count();
   return accept(request, scope, remaining >= 1 ? std::optional(token) : std::nullopt, remaining, true);
 }

@@ -2,7 +2,9 @@
 // hsk-a2a-proxy --role agent -> hsk-a2a-proxy --role service -> an unchanged @a2a-js/sdk agent
 // (server.mjs) with three skills, one of them an AP2 payment (v0.1 and v0.2 SD-JWT mandates; the paid
 // task's receipt is anchored in a registry started here and bundled for dispute, then verified
-// offline). Every process is started here and stopped at the end.
+// offline). The service proxy restarts under a running agent proxy, whose warm session is then
+// refused and retried cold, unseen by the client. Every process is started here and stopped at the
+// end.
 //
 // usage: node e2e.mjs --hsk PATH --proxy PATH
 import assert from 'node:assert/strict';
@@ -57,10 +59,16 @@ const file = (name) => join(work, name);
 const writeJson = (name, value) => { writeFileSync(file(name), JSON.stringify(value)); return file(name); };
 
 // Starts a child and waits for the stdout line that starts with `prefix`; returns its rest.
+// opts.log (an object) collects its stderr in log.text; opts.proc.current is set to the child.
 function start(command, args, prefix, opts = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: opts.cwd ?? work, stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(command, args, { cwd: opts.cwd ?? work, stdio: ['pipe', 'pipe', opts.log ? 'pipe' : 'inherit'] });
     children.push(child);
+    if (opts.proc) opts.proc.current = child;
+    child.stderr?.on('data', (d) => {
+      process.stderr.write(d);
+      opts.log.text += d;
+    });
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`${command} did not start`)), 20_000);
     child.stdout.on('data', (d) => {
@@ -112,12 +120,23 @@ const issuer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 writeFileSync(file('issuer.jwk'), JSON.stringify(issuer.publicKey.export({ format: 'jwk' })));
 
 const upstream = await start('node', [join(HERE, 'server.mjs')], 'A2A_URL ', { cwd: HERE });
-const serviceAt = `http://${await start(PROXY, ['--role', 'service', '--config', file('service.yaml'), '--skills',
-  file('skills.yaml'), '--ap2-skill', 'pay', '--ap2-issuer-key', file('issuer.jwk'), '--listen', '127.0.0.1:0',
-  '--upstream', upstream], 'listening on ')}/`;
-const agentAt = async (chain, receipts, extra = []) => `http://${await start(PROXY, ['--role', 'agent', '--key',
+const serviceProc = {};
+const startService = (listen) => start(PROXY, ['--role', 'service', '--config', file('service.yaml'), '--skills',
+  file('skills.yaml'), '--ap2-skill', 'pay', '--ap2-issuer-key', file('issuer.jwk'), '--listen', listen,
+  '--upstream', upstream], 'listening on ', { proc: serviceProc });
+const serviceListen = await startService('127.0.0.1:0');
+const serviceAt = `http://${serviceListen}/`;
+// A new service process on the same address: the warm sessions of the old one are gone.
+async function restartService() {
+  const old = serviceProc.current;
+  const gone = new Promise((r) => old.on('exit', r));
+  old.kill('SIGTERM');
+  await gone;
+  await startService(serviceListen);
+}
+const agentAt = async (chain, receipts, extra = [], log = undefined) => `http://${await start(PROXY, ['--role', 'agent', '--key',
   file('agent.key'), '--chain', file(chain), '--listen', '127.0.0.1:0', '--upstream', serviceAt, '--service-did', did.svc,
-  '--receipts', file(receipts), ...extra], 'listening on ')}/`;
+  '--receipts', file(receipts), ...extra], 'listening on ', { log })}/`;
 const agentProxy = await agentAt('chain.json', 'receipts.jsonl');
 
 // ---- helpers ----------------------------------------------------------------------------------------
@@ -254,6 +273,48 @@ await step('v0.3 wire form: receipt verifies offline; over the limit is rejected
   assert.equal(no.body.result.status.state, 'rejected');
   assert.equal(refusalCode(no.body.result), 'scope_exceeded');
 });
+
+// ---- a service restart under a running agent proxy: warm sessions refused, retried cold ------------
+{
+  const log = { text: '' };
+  const retries = () => (log.text.match(/retrying once with a cold handshake/g) ?? []).length;
+  const proxy = await agentAt('chain.json', 'receipts-restart.jsonl', [], log);
+  const c = await factory.createFromUrl(proxy);
+  const session = (task) => ext(task.status.message)?.acceptance?.session_token;
+  let before;
+  await step('restart: a warm send the new service instance refuses is retried cold; the client gets the task', async () => {
+    const first = await c.sendMessage(send([dataPart({ limit: 2 })], 'list-invoices'), opts);
+    before = session(first);
+    assert.ok(before, 'a warm session was offered');
+    const warm = await c.sendMessage(send([dataPart({ limit: 2 })], 'list-invoices'), opts);
+    assert.equal(session(warm), before, 'the second send was warm');
+    await restartService();
+    const task = await c.sendMessage(send([dataPart({ limit: 3 })], 'list-invoices'), opts);
+    assert.equal(task.status.state, TaskState.TASK_STATE_COMPLETED, JSON.stringify(task.status));
+    assert.equal(task.artifacts[0].parts[0].content.value.invoices.length, 3);
+    assert.ok(ext(task).receipt, 'receipt');
+    assert.ok(session(task) && session(task) !== before, 'a new session: the answer is the cold retry\'s');
+    assert.equal(retries(), 1);
+  });
+  await step('restart: a streamed warm send is retried cold; no rejected event reaches the client', async () => {
+    await restartService();
+    const states = [];
+    let receipt = null;
+    for await (const ev of c.sendMessageStream(send([dataPart({ limit: 2 })], 'list-invoices'), opts)) {
+      const v = ev.payload?.value;
+      if (v?.status?.state !== undefined) states.push(v.status.state);
+      if (ev.payload?.$case === 'statusUpdate' && ext(v)?.receipt) receipt = ext(v).receipt;
+    }
+    assert.ok(!states.includes(TaskState.TASK_STATE_REJECTED), `states: ${states}`);
+    assert.ok(receipt, 'receipt on the final status update');
+    assert.equal(retries(), 2);
+  });
+  await step('restart: a refusal that does not end the session is not retried', async () => {
+    const task = await c.sendMessage(send([dataPart({ limit: 500 })], 'list-invoices'), opts);
+    assert.equal(refusalCode(task), 'scope_exceeded');
+    assert.equal(retries(), 2);
+  });
+}
 
 // ---- refusal paths, straight at the service proxy ----------------------------------------------------
 function signedRequest(constraints, chain = 'chain.json') {

@@ -1,6 +1,8 @@
 // The A2A adapter without a network: the envelope helpers, the service gate's every answer, and
 // the agent gate checking what a service sends back (including forgeries).
 
+#include <variant>
+
 #include "core/fixtures.hpp"
 #include "handshake/a2a/agent_gate.hpp"
 #include "handshake/a2a/envelope.hpp"
@@ -45,6 +47,12 @@ Json completed_task(const std::string& id, int n) {
 
 const std::string& refusal_code(const Json& response) {
   return response.at("result").at("task").at("status").at("message").at("metadata").at(kExt).at("refusal").at("reason").at("code").get_ref<const std::string&>();
+}
+
+// The agent gate's answer when no retry is expected (one service instance).
+Json to_client(a2a::AgentReply reply) {
+  REQUIRE(std::holds_alternative<a2a::ToClient>(reply));
+  return std::get<a2a::ToClient>(std::move(reply)).message;
 }
 
 }  // namespace
@@ -269,7 +277,7 @@ TEST_CASE("a2a agent gate: signs sends, checks every answer", "[a2a]") {
     auto in = service_gate.on_request(rpc, a2a::Version::kV10, on, rpc.dump());
     Json answer = in.kind == a2a::Inbound::Kind::kAnswer ? in.message : service_gate.on_response(in.exchange, completed_task("t-" + *ax.request_id, limit));
     tamper(answer);
-    return gate.on_response(ax, answer, a2a::Version::kV10);
+    return to_client(gate.on_response(ax, answer, a2a::Version::kV10));
   };
 
   SECTION("an honest exchange passes and its receipt is kept") {
@@ -313,7 +321,7 @@ TEST_CASE("a2a agent gate: signs sends, checks every answer", "[a2a]") {
       Json rpc = must(agent_gate.on_request(send_v10(Json{{"skill", "list-invoices"}}, 3), a2a::Version::kV10, ax));
       auto in = hooked.on_request(rpc, a2a::Version::kV10, on, rpc.dump());
       REQUIRE(in.kind == a2a::Inbound::Kind::kForward);
-      return agent_gate.on_response(ax, hooked.on_response(in.exchange, completed_task("t-e", 3)), a2a::Version::kV10);
+      return to_client(agent_gate.on_response(ax, hooked.on_response(in.exchange, completed_task("t-e", 3)), a2a::Version::kV10));
     };
     a2a::AgentGateOptions with = ao;
     with.evidence = evidence;
@@ -332,5 +340,223 @@ TEST_CASE("a2a agent gate: signs sends, checks every answer", "[a2a]") {
     a2a::AgentGate other(w.default_agent(), w.clock);
     CHECK_FALSE(other.learn(forged).ok());
     CHECK_FALSE(other.learn(Json{{"name", "no extension"}}).ok());
+  }
+}
+
+// ---- a warm send refused for its session: the agent gate retries once, cold ----------------------
+namespace {
+
+// Two instances of one service (same identity and configuration, each with its own session table,
+// nonce store and rate limiter), as behind a load balancer or across a restart, and an agent gate
+// that learned the service from the first.
+struct TwoInstances {
+  World w;
+  a2a::GateOptions go;
+  std::unique_ptr<a2a::ServiceGate> a;
+  std::unique_ptr<hs::NonceStore> b_nonces = hs::make_memory_nonce_store();
+  std::unique_ptr<hs::RateLimiter> b_limiter = hs::make_memory_rate_limiter();
+  std::unique_ptr<hs::Service> b_service;
+  std::unique_ptr<a2a::ServiceGate> b;
+  std::vector<Json> kept;
+  std::vector<std::string> logs;
+  std::unique_ptr<a2a::AgentGate> gate;
+  const std::vector<std::string> on = {kExt};
+
+  TwoInstances() {
+    w.options.session_ttl = 300s;
+    go.did_document = must(hs::make_did_document(w.svc, {w.now() - 24h, {}, Json::array(), Json::array()}));
+    a = std::make_unique<a2a::ServiceGate>(w.service(), skills(), go);
+    b_service = std::make_unique<hs::Service>(make_identity(hs::PrincipalType::kSvc, kServiceSeed), w.options, w.clock, w.keys,
+                                              w.revocations, *b_nonces, *b_limiter);
+    b = std::make_unique<a2a::ServiceGate>(*b_service, skills(), go);
+    a2a::AgentGateOptions ao;
+    ao.on_receipt = [this](const Json& r, const Json&) { kept.push_back(r); };
+    ao.log = [this](const std::string& l) { logs.push_back(l); };
+    gate = std::make_unique<a2a::AgentGate>(
+        hs::Agent(make_identity(hs::PrincipalType::kAgent, kAgentSeed), {w.grant(w.root, w.agent, {read_cap(100)})},
+                  attestation(w.root.did_string())),
+        w.clock, ao);
+    must_ok(gate->learn(a->agent_card(Json{{"name", "x"}})));
+  }
+
+  // What an instance answers to a (non-streaming) send: the refusal, or the task it accepted.
+  using Upstream = std::function<Json(const Json& rpc)>;
+  int tasks = 0;
+  Upstream serve(a2a::ServiceGate& g, int limit) {
+    return [&g, this, limit](const Json& rpc) {
+      auto in = g.on_request(rpc, a2a::Version::kV10, on, rpc.dump());
+      if (in.kind == a2a::Inbound::Kind::kAnswer) return in.message;
+      return g.on_response(in.exchange, completed_task("t-" + std::to_string(++tasks), limit));  // a new task each time
+    };
+  }
+
+  std::vector<Json> sent;  // every request sent upstream for the last send
+  int retries = 0;
+  // Sends through the agent gate: to `first`, and a cold retry (if asked for) to `then`.
+  Json send(int limit, const Upstream& first, const Upstream& then) {
+    sent.clear();
+    retries = 0;
+    a2a::AgentExchange ax;
+    Json rpc = must(gate->on_request(send_v10(Json{{"skill", "list-invoices"}}, limit), a2a::Version::kV10, ax));
+    sent.push_back(rpc);
+    a2a::AgentReply reply = gate->on_response(ax, first(rpc), a2a::Version::kV10);
+    while (auto* retry = std::get_if<a2a::ColdRetry>(&reply)) {
+      ++retries;
+      REQUIRE(retries == 1);  // never twice
+      const Json cold = retry->rpc;
+      a2a::AgentExchange cold_ex = retry->exchange;
+      sent.push_back(cold);
+      reply = gate->on_response(cold_ex, then(cold), a2a::Version::kV10);
+    }
+    return std::get<a2a::ToClient>(std::move(reply)).message;
+  }
+  Json send(int limit, const Upstream& to) { return send(limit, to, to); }
+  [[nodiscard]] std::size_t retry_log_lines() const {
+    std::size_t n = 0;
+    for (const auto& l : logs) n += l.find("retrying once with a cold handshake") != std::string::npos ? 1 : 0;
+    return n;
+  }
+};
+
+const Json& request_of(const Json& rpc) { return rpc.at("params").at("message").at("metadata").at(kExt).at("request"); }
+bool warm(const Json& rpc) { return request_of(rpc).at("agent_attestation").contains(hs::kSessionTokenMember); }
+std::string token_in(const Json& rpc) { return request_of(rpc).at("agent_attestation").at(hs::kSessionTokenMember).get<std::string>(); }
+const Json& acceptance_of(const Json& response) {
+  return response.at("result").at("task").at("status").at("message").at("metadata").at(kExt).at("acceptance");
+}
+Json with_unknown_token(const Json& rpc) {
+  Json t = rpc;
+  t["params"]["message"]["metadata"][kExt]["request"]["agent_attestation"][std::string(hs::kSessionTokenMember)] = "unknown";
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("a2a agent gate: a warm send another instance refuses for its session is retried once, cold", "[a2a][retry]") {
+  TwoInstances t;
+  const Json first = t.send(5, t.serve(*t.a, 5));
+  REQUIRE(first.contains("result"));
+  CHECK_FALSE(warm(t.sent[0]));
+  const std::string session_a = acceptance_of(first).at("session_token").get<std::string>();
+
+  SECTION("the client gets the accepted task; the retry is the same send, signed cold") {
+    const Json r = t.send(3, t.serve(*t.b, 3));
+    INFO(r.dump());
+    REQUIRE(r.contains("result"));
+    CHECK(r["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED");
+    CHECK(t.retries == 1);
+    CHECK(t.gate->cold_retries() == 1);
+    REQUIRE(t.sent.size() == 2);
+    CHECK(token_in(t.sent[0]) == session_a);
+    CHECK_FALSE(warm(t.sent[1]));
+    CHECK(t.sent[1]["id"] == t.sent[0]["id"]);
+    CHECK(t.sent[1]["method"] == t.sent[0]["method"]);
+    CHECK(t.sent[1]["params"]["message"]["parts"] == t.sent[0]["params"]["message"]["parts"]);
+    CHECK(request_of(t.sent[1])["delegation_chain"].size() == 1);  // the whole chain (one link here)
+    CHECK(request_of(t.sent[1])["nonce"] != request_of(t.sent[0])["nonce"]);
+    CHECK(request_of(t.sent[1])["id"] != request_of(t.sent[0])["id"]);
+    CHECK(acceptance_of(r)["request_id"] == request_of(t.sent[1])["id"]);
+    CHECK(t.kept.size() == 2);
+    CHECK(t.retry_log_lines() == 1);
+    for (const auto& l : t.logs) CHECK(l.find(session_a) == std::string::npos);
+
+    // A's session is forgotten; the next send is warm with B's, and not retried.
+    const std::string session_b = acceptance_of(r).at("session_token").get<std::string>();
+    CHECK(session_b != session_a);
+    REQUIRE(t.send(2, t.serve(*t.b, 2)).contains("result"));
+    CHECK(t.retries == 0);
+    CHECK(token_in(t.sent[0]) == session_b);
+  }
+  SECTION("a second session refusal, for the retry, goes to the client") {
+    auto b = t.serve(*t.b, 3);
+    const Json r = t.send(3, b, [&](const Json& rpc) { return b(with_unknown_token(rpc)); });
+    CHECK(t.retries == 1);
+    CHECK(refusal_code(r) == "expired");
+    CHECK(t.gate->cold_retries() == 1);
+  }
+  SECTION("a refusal that does not verify is not retried") {
+    auto b = t.serve(*t.b, 3);
+    const Json r = t.send(3, [&](const Json& rpc) {
+      Json answer = b(rpc);
+      answer["result"]["task"]["status"]["message"]["metadata"][kExt]["refusal"]["reason"]["detail"] = "edited";
+      return answer;
+    });
+    CHECK(t.retries == 0);
+    CHECK(r["error"]["code"] == -32006);
+  }
+  SECTION("refusals that do not end the session: passed on, never retried") {
+    const Json wide = t.send(500, t.serve(*t.a, 500));
+    CHECK(warm(t.sent[0]));
+    CHECK(refusal_code(wide) == "scope_exceeded");
+    CHECK(t.retries == 0);
+    // The refused warm send ended the session here: the next one is cold; then a warm replay.
+    REQUIRE(t.send(1, t.serve(*t.a, 1)).contains("result"));
+    auto a = t.serve(*t.a, 1);
+    const Json replayed = t.send(1, [&](const Json& rpc) {
+      CHECK(a(rpc).contains("result"));
+      return a(rpc);
+    });
+    CHECK(warm(t.sent[0]));
+    CHECK(refusal_code(replayed) == "replay_detected");
+    CHECK(t.retries == 0);
+    CHECK(t.gate->cold_retries() == 0);
+    CHECK(t.retry_log_lines() == 0);
+  }
+  SECTION("a cold send refused with a session code is not retried") {
+    a2a::AgentExchange ax;
+    // A second agent gate with no session: its send is cold.
+    a2a::AgentGate fresh(hs::Agent(make_identity(hs::PrincipalType::kAgent, kAgentSeed), {t.w.grant(t.w.root, t.w.agent, {read_cap(100)})},
+                                   attestation(t.w.root.did_string())),
+                         t.w.clock);
+    must_ok(fresh.learn(t.a->agent_card(Json{{"name", "x"}})));
+    Json rpc = must(fresh.on_request(send_v10(Json{{"skill", "list-invoices"}}, 1), a2a::Version::kV10, ax));
+    CHECK_FALSE(warm(rpc));
+    a2a::AgentReply reply = fresh.on_response(ax, t.serve(*t.b, 1)(with_unknown_token(rpc)), a2a::Version::kV10);
+    REQUIRE(std::holds_alternative<a2a::ToClient>(reply));
+    CHECK(refusal_code(std::get<a2a::ToClient>(reply).message) == "expired");
+    CHECK(fresh.cold_retries() == 0);
+  }
+}
+
+TEST_CASE("a2a agent gate: a streamed warm send refused for its session is retried cold", "[a2a][retry]") {
+  TwoInstances t;
+  REQUIRE(t.send(5, t.serve(*t.a, 5)).contains("result"));
+  a2a::AgentExchange ax;
+  Json stream = send_v10(Json{{"skill", "list-invoices"}}, 3);
+  stream["method"] = "SendStreamingMessage";
+  Json rpc = must(t.gate->on_request(stream, a2a::Version::kV10, ax));
+  REQUIRE(warm(rpc));
+  // Instance B answers the stream with one event: the rejected task.
+  auto in = t.b->on_request(rpc, a2a::Version::kV10, t.on, rpc.dump());
+  REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+  a2a::AgentReply reply = t.gate->on_stream_event(ax, in.message, a2a::Version::kV10);
+  auto* retry = std::get_if<a2a::ColdRetry>(&reply);
+  REQUIRE(retry != nullptr);
+  CHECK(retry->rpc["method"] == "SendStreamingMessage");
+  CHECK_FALSE(warm(retry->rpc));
+  CHECK(t.gate->cold_retries() == 1);
+  // The retry is accepted; its stream's events reach the client verified, and are not retried.
+  a2a::AgentExchange cold = retry->exchange;
+  auto accepted = t.b->on_request(retry->rpc, a2a::Version::kV10, t.on, retry->rpc.dump());
+  REQUIRE(accepted.kind == a2a::Inbound::Kind::kForward);
+  Json working = completed_task("t-s", 3);
+  working["result"]["task"]["status"]["state"] = "TASK_STATE_WORKING";
+  a2a::AgentReply event = t.gate->on_stream_event(cold, t.b->on_stream_event(accepted.exchange, working), a2a::Version::kV10);
+  REQUIRE(std::holds_alternative<a2a::ToClient>(event));
+  CHECK(std::get<a2a::ToClient>(event).message.contains("result"));
+  CHECK(cold.acceptance.has_value());
+
+  SECTION("a streamed refusal that does not end the session goes to the client") {
+    a2a::AgentExchange wide_ex;
+    Json wide = send_v10(Json{{"skill", "list-invoices"}}, 500);
+    wide["method"] = "SendStreamingMessage";
+    Json wide_rpc = must(t.gate->on_request(wide, a2a::Version::kV10, wide_ex));
+    CHECK(warm(wide_rpc));
+    auto refused = t.b->on_request(wide_rpc, a2a::Version::kV10, t.on, wide_rpc.dump());
+    REQUIRE(refused.kind == a2a::Inbound::Kind::kAnswer);
+    a2a::AgentReply r = t.gate->on_stream_event(wide_ex, refused.message, a2a::Version::kV10);
+    REQUIRE(std::holds_alternative<a2a::ToClient>(r));
+    CHECK(refusal_code(std::get<a2a::ToClient>(r).message) == "scope_exceeded");
+    CHECK(t.gate->cold_retries() == 1);
   }
 }

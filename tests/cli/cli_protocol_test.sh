@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Drives the protocol subcommands of hsk end to end: delegate, request, service verify, receipt
-# issue / verify, revoke — their outputs, refusals and exit codes. Usage: cli_protocol_test.sh HSK_BINARY
+# issue / verify, revoke, session-key (warm sessions across runs through session_keys) — their
+# outputs, refusals and exit codes. Usage: cli_protocol_test.sh HSK_BINARY
 set -uo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 HSK=$1
@@ -269,6 +270,84 @@ one_line_err "receipt issue config"
 cp svc.key loose.key && chmod 644 loose.key
 expect 1 "delegate with a loose key file" -- "$HSK" delegate --key loose.key --to "$agent" --capability $cap
 contains err "keyfile.permissions" "loose key reason"; one_line_err "loose key"
+
+# --- session-key: warm sessions across instances (each hsk run is a new instance) ---------------------
+expect 0 "session-key --help" -- "$HSK" session-key --help
+contains out "usage: hsk session-key" "session-key --help"
+expect 0 "top help" -- "$HSK" --help
+contains out "  session-key " "top help names session-key"
+expect 0 "session-key writes a key file" -- "$HSK" session-key --out current.key
+[ "$(stat -c %a current.key)" = 600 ] && ok || bad "session key file mode 0600: $(stat -c %a current.key)"
+grep -Eq '^[0-9a-f]{8}$' out && ok || bad "session-key prints the key id: $(cat out)"
+current_id=$(cat out)
+expect 1 "session-key never replaces a key" -- "$HSK" session-key --out current.key
+contains err "keyfile.exists" "existing key reason"; one_line_err "existing session key"
+expect 2 "session-key without --out" -- "$HSK" session-key
+expect 2 "session-key with an argument" -- "$HSK" session-key --out x.key extra
+expect 0 "session-key --force replaces" -- "$HSK" session-key --out current.key --force
+[ "$(cat out)" != "$current_id" ] && ok || bad "a replaced key has a new id"
+expect 0 "a second key" -- "$HSK" session-key --out previous.key
+echo '[]' >session_revoked.json  # (revoked.json revokes chain2's leaf by now)
+warm_config() {  # warm_config FILE KEYS...: service.yaml with sessions and these session_keys
+  local f=$1; shift
+  { sed 's/revoked\.json/session_revoked.json/' service.yaml
+    printf 'session_ttl_seconds: 300\nsession_keys: [%s]\n' "$(IFS=,; echo "$*")"; } >"$f"
+}
+warm_config warm_prev.yaml previous.key
+warm_config warm_cur.yaml current.key
+warm_config warm_rotated.yaml current.key previous.key
+warm_config warm_abs.yaml "$work/previous.key"
+# A fresh warm request (new nonce) for TOKEN each time: warm_request FILE TOKEN.
+warm_request() {
+  "$HSK" request --key sub.key --chain chain2.json --to "$svc" --capability $cap --session "$2" >"$1" 2>err ||
+    bad "warm request for $1: $(cat err)"
+}
+expect 0 "cold request" -- "$HSK" request --key sub.key --chain chain2.json --to "$svc" --capability $cap
+cp out rq_cold.json
+expect 0 "one run issues a session under the previous key" -- "$HSK" service verify --config warm_prev.yaml rq_cold.json
+tok=$(nth_str out session_token)
+[ -n "$tok" ] && ok || bad "the acceptance carries a session token"
+contains out '"session_ttl_seconds":' "the acceptance carries the session ttl"
+warm_request rq_w1.json "$tok"
+expect 0 "another run with the same key file accepts the warm request" -- "$HSK" service verify \
+  --config warm_prev.yaml rq_w1.json
+contains out "\"session_token\":\"$tok\"" "a warm acceptance hands the ticket back"
+warm_request rq_w2.json "$tok"
+expect 0 "a run listing the key by an absolute path accepts it" -- "$HSK" service verify --config warm_abs.yaml rq_w2.json
+warm_request rq_w3.json "$tok"
+expect 0 "a rotated run (current first, previous second) accepts it" -- "$HSK" service verify \
+  --config warm_rotated.yaml rq_w3.json
+warm_request rq_w4.json "$tok"
+expect 3 "a run with only the current key refuses it" -- "$HSK" service verify --config warm_cur.yaml rq_w4.json
+contains err "^refused: expired" "an unknown ticket is expired"
+expect 0 "the rotated run seals new sessions under the current key" -- "$HSK" service verify \
+  --config warm_rotated.yaml rq_cold.json
+tok2=$(nth_str out session_token)
+warm_request rq_w5.json "$tok2"
+expect 0 "... which a run with only the current key accepts" -- "$HSK" service verify --config warm_cur.yaml rq_w5.json
+warm_request rq_w6.json "$tok2"
+expect 3 "... and a run with only the previous key refuses" -- "$HSK" service verify --config warm_prev.yaml rq_w6.json
+echo "[$(cat rv.json)]" >session_revoked.json
+warm_request rq_w7.json "$tok2"
+expect 3 "a revocation ends the session at once, on any run" -- "$HSK" service verify --config warm_cur.yaml rq_w7.json
+contains err "^refused: credential_revoked" "revoked warm line"
+# Configuration errors.
+chmod 644 previous.key
+expect 1 "a session key file others may read is refused" -- "$HSK" service verify --config warm_rotated.yaml rq_w5.json
+contains err "keyfile.permissions" "loose session key reason"; one_line_err "loose session key"
+chmod 600 previous.key
+{ cat service.yaml; printf 'session_keys: current.key\n'; } >bad_keys.yaml
+expect 1 "session_keys must be a list" -- "$HSK" service verify --config bad_keys.yaml rq_w5.json
+contains err "config.invalid: session_keys" "session_keys list reason"; one_line_err "session_keys not a list"
+{ cat service.yaml; printf 'session_keys: []\n'; } >bad_keys2.yaml
+expect 1 "session_keys must name a key" -- "$HSK" service verify --config bad_keys2.yaml rq_w5.json
+contains err "config.invalid: session_keys" "empty session_keys reason"
+{ cat service.yaml; printf 'session_keys: [svc.key]\n'; } >bad_keys3.yaml
+expect 1 "an identity key file is not a session key" -- "$HSK" service verify --config bad_keys3.yaml rq_w5.json
+contains err "keyfile.format\|session_key.format" "identity key as session key reason"
+{ cat service.yaml; printf 'session_keys: [current.key, current.key]\n'; } >bad_keys4.yaml
+expect 1 "the same key twice is refused" -- "$HSK" service verify --config bad_keys4.yaml rq_w5.json
+contains err "session_key.duplicate" "duplicate session key reason"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -1087,4 +1088,202 @@ TEST_CASE("property: random chains never widen the effective scope", "[capabilit
   CHECK(accepted_chains > 1000);
   CHECK(refused_chains > 1000);
   CHECK(links_total > 8000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exact state (to_state_json / from_state_json), as session tickets carry a scope
+
+namespace {
+
+// The same answers from `a` and `b` for `request` at `now`: the same violation (kind, name,
+// detail) or none, and the same narrowed scope.
+void expect_same_behaviour(const ConstraintSet& a, const ConstraintSet& b, const Json& request, Timestamp now = kNow) {
+  INFO("request " << request.dump());
+  const auto va = a.check_request(request, now);
+  const auto vb = b.check_request(request, now);
+  REQUIRE(va.has_value() == vb.has_value());
+  if (va) {
+    CHECK(va->kind == vb->kind);
+    CHECK(va->constraint == vb->constraint);
+    CHECK(va->detail == vb->detail);
+  } else {
+    CHECK(a.narrowed_by_request(request).to_state_json() == b.narrowed_by_request(request).to_state_json());
+  }
+}
+
+ConstraintSet from_state(const Json& state) {
+  auto r = ConstraintSet::from_state_json(state);
+  if (!r.ok()) FAIL("from_state_json: " << r.error().to_string());
+  return std::move(r).value();
+}
+
+}  // namespace
+
+TEST_CASE("state JSON: every constraint type round-trips exactly", "[capability][state]") {
+  // All eight types of the schema (the spec's six plus resource_path and exact), with accumulated
+  // patterns and globs and several rate windows, plus untyped (inferred) names.
+  auto set = root(Json{{"limit", 100},
+                       {"floor", 2.5},
+                       {"currency", {"EUR", "USD", "GBP", Json{{"code", "CHF"}}}},
+                       {"date_range", {"2024-01-01", "2024-12-31T18:00:00Z"}},
+                       {"memo", "[a-z]+"},
+                       {"path", "/projects/**"},
+                       {"rate", {{"count", 10}, {"per_seconds", 60}}},
+                       {"account", Json{{"id", "acct-1"}, {"n", {1, 2.5, nullptr, true}}}},
+                       {"max_untyped", 7.25},
+                       {"min_untyped", -3},
+                       {"region", "eu-west"}});
+  expect_narrow_ok(set, Json{{"memo", Json::array({"[a-z]{1,8}", "[a-m].*"})},
+                             {"path", "/projects/*/docs/**"},
+                             {"rate", Json::array({Json{{"count", 5}, {"per_seconds", 60}},
+                                                   Json{{"count", 100}, {"per_seconds", 3600}},
+                                                   Json{{"count", 1000}, {"per_seconds", 86400}}})},
+                             {"limit", 50},
+                             {"currency", {"EUR", "USD", Json{{"code", "CHF"}}}},
+                             {"date_range", {"2024-02-01", "2024-11-30"}}});
+  REQUIRE(set.rate_limits().size() == 3);
+  const Json state = set.to_state_json();
+  // Every type appears, in its normalized form.
+  std::set<std::string> types;
+  for (const auto& [name, entry] : state.at("constraints").items()) types.insert(entry.at(0).get<std::string>());
+  CHECK(types == std::set<std::string>{"numeric_max", "numeric_min", "enum", "time_window", "string_pattern",
+                                       "resource_path", "rate_limit", "exact"});
+  CHECK(state.at("constraints").at("memo") == Json::array({"string_pattern", {"[a-z]+", "[a-z]{1,8}", "[a-m].*"}}));
+  CHECK(state.at("capability") == kCap);
+  CHECK(state.at("schema").at("limit") == "numeric_max");
+
+  const ConstraintSet back = from_state(state);
+  CHECK(back.to_state_json() == state);
+  CHECK(back.to_json() == set.to_json());
+  // Through text, as a ticket carries it.
+  const auto reparsed = handshake::json::parse_strict(state.dump());
+  REQUIRE(reparsed.ok());
+  const ConstraintSet from_text = from_state(*reparsed);
+  CHECK(from_text.to_state_json() == state);
+  CHECK(from_text.to_json().dump() == set.to_json().dump());
+
+  const auto la = set.rate_limits(), lb = from_text.rate_limits();
+  REQUIRE(la.size() == lb.size());
+  for (std::size_t i = 0; i < la.size(); ++i) {
+    CHECK(la[i].constraint == lb[i].constraint);
+    CHECK(la[i].count == lb[i].count);
+    CHECK(la[i].per_seconds == lb[i].per_seconds);
+  }
+  // The same decisions, accepted and refused, for every type.
+  const Timestamp inside = at("2024-06-01T12:00:00Z");
+  for (const Json& request : {
+           Json::object(),
+           Json{{"limit", 50}},
+           Json{{"limit", 51}},
+           Json{{"limit", "x"}},
+           Json{{"floor", 2.5}},
+           Json{{"floor", 2}},
+           Json{{"currency", "EUR"}},
+           Json{{"currency", {"EUR", "USD"}}},
+           Json{{"currency", "GBP"}},
+           Json{{"currency", Json{{"code", "CHF"}}}},
+           Json{{"date_range", "2024-03-03"}},
+           Json{{"date_range", {"2024-01-15", "2024-03-01"}}},
+           Json{{"memo", "abc"}},
+           Json{{"memo", "nopq"}},
+           Json{{"memo", "abcdefghij"}},
+           Json{{"path", "/projects/a/docs/x.txt"}},
+           Json{{"path", "/projects/a/b/docs/x.txt"}},
+           Json{{"rate", {{"count", 5}, {"per_seconds", 60}}}},
+           Json{{"rate", {{"count", 101}, {"per_seconds", 3600}}}},
+           Json{{"account", Json{{"id", "acct-1"}, {"n", {1, 2.5, nullptr, true}}}}},
+           Json{{"account", "acct-1"}},
+           Json{{"max_untyped", 7}},
+           Json{{"max_untyped", 8}},
+           Json{{"min_untyped", -4}},
+           Json{{"region", "eu-west"}},
+           Json{{"region", "us-east"}},
+           Json{{"unbounded", 1}},
+       }) {
+    expect_same_behaviour(set, from_text, request, inside);
+  }
+  // "now" outside the delegated window, with no value for it.
+  expect_same_behaviour(set, from_text, Json::object(), at("2025-01-01T00:00:00Z"));
+}
+
+TEST_CASE("state JSON: what to_json loses, the state keeps", "[capability][state]") {
+  // A typed name the chain does not bound still types the request's value (the schema's types
+  // travel with the set), and a single accumulated pattern stays a list.
+  auto set = root(Json{{"memo", "[a-z]+"}});
+  const ConstraintSet back = from_state(set.to_state_json());
+  expect_request_violation(back, Json{{"limit", "not a number"}}, Violation::Kind::kMalformed, "limit");
+  expect_request_violation(back, Json{{"rate", 5}}, Violation::Kind::kMalformed, "rate");
+  // Rebuilt from to_json() without the schema, "limit" would be exact and "memo" exact too.
+  auto lossy = ConstraintSet::from_link(set.to_json(), kCap, cap::CapabilitySchemaSet());
+  REQUIRE(std::holds_alternative<ConstraintSet>(lossy));
+  CHECK(std::get<ConstraintSet>(lossy).to_state_json() != set.to_state_json());
+  CHECK(back.to_state_json() == set.to_state_json());
+  // A narrowed set (the request's own limits applied) and an empty one round-trip as well.
+  const auto narrowed = set.narrowed_by_request(Json{{"limit", 3}, {"date_range", "2024-05-05"}});
+  CHECK(from_state(narrowed.to_state_json()).to_state_json() == narrowed.to_state_json());
+  const ConstraintSet empty;
+  CHECK(from_state(empty.to_state_json()).to_state_json() == empty.to_state_json());
+  CHECK(from_state(root(nullptr).to_state_json()).to_state_json() == root(nullptr).to_state_json());
+}
+
+TEST_CASE("state JSON: malformed states are refused, never thrown", "[capability][state]") {
+  const Json good = root(Json{{"limit", 5}}).to_state_json();
+  auto with = [&](const std::string& member, const Json& value) {
+    Json s = good;
+    s[member] = value;
+    return s;
+  };
+  auto entry = [&](const std::string& name, const Json& e) {
+    Json s = good;
+    s["constraints"][name] = e;
+    return s;
+  };
+  Json extra = good;
+  extra["more"] = 1;
+  Json missing = good;
+  missing.erase("schema");
+  const std::vector<Json> bad = {
+      Json(nullptr),
+      Json::array(),
+      Json("state"),
+      Json::object(),
+      extra,
+      missing,
+      with("capability", 5),
+      with("capability", "Not A Name"),
+      with("capability", "a..b"),
+      with("schema", Json::array()),
+      with("schema", Json{{"limit", "numeric_maximum"}}),
+      with("schema", Json{{"limit", 1}}),
+      with("constraints", Json::array()),
+      entry("limit", 5),
+      entry("limit", Json::array({"numeric_max"})),
+      entry("limit", Json::array({"numeric_max", 5, 6})),
+      entry("limit", Json::array({5, "numeric_max"})),
+      entry("limit", Json::array({"numeric_maximum", 5})),
+      entry("limit", Json::array({"numeric_max", "5"})),
+      entry("floor", Json::array({"numeric_min", Json::array()})),
+      entry("currency", Json::array({"enum", Json::array()})),
+      entry("currency", Json::array({"enum", "EUR"})),
+      entry("date_range", Json::array({"time_window", {"2024-02-01", "2024-01-01"}})),
+      entry("date_range", Json::array({"time_window", {"yesterday", "2024-01-01"}})),
+      entry("memo", Json::array({"string_pattern", "[a-z]+"})),             // not the list form
+      entry("memo", Json::array({"string_pattern", {"[a-z]+", "[a-z]+"}})),  // a duplicate
+      entry("memo", Json::array({"string_pattern", {"(unclosed"}})),         // not RE2
+      entry("memo", Json::array({"string_pattern", {5}})),
+      entry("path", Json::array({"resource_path", Json::array()})),
+      entry("rate", Json::array({"rate_limit", {{"count", 1}, {"per_seconds", 60}}})),  // not the list form
+      entry("rate", Json::array({"rate_limit", Json::array({Json{{"count", 1}, {"per_seconds", 60}},
+                                                             Json{{"count", 2}, {"per_seconds", 60}}})})),
+      entry("rate", Json::array({"rate_limit", Json::array({Json{{"count", 0}, {"per_seconds", 60}}})})),
+      entry("rate", Json::array({"rate_limit", Json::array({Json{{"count", 1}, {"per_seconds", 60}, {"x", 1}}})})),
+  };
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    INFO("case " << i << ": " << bad[i].dump());
+    auto r = ConstraintSet::from_state_json(bad[i]);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kSchema);
+    CHECK(r.error().reason == "capability.state");
+  }
+  CHECK(ConstraintSet::from_state_json(good).ok());
 }

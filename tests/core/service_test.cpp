@@ -6,16 +6,22 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include "core/fixtures.hpp"
 #include "handshake/policy.hpp"
+#include "handshake/session_ticket.hpp"
 
 using namespace hsk_fx;
 using hs::Json;
@@ -1046,7 +1052,6 @@ TEST_CASE("service: warm handshakes through a session token", "[service]") {
   REQUIRE(cold_acc.session_token.has_value());
   REQUIRE(cold_acc.session_ttl_seconds.has_value());
   CHECK(*cold_acc.session_ttl_seconds == 120);
-  CHECK(w.service().session_count() == 1);
   const std::string token = *cold_acc.session_token;
 
   SECTION("a warm request (built by Agent::request) is accepted, warm, and schema-valid") {
@@ -1076,8 +1081,8 @@ TEST_CASE("service: warm handshakes through a session token", "[service]") {
     const Json warm3 = w.request(a, read_cap(10), token);
     const auto d3 = w.service().verify(warm3);
     REQUIRE_FALSE(d3.accepted);
+    CHECK(d3.refusal->code == RefusalCode::kCredentialRevoked);
     w.expect_refusal(d3, d3.refusal->code, warm3);
-    CHECK(w.service().session_count() == 0);
     // And the cold path agrees.
     const Json cold2 = w.request(a, read_cap(10));
     w.expect_refusal(w.service().verify(cold2), RefusalCode::kCredentialRevoked, cold2);
@@ -1170,9 +1175,236 @@ TEST_CASE("service: without sessions a token is refused", "[service]") {
   const Json cold = w.agent_request(a, read_cap(10));
   const auto acc = w.expect_acceptance(w.service().verify(cold), cold);
   CHECK_FALSE(acc.session_token.has_value());
-  CHECK(w.service().session_count() == 0);
   const Json warm = w.agent_request(a, read_cap(10), std::string("c2Vzc2lvbi10b2tlbi10aGF0LWRvZXMtbm90LWV4aXN0"));
   const auto d = w.service().verify(warm);
   REQUIRE_FALSE(d.accepted);
   w.expect_refusal(d, d.refusal->code, warm);
+}
+
+// ---- warm sessions as sealed tickets, across instances ---------------------------------------------
+
+namespace {
+
+// A directory of ticket key files, removed afterwards.
+class KeyDir {
+ public:
+  KeyDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "hsk-service-keys-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~KeyDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  KeyDir(const KeyDir&) = delete;
+  KeyDir& operator=(const KeyDir&) = delete;
+  // A new key file `name`.
+  std::filesystem::path make(const std::string& name) const {
+    const auto p = path_ / name;
+    auto id = hs::write_session_key_file(p);
+    INFO(why(id));
+    REQUIRE(id.ok());
+    return p;
+  }
+  // The keys of `files` as one process loads them (every call loads them afresh).
+  static std::shared_ptr<const hs::SessionTicketKeys> load(const std::vector<std::filesystem::path>& files) {
+    auto k = hs::SessionTicketKeys::from_files(files);
+    INFO(why(k));
+    REQUIRE(k.ok());
+    return *k;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Another instance of the world's service, as a second process behind a load balancer is: the
+// same identity (unless `seed` says otherwise), options, clock, key resolver and revocation
+// source, its own nonce store and rate limiter, and the ticket keys given (null: its own).
+struct Instance {
+  std::unique_ptr<hs::NonceStore> nonces = hs::make_memory_nonce_store();
+  std::unique_ptr<hs::RateLimiter> limiter = hs::make_memory_rate_limiter();
+  std::unique_ptr<hs::Service> service;
+  Instance(World& w, std::shared_ptr<const hs::SessionTicketKeys> keys, std::uint8_t seed = kServiceSeed,
+           std::optional<std::chrono::seconds> ttl = std::nullopt) {
+    hs::ServiceOptions o = w.options;
+    o.ticket_keys = std::move(keys);
+    if (ttl) o.session_ttl = *ttl;
+    service = std::make_unique<hs::Service>(make_identity(hs::PrincipalType::kSvc, seed), o, w.clock, w.keys,
+                                            w.revocations, *nonces, *limiter);
+  }
+  hs::Decision verify(const Json& request) const { return service->verify(request); }
+};
+
+// A cold handshake at `at`; returns its session token.
+std::string cold_session(World& w, const Instance& at, const hs::Agent& a) {
+  const Json cold = w.request(a, read_cap(50));
+  const auto d = at.verify(cold);
+  const auto acc = w.expect_acceptance(d, cold);
+  CHECK_FALSE(d.warm);
+  REQUIRE(acc.session_token.has_value());
+  return *acc.session_token;
+}
+
+// A warm request with `token` at `at` is accepted on the warm path, and hands the token back.
+void expect_warm(World& w, const Instance& at, const hs::Agent& a, const std::string& token,
+                 std::int64_t max_invoices = 80) {
+  const Json warm = w.request(a, read_cap(max_invoices), token);
+  const auto d = at.verify(warm);
+  const auto acc = w.expect_acceptance(d, warm);
+  CHECK(d.warm);
+  CHECK(acc.effective_scope.constraints == Json{{"max_invoices", max_invoices}});
+  CHECK(acc.session_token == std::optional<std::string>(token));
+}
+
+// A warm request with `token` at `at` is refused expired at step session.
+void expect_unknown_session(World& w, const Instance& at, const hs::Agent& a, const std::string& token) {
+  const Json warm = w.request(a, read_cap(10), token);
+  const auto d = at.verify(warm);
+  w.expect_refusal(d, RefusalCode::kExpired, warm);
+  REQUIRE(d.refusal.has_value());
+  CHECK(d.refusal->step == hs::VerificationStep::kSession);
+  CHECK_THAT(detail_of(d), Catch::Contains("send a cold handshake"));
+}
+
+}  // namespace
+
+TEST_CASE("service: instances sharing a ticket key file accept each other's sessions", "[service][warm][ticket]") {
+  KeyDir dir;
+  const auto shared = dir.make("shared.key");
+  World w;
+  w.options.session_ttl = std::chrono::seconds(120);
+  const auto a = w.default_agent();
+  // Two processes load the same file; nothing else is shared between them.
+  const Instance one(w, KeyDir::load({shared}));
+  const Instance two(w, KeyDir::load({shared}));
+
+  const std::string from_one = cold_session(w, one, a);
+  expect_warm(w, two, a, from_one);
+  expect_warm(w, one, a, from_one, 30);
+  const std::string from_two = cold_session(w, two, a);
+  CHECK(from_two != from_one);
+  expect_warm(w, one, a, from_two);
+
+  SECTION("an instance with another key refuses them") {
+    const Instance other(w, KeyDir::load({dir.make("other.key")}));
+    expect_unknown_session(w, other, a, from_one);
+    expect_unknown_session(w, other, a, from_two);
+  }
+  SECTION("an instance with a key of its own refuses them") {
+    const Instance own(w, nullptr);
+    expect_unknown_session(w, own, a, from_one);
+    // ... while its own sessions work (the single-instance default).
+    expect_warm(w, own, a, cold_session(w, own, a));
+  }
+  SECTION("an instance without sessions refuses them, even with the key") {
+    const Instance cold_only(w, KeyDir::load({shared}), kServiceSeed, std::chrono::seconds(0));
+    expect_unknown_session(w, cold_only, a, from_one);
+  }
+  SECTION("a service of another DID sharing the key refuses them (the audience is bound)") {
+    const Instance elsewhere(w, KeyDir::load({shared}), kOtherServiceSeed);
+    const auto other_did = make_identity(hs::PrincipalType::kSvc, kOtherServiceSeed).did_string();
+    const Json warm = w.request(a, read_cap(10), from_one, other_did);
+    const auto d = elsewhere.verify(warm);
+    REQUIRE_FALSE(d.accepted);
+    REQUIRE(d.refusal.has_value());
+    CHECK(d.refusal->code == RefusalCode::kExpired);
+    CHECK(d.refusal->step == hs::VerificationStep::kSession);
+    // And the other way round: its tickets do not open here.
+    const Json cold = w.request(a, read_cap(10), std::nullopt, other_did);
+    const auto acc = elsewhere.verify(cold);
+    REQUIRE(acc.accepted);
+    REQUIRE(acc.acceptance->session_token.has_value());
+    expect_unknown_session(w, one, a, *acc.acceptance->session_token);
+  }
+  SECTION("another agent presenting the ticket at the other instance") {
+    const auto thief = w.agent_for(kMallorySeed, a.chain());
+    const Json warm = w.request(thief, read_cap(10), from_one);
+    const auto d = two.verify(warm);
+    w.expect_refusal(d, RefusalCode::kSignatureInvalid, warm);
+    CHECK(d.refusal->step == hs::VerificationStep::kSession);
+    // The victim's iss, the thief's signature: the key in the ticket refuses it.
+    const Json forged = resign(w.request(a, read_cap(10), from_one), w.mallory);
+    w.expect_refusal(two.verify(forged), RefusalCode::kSignatureInvalid, forged);
+  }
+  SECTION("a revocation ends the session at once on every instance") {
+    must_ok(w.revocations.add_statement(
+        must(hs::make_revocation(w.root, id_of(a.chain()[0]), std::nullopt, "policy_change", w.now())), w.keys));
+    for (const Instance* at : {&one, &two}) {
+      for (const std::string* token : {&from_one, &from_two}) {
+        const Json warm = w.request(a, read_cap(10), *token);
+        const auto d = at->verify(warm);
+        w.expect_refusal(d, RefusalCode::kCredentialRevoked, warm);
+        CHECK(d.refusal->step == hs::VerificationStep::kSession);
+      }
+    }
+  }
+  SECTION("the expiry holds on every instance (injectable clock)") {
+    w.clock.advance(std::chrono::seconds(119));
+    const Json warm = w.request(a, read_cap(10), from_one);
+    const auto d = two.verify(warm);
+    const auto acc = w.expect_acceptance(d, warm);
+    CHECK(d.warm);
+    REQUIRE(acc.session_ttl_seconds.has_value());
+    CHECK(*acc.session_ttl_seconds == 1);
+    w.clock.advance(std::chrono::seconds(1));  // exactly the expiry
+    expect_unknown_session(w, one, a, from_one);
+    expect_unknown_session(w, two, a, from_one);
+  }
+}
+
+TEST_CASE("service: ticket key rotation, the new key first and the old one second", "[service][warm][ticket]") {
+  KeyDir dir;
+  const auto old_key = dir.make("old.key");
+  const auto new_key = dir.make("new.key");
+  World w;
+  w.options.session_ttl = std::chrono::seconds(300);
+  const auto a = w.default_agent();
+  const Instance old_only(w, KeyDir::load({old_key}));
+  const Instance rotated(w, KeyDir::load({new_key, old_key}));
+  const Instance new_only(w, KeyDir::load({new_key}));
+
+  const std::string old_ticket = cold_session(w, old_only, a);
+  // The rotated instance opens the old tickets (and hands them back as they are)...
+  expect_warm(w, rotated, a, old_ticket);
+  // ... an instance with only the new key does not.
+  expect_unknown_session(w, new_only, a, old_ticket);
+  // New sessions are sealed under the new key: the new-key instance opens them, the old does not.
+  const std::string new_ticket = cold_session(w, rotated, a);
+  expect_warm(w, new_only, a, new_ticket);
+  expect_warm(w, rotated, a, new_ticket);
+  expect_unknown_session(w, old_only, a, new_ticket);
+}
+
+TEST_CASE("service: a changed, cut or made-up session token is refused expired, never accepted", "[service][warm][ticket]") {
+  KeyDir dir;
+  World w;
+  w.options.session_ttl = std::chrono::seconds(120);
+  w.options.ticket_keys = KeyDir::load({dir.make("k.key")});
+  const auto a = w.default_agent();
+  const Instance here(w, w.options.ticket_keys);
+  const std::string token = cold_session(w, here, a);
+  REQUIRE(token.size() <= hs::kMaxSessionTicketChars);
+
+  std::vector<std::string> wrong;
+  for (std::size_t i : {std::size_t{0}, std::size_t{3}, std::size_t{10}, token.size() / 2, token.size() - 2}) {
+    std::string t = token;
+    t[i] = t[i] == 'A' ? 'B' : 'A';
+    wrong.push_back(t);
+  }
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{40}, token.size() / 2, token.size() - 1}) {
+    wrong.push_back(token.substr(0, n));
+  }
+  wrong.push_back(token + "AAAA");
+  wrong.push_back(token.substr(4) + token.substr(0, 4));
+  wrong.push_back(std::string(token.size(), 'A'));
+  wrong.push_back("not a ticket at all");
+  wrong.push_back(std::string(hs::kMaxSessionTicketChars + 1, 'A'));
+  for (std::size_t i = 0; i < wrong.size(); ++i) {
+    INFO("case " << i << ": " << wrong[i].substr(0, 80));
+    expect_unknown_session(w, here, a, wrong[i]);
+  }
+  // The genuine token still works afterwards.
+  expect_warm(w, here, a, token);
 }

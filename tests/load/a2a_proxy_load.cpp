@@ -29,6 +29,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "child_process.hpp"
@@ -190,7 +191,13 @@ struct AgentSide {
       a.failure = "http " + std::to_string(res->status) + ": not JSON";
       return a;
     }
-    a.response = gate->on_response(ex, std::move(parsed).value(), a2a::Version::kV10);
+    // One service process: it always knows its sessions, so the gate never asks for a cold retry.
+    a2a::AgentReply reply = gate->on_response(ex, std::move(parsed).value(), a2a::Version::kV10);
+    if (auto* to_client = std::get_if<a2a::ToClient>(&reply)) {
+      a.response = std::move(to_client->message);
+    } else {
+      a.failure = "the gate asked for a cold retry";
+    }
     return a;
   }
 };

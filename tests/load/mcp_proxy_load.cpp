@@ -26,6 +26,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "child_process.hpp"
@@ -166,7 +167,13 @@ struct AgentSide {
       a.failure = "http " + std::to_string(res->status) + ": not JSON";
       return a;
     }
-    a.response = gate->on_response(in.exchange, std::move(*decoded));
+    // One service process: it always knows its sessions, so the gate never asks for a cold retry.
+    mcp::AgentReply reply = gate->on_response(in.exchange, std::move(*decoded));
+    if (auto* to_client = std::get_if<mcp::ToClient>(&reply)) {
+      a.response = std::move(to_client->message);
+    } else {
+      a.failure = "the gate asked for a cold retry";
+    }
     return a;
   }
 };

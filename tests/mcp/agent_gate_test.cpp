@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <variant>
 
 #include "mcp_fixture.hpp"
 
@@ -40,7 +41,11 @@ struct Pipeline {
     mcp::AgentInbound in = agent->on_client_message(message);
     last_forwarded = tamper_request(in.message);
     Json response = tamper_response(w.through_middleware(last_forwarded));
-    return agent->on_response(in.exchange, std::move(response));
+    mcp::AgentReply reply = agent->on_response(in.exchange, std::move(response));
+    // One service instance: its sessions are never unknown to it, so nothing is retried
+    // (agent_retry_test.cpp covers retries).
+    REQUIRE(std::holds_alternative<mcp::ToClient>(reply));
+    return std::get<mcp::ToClient>(std::move(reply)).message;
   }
   Json list() { return send(Json{{"jsonrpc", "2.0"}, {"id", "l"}, {"method", "tools/list"}}); }
 };

@@ -1,6 +1,8 @@
 // End-to-end: the official MCP SDK client -> hsk-mcp-proxy --role agent -> hsk-mcp-proxy --role
 // service -> @modelcontextprotocol/server-everything, over stdio or Streamable HTTP; and the SDK
-// client -> agent proxy -> the C++ example server with the in-process middleware.
+// client -> agent proxy -> the C++ example server with the in-process middleware. In every mode the
+// service restarts once under the client's session (restartable.mjs for stdio, a new process on the
+// same port for HTTP): the agent's warm session is refused and retried cold, unseen by the client.
 //
 // usage: node e2e.mjs stdio|http|example --hsk PATH --proxy PATH --example-server PATH
 // Runs from a directory whose node_modules holds the pinned packages (package-lock.json).
@@ -8,9 +10,11 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -28,6 +32,7 @@ const PROXY = arg('proxy');
 const EXAMPLE = mode === 'example' ? arg('example-server') : null;
 const require = createRequire(import.meta.url);
 const EVERYTHING = join(dirname(require.resolve('@modelcontextprotocol/server-everything/package.json')), 'dist', 'index.js');
+const RESTARTABLE = join(dirname(fileURLToPath(import.meta.url)), 'restartable.mjs');
 
 const work = mkdtempSync(join(tmpdir(), 'hsk-mcp-e2e-'));
 const children = [];
@@ -111,10 +116,31 @@ function newClient(rootsSeen) {
   return client;
 }
 
-function stdioTransport(command, args) {
+// `log`, when given, collects what the process writes on stderr.
+function stdioTransport(command, args, log = null) {
   const t = new StdioClientTransport({ command, args, cwd: work, stderr: 'pipe' });
-  t.stderr?.on('data', (d) => process.stderr.write(d));
+  t.stderr?.on('data', (d) => {
+    process.stderr.write(d);
+    if (log) log.text += d;
+  });
   return t;
+}
+
+// The agent proxy's cold retries, as it logs them (one line each).
+const retriesIn = (log) => (log.text.match(/\[agent\]: .*retrying once with a cold handshake/g) ?? []).length;
+
+// A stdio command wrapped in restartable.mjs; restart() restarts it and waits until it is back.
+function restartableStdio(command, args) {
+  const state = mkdtempSync(join(work, 'restartable-'));
+  const count = () => (existsSync(join(state, 'restarts')) ? Number(readFileSync(join(state, 'restarts'), 'utf8')) : 0);
+  return {
+    command: [process.execPath, RESTARTABLE, '--state', state, '--', command, ...args],
+    restart: async () => {
+      const before = count();
+      process.kill(Number(readFileSync(join(state, 'pid'), 'utf8')), 'SIGUSR2');
+      await waitFor(() => count() > before, 20000, 'the service to restart');
+    },
+  };
 }
 
 async function refusalOf(promise) {
@@ -189,20 +215,60 @@ function waitForPort(port, ms = 15000) {
   });
 }
 
-// Starts an HTTP-mode proxy on a free port; resolves with its MCP URL (read from its stderr).
-function startHttpProxy(args) {
+// Starts an HTTP-mode proxy on `listen` (default: a free port); resolves with its MCP URL (read
+// from its stderr). `log`, when given, collects its stderr; `proc`, its process.
+function startHttpProxy(args, { listen = '127.0.0.1:0', log = { text: '' }, proc = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(PROXY, [...args, '--listen', '127.0.0.1:0'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(PROXY, [...args, '--listen', listen], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(p);
+    proc.current = p;
     let err = '';
     p.stdout.on('data', (d) => reject(new Error(`the proxy wrote to stdout: ${d}`)));
     p.stderr.on('data', (d) => {
       process.stderr.write(d);
       err += d;
+      log.text += d;
       const m = err.match(/listening on (http:\/\/\S+?) ->/);
       if (m) resolve(m[1]);
     });
     p.on('exit', (code) => reject(new Error(`the proxy exited ${code}: ${err}`)));
+  });
+}
+
+// Between the agent proxy and the service proxy: passes everything on, but turns a JSON reply to a
+// POST into an SSE stream of one event (so the agent proxy meets refusals inside SSE too).
+function startSseShim(target) {
+  return new Promise((resolve) => {
+    const server = createServer(async (req, res) => {
+      try {
+        const chunks = [];
+        for await (const c of req) chunks.push(c);
+        const headers = {};
+        for (const [k, v] of Object.entries(req.headers)) {
+          if (!['host', 'content-length', 'connection', 'accept-encoding'].includes(k)) headers[k] = v;
+        }
+        const up = await fetch(target, { method: req.method, headers,
+          body: req.method === 'POST' ? Buffer.concat(chunks) : undefined });
+        const out = {};
+        up.headers.forEach((v, k) => {
+          if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection'].includes(k)) out[k] = v;
+        });
+        if (req.method === 'POST' && (up.headers.get('content-type') ?? '').startsWith('application/json')) {
+          const text = await up.text();
+          out['content-type'] = 'text/event-stream';
+          res.writeHead(up.status, out).end(`event: message\ndata: ${text}\n\n`);
+          return;
+        }
+        res.writeHead(up.status, out);
+        res.flushHeaders();
+        if (up.body) for await (const c of up.body) res.write(c);
+        res.end();
+      } catch {
+        res.destroy();  // the upstream went away (a restart cuts GET streams)
+      }
+    });
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}/mcp`));
+    server.unref();
   });
 }
 
@@ -216,7 +282,8 @@ async function waitFor(pred, ms, what) {
 }
 
 // ---- the scenario, the same over every transport -------------------------------------------------------
-async function throughAgent(client, rootsSeen, receiptsFile, { everything }) {
+// `restart` restarts the service; `log` collects the agent proxy's stderr.
+async function throughAgent(client, rootsSeen, receiptsFile, { everything, restart, log }) {
   let tools;
   let firstSession;
   await step('tools/list shows the handshake metadata', async () => {
@@ -242,14 +309,29 @@ async function throughAgent(client, rootsSeen, receiptsFile, { everything }) {
     assert.equal(r._meta['ai.handshake/acceptance'].session_token, firstSession);
     verifyReceiptOffline(r);
   });
+  await step('the service restarts: the refused warm session is retried cold, and the client only sees the result', async () => {
+    assert.equal(retriesIn(log), 0);
+    await restart();
+    const r = await client.callTool({ name: 'echo', arguments: { message: 'after restart' } });
+    assert.equal(r.content[0].text, 'Echo: after restart');
+    verifyReceiptOffline(r);
+    const session = r._meta['ai.handshake/acceptance'].session_token;
+    assert.ok(session && session !== firstSession, 'a new session: the answer is the cold retry\'s');
+    await waitFor(() => retriesIn(log) === 1, 3000, 'the agent proxy to log one retry');
+    // The new session is used warm, with no retry.
+    const again = await client.callTool({ name: 'echo', arguments: { message: 'warm again' } });
+    assert.equal(again._meta['ai.handshake/acceptance'].session_token, session);
+  });
   await step('a call within the delegated scope with a constraint from its arguments', async () => {
     const r = await client.callTool({ name: 'get-sum', arguments: { a: 20, b: 22 } });
     assert.match(JSON.stringify(r.content), /42/);
     assert.equal(r._meta['ai.handshake/acceptance'].effective_scope.constraints.max_a, 20);
     verifyReceiptOffline(r);
   });
-  await step('a call beyond the delegated scope gets a signed scope_exceeded', async () => {
+  await step('a call beyond the delegated scope gets a signed scope_exceeded (not retried)', async () => {
     assert.equal(await refusalOf(client.callTool({ name: 'get-sum', arguments: { a: 500, b: 1 } })), 'scope_exceeded');
+    await sleep(200);
+    assert.equal(retriesIn(log), 1, 'no retry for a refusal that does not end the session');
   });
   if (everything) {
     await step('the server\'s roots/list request reaches the client', async () => {
@@ -316,9 +398,10 @@ async function directToService(client) {
 if (mode === 'stdio') {
   const rootsSeen = { count: 0 };
   const agentClient = newClient(rootsSeen);
-  await agentClient.connect(stdioTransport(PROXY, [...agentArgs('chain.json', 'receipts.jsonl'), '--',
-    PROXY, ...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio']));
-  await throughAgent(agentClient, rootsSeen, file('receipts.jsonl'), { everything: true });
+  const service = restartableStdio(PROXY, [...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio']);
+  const log = { text: '' };
+  await agentClient.connect(stdioTransport(PROXY, [...agentArgs('chain.json', 'receipts.jsonl'), '--', ...service.command], log));
+  await throughAgent(agentClient, rootsSeen, file('receipts.jsonl'), { everything: true, restart: service.restart, log });
 
   const direct = newClient({ count: 0 });
   await direct.connect(stdioTransport(PROXY, [...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio']));
@@ -354,8 +437,21 @@ if (mode === 'stdio') {
     stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(server);
   await waitForPort(port);
-  const serviceUrl = await startHttpProxy([...serviceArgs, '--upstream', `http://127.0.0.1:${port}/mcp`]);
-  const agentUrl = await startHttpProxy([...agentArgs('chain.json', 'receipts-http.jsonl'), '--upstream', serviceUrl]);
+  // The service proxy on a fixed port, so that a new process can take its place (a restart).
+  const servicePort = await freePort();
+  const serviceProc = {};
+  const startService = () => startHttpProxy([...serviceArgs, '--upstream', `http://127.0.0.1:${port}/mcp`],
+    { listen: `127.0.0.1:${servicePort}`, proc: serviceProc });
+  const serviceUrl = await startService();
+  const restart = async () => {
+    const old = serviceProc.current;
+    const gone = new Promise((r) => old.on('exit', r));
+    old.kill('SIGTERM');
+    await gone;
+    await startService();
+  };
+  const log = { text: '' };
+  const agentUrl = await startHttpProxy([...agentArgs('chain.json', 'receipts-http.jsonl'), '--upstream', serviceUrl], { log });
 
   const rootsSeen = { count: 0 };
   const client = newClient(rootsSeen);
@@ -366,7 +462,7 @@ if (mode === 'stdio') {
   });
   // Keep the session for DELETE: close() does not end it.
   const sessionTransport = transport;
-  await throughAgent(client, rootsSeen, file('receipts-http.jsonl'), { everything: true });
+  await throughAgent(client, rootsSeen, file('receipts-http.jsonl'), { everything: true, restart, log });
   await step('DELETE ends the session through both proxies', async () => {
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
       'mcp-session-id': sessionTransport.sessionId, 'mcp-protocol-version': '2025-11-25' };
@@ -382,6 +478,25 @@ if (mode === 'stdio') {
     assert.ok(after.status === 404 || after.status === 400, `after DELETE: ${after.status}`);
     assert.match(JSON.stringify(await after.json()), /session/i);
   });
+  await step('a refusal inside an SSE reply: the warm session lost in a restart is retried cold too', async () => {
+    const sseLog = { text: '' };
+    const viaShim = await startHttpProxy([...agentArgs('chain.json', 'receipts-sse.jsonl'), '--upstream',
+      await startSseShim(serviceUrl)], { log: sseLog });
+    const c = newClient({ count: 0 });
+    await c.connect(new StreamableHTTPClientTransport(new URL(viaShim)));
+    await c.listTools();
+    const first = await c.callTool({ name: 'echo', arguments: { message: 'one' } });
+    const session = first._meta['ai.handshake/acceptance'].session_token;
+    const warm = await c.callTool({ name: 'echo', arguments: { message: 'two' } });
+    assert.equal(warm._meta['ai.handshake/acceptance'].session_token, session, 'warm before the restart');
+    await restart();
+    const r = await c.callTool({ name: 'echo', arguments: { message: 'three' } });
+    assert.equal(r.content[0].text, 'Echo: three');
+    verifyReceiptOffline(r);
+    assert.notEqual(r._meta['ai.handshake/acceptance'].session_token, session);
+    await waitFor(() => retriesIn(sseLog) === 1, 3000, 'the agent proxy to log one retry');
+    await c.close();
+  });
   const direct = newClient({ count: 0 });
   await direct.connect(new StreamableHTTPClientTransport(new URL(serviceUrl)));
   await directToService(direct);
@@ -395,9 +510,10 @@ if (mode === 'stdio') {
   // The C++ example server with the in-process middleware, behind the agent proxy.
   const rootsSeen = { count: 0 };
   const client = newClient(rootsSeen);
-  await client.connect(stdioTransport(PROXY, [...agentArgs('chain.json', 'receipts-example.jsonl'), '--',
-    EXAMPLE, '--config', file('service.yaml'), '--tools', file('tools.yaml')]));
-  await throughAgent(client, rootsSeen, file('receipts-example.jsonl'), { everything: false });
+  const service = restartableStdio(EXAMPLE, ['--config', file('service.yaml'), '--tools', file('tools.yaml')]);
+  const log = { text: '' };
+  await client.connect(stdioTransport(PROXY, [...agentArgs('chain.json', 'receipts-example.jsonl'), '--', ...service.command], log));
+  await throughAgent(client, rootsSeen, file('receipts-example.jsonl'), { everything: false, restart: service.restart, log });
   const direct = newClient({ count: 0 });
   await direct.connect(stdioTransport(EXAMPLE, ['--config', file('service.yaml'), '--tools', file('tools.yaml')]));
   await directToService(direct);

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "handshake/a2a/agent_gate.hpp"
@@ -136,8 +137,16 @@ class Proxy {
     std::shared_ptr<void> state;
   };
   virtual Step on_request(Json rpc, a2a::Version v, const std::vector<std::string>& activated, const std::string& raw) = 0;
-  virtual Json on_response(Step& step, Json response, a2a::Version v) = 0;
-  virtual Json on_event(Step& step, Json event, a2a::Version v) = 0;
+  // What becomes of an upstream answer (a whole response, or one SSE event).
+  struct Outcome {
+    Json message;  // for the client; with `resend`, a request to send upstream instead
+    // The role sends `message` upstream in place of the request just answered (the agent's cold
+    // retry of a warm send refused for its session; step.state now follows it). What is left of
+    // the refused answer is dropped; the new answer is what the client gets.
+    bool resend = false;
+  };
+  virtual Outcome on_response(Step& step, Json response, a2a::Version v) = 0;
+  virtual Outcome on_event(Step& step, Json event, a2a::Version v) = 0;
   virtual void outgoing_headers(httplib::Headers& headers, a2a::Version v) { (void)headers, (void)v; }
 
   void serve(httplib::Server& server) {
@@ -201,26 +210,34 @@ class Proxy {
       httplib::Client c(upstream.base);
       c.set_connection_timeout(5, 0);
       c.set_read_timeout(300, 0);
-      auto up = c.Post(upstream.path, headers, body, "application/json");
-      if (!up) {
-        res.set_content(rpc_error(step->forward.value("id", Json(nullptr)), -32603,
-                                  "upstream agent unreachable: " + httplib::to_string(up.error()))
-                            .dump(),
-                        "application/json");
-        return;
-      }
-      auto answer = handshake::json::parse_strict(up->body);
-      if (!answer.ok()) {
+      std::string sent = body;
+      for (;;) {
+        auto up = c.Post(upstream.path, headers, sent, "application/json");
+        if (!up) {
+          res.set_content(rpc_error(step->forward.value("id", Json(nullptr)), -32603,
+                                    "upstream agent unreachable: " + httplib::to_string(up.error()))
+                              .dump(),
+                          "application/json");
+          return;
+        }
+        auto answer = handshake::json::parse_strict(up->body);
+        if (!answer.ok()) {
+          res.status = up->status;
+          res.set_content(up->body, up->get_header_value("Content-Type"));
+          return;
+        }
+        Outcome out = on_response(*step, std::move(answer).value(), v);
+        if (out.resend) {
+          sent = out.message.dump();
+          continue;
+        }
         res.status = up->status;
-        res.set_content(up->body, up->get_header_value("Content-Type"));
+        for (const char* name : {"A2A-Extensions", "X-A2A-Extensions"}) {
+          if (!step->echo_extension && up->has_header(name)) res.set_header(name, up->get_header_value(name));
+        }
+        res.set_content(out.message.dump(), "application/json");
         return;
       }
-      res.status = up->status;
-      for (const char* name : {"A2A-Extensions", "X-A2A-Extensions"}) {
-        if (!step->echo_extension && up->has_header(name)) res.set_header(name, up->get_header_value(name));
-      }
-      res.set_content(on_response(*step, std::move(answer).value(), v).dump(), "application/json");
-      return;
     }
     // Streaming: the upstream exchange runs inside the provider, event by event.
     res.set_chunked_content_provider("text/event-stream", [this, step, headers, body, v](size_t, httplib::DataSink& sink) {
@@ -228,8 +245,13 @@ class Proxy {
       c.set_connection_timeout(5, 0);
       c.set_read_timeout(300, 0);
       std::string buffer;
+      // Set when the role sends another request in place of this stream's: the rest of it is
+      // dropped, and the new stream follows on the same sink.
+      std::optional<std::string> resend;
+      bool client_gone = false;
       auto flush_events = [&](bool final) {
         for (;;) {
+          if (resend || client_gone) return;
           auto end = buffer.find("\n\n");
           if (end == std::string::npos) {
             if (!final || buffer.empty()) return;
@@ -256,36 +278,58 @@ class Proxy {
           std::string out = other;
           if (!data.empty()) {
             auto ev = handshake::json::parse_strict(data);
-            out += "data: " + (ev.ok() ? on_event(*step, std::move(ev).value(), v).dump() : data) + "\n";
+            std::string text = data;
+            if (ev.ok()) {
+              Outcome o = on_event(*step, std::move(ev).value(), v);
+              if (o.resend) {
+                resend = o.message.dump();
+                return;
+              }
+              text = o.message.dump();
+            }
+            out += "data: " + text + "\n";
           }
           out += "\n";
-          if (!sink.write(out.data(), out.size())) return;
+          if (!sink.write(out.data(), out.size())) {
+            client_gone = true;
+            return;
+          }
           if (final && buffer.empty()) return;
         }
       };
-      httplib::Request up;
-      up.method = "POST";
-      up.path = upstream.path;
-      up.headers = headers;
-      up.body = body;
-      up.set_header("Content-Type", "application/json");
-      up.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
-        buffer.append(d, n);
-        flush_events(false);
-        return true;
-      };
-      httplib::Response r;
-      httplib::Error err = httplib::Error::Success;
-      if (!c.send(up, r, err)) {
-        const std::string e = "data: " +
-                              rpc_error(step->forward.value("id", Json(nullptr)), -32603,
-                                        "upstream agent unreachable: " + httplib::to_string(err))
-                                  .dump() +
-                              "\n\n";
-        sink.write(e.data(), e.size());
-      } else {
-        if (buffer.empty() && !r.body.empty()) buffer = r.body;
-        flush_events(true);
+      std::string sent = body;
+      for (;;) {
+        buffer.clear();
+        resend.reset();
+        httplib::Request up;
+        up.method = "POST";
+        up.path = upstream.path;
+        up.headers = headers;
+        up.body = sent;
+        up.set_header("Content-Type", "application/json");
+        up.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
+          buffer.append(d, n);
+          flush_events(false);
+          return !resend && !client_gone;  // false: stop reading this stream
+        };
+        httplib::Response r;
+        httplib::Error err = httplib::Error::Success;
+        const bool ok = c.send(up, r, err);
+        if (!resend && !client_gone) {
+          if (!ok) {
+            const std::string e = "data: " +
+                                  rpc_error(step->forward.value("id", Json(nullptr)), -32603,
+                                            "upstream agent unreachable: " + httplib::to_string(err))
+                                      .dump() +
+                                  "\n\n";
+            sink.write(e.data(), e.size());
+          } else {
+            if (buffer.empty() && !r.body.empty()) buffer = r.body;
+            flush_events(true);
+          }
+        }
+        if (!resend || client_gone) break;
+        sent = std::move(*resend);
       }
       sink.done();
       return true;
@@ -310,11 +354,11 @@ class ServiceProxy final : public Proxy {
     }
     return s;
   }
-  Json on_response(Step& step, Json response, a2a::Version) override {
-    return gate_.on_response(*static_cast<a2a::Exchange*>(step.state.get()), std::move(response));
+  Outcome on_response(Step& step, Json response, a2a::Version) override {
+    return {gate_.on_response(*static_cast<a2a::Exchange*>(step.state.get()), std::move(response))};
   }
-  Json on_event(Step& step, Json event, a2a::Version) override {
-    return gate_.on_stream_event(*static_cast<a2a::Exchange*>(step.state.get()), std::move(event));
+  Outcome on_event(Step& step, Json event, a2a::Version) override {
+    return {gate_.on_stream_event(*static_cast<a2a::Exchange*>(step.state.get()), std::move(event))};
   }
   void outgoing_headers(httplib::Headers& headers, a2a::Version) override {
     // The agent behind does not know our extension: it is not asked to activate it.
@@ -360,11 +404,11 @@ class AgentProxy final : public Proxy {
     s.echo_extension = ex->request_id.has_value();
     return s;
   }
-  Json on_response(Step& step, Json response, a2a::Version v) override {
-    return gate_.on_response(*static_cast<a2a::AgentExchange*>(step.state.get()), std::move(response), v);
+  Outcome on_response(Step& step, Json response, a2a::Version v) override {
+    return follow(step, gate_.on_response(*static_cast<a2a::AgentExchange*>(step.state.get()), std::move(response), v));
   }
-  Json on_event(Step& step, Json event, a2a::Version v) override {
-    return gate_.on_stream_event(*static_cast<a2a::AgentExchange*>(step.state.get()), std::move(event), v);
+  Outcome on_event(Step& step, Json event, a2a::Version v) override {
+    return follow(step, gate_.on_stream_event(*static_cast<a2a::AgentExchange*>(step.state.get()), std::move(event), v));
   }
   void outgoing_headers(httplib::Headers& headers, a2a::Version v) override {
     const std::string name(a2a::extensions_header(v));
@@ -378,6 +422,15 @@ class AgentProxy final : public Proxy {
   }
 
  private:
+  // The gate's answer: for the client, or a cold retry whose exchange the step follows from now on.
+  static Outcome follow(Step& step, a2a::AgentReply reply) {
+    if (auto* retry = std::get_if<a2a::ColdRetry>(&reply)) {
+      step.state = std::make_shared<a2a::AgentExchange>(std::move(retry->exchange));
+      return {std::move(retry->rpc), true};
+    }
+    return {std::move(std::get<a2a::ToClient>(reply).message), false};
+  }
+
   a2a::AgentGate& gate_;
 };
 
@@ -551,6 +604,7 @@ int run(int argc, char** argv) {
     att.instance_id = opt(a, "instance").value_or("hsk-a2a-proxy");
     a2a::AgentGateOptions go;
     go.default_skill = opt(a, "skill");
+    go.log = [](const std::string& line) { log(line); };
     go.service_did = opt(a, "service-did");
     if (auto d = opt(a, "service-did-doc")) {
       auto doc = read_json_file(*d);

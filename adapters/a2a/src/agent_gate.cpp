@@ -88,7 +88,16 @@ bool AgentGate::knows_service() const {
   return known_;
 }
 
+std::size_t AgentGate::cold_retries() const {
+  std::lock_guard lock(mu_);
+  return cold_retries_;
+}
+
 Result<Json> AgentGate::on_request(Json rpc, Version, AgentExchange& exchange) {
+  return sign_send(std::move(rpc), /*may_be_warm=*/true, exchange);
+}
+
+Result<Json> AgentGate::sign_send(Json rpc, bool may_be_warm, AgentExchange& exchange) {
   const Method m = classify(text_member(rpc, "method").value_or(""));  // value() would throw on a non-string
   if (m != Method::kSend && m != Method::kStream) return rpc;
   Json* message = nullptr;
@@ -110,8 +119,14 @@ Result<Json> AgentGate::on_request(Json rpc, Version, AgentExchange& exchange) {
     service = service_did_;
     capability = it->second;
     sources = skill_sources_[*skill];
-    if (auto s = sessions_.find(capability); s != sessions_.end() && clock_.now() < s->second.until) token = s->second.token;
+    if (auto s = sessions_.find(capability); may_be_warm && s != sessions_.end() && clock_.now() < s->second.until) {
+      token = s->second.token;
+      exchange.session = s->second.serial;
+    }
   }
+  // Kept before our metadata goes in: a refused session means signing this request again, cold.
+  const bool warm = !token.empty();
+  std::shared_ptr<const Json> original = warm ? std::make_shared<const Json>(rpc) : nullptr;
   Json data = first_data(*message);
   if (data.is_null()) data = Json::object();
   Capability cap{capability, derive_constraints(sources, data), std::nullopt};
@@ -120,6 +135,8 @@ Result<Json> AgentGate::on_request(Json rpc, Version, AgentExchange& exchange) {
   exchange.request_id = request["id"].get<std::string>();
   exchange.capability = capability;
   exchange.skill = *skill;
+  exchange.warm = warm;
+  exchange.rpc = std::move(original);
   if (options_.evidence) {
     Json sent = *message;
     strip_extension(sent);
@@ -130,7 +147,7 @@ Result<Json> AgentGate::on_request(Json rpc, Version, AgentExchange& exchange) {
   return rpc;
 }
 
-Status AgentGate::check_answer(AgentExchange& exchange, const Json& answer) {
+Result<ServiceAnswer> AgentGate::check_answer(AgentExchange& exchange, const Json& answer) {
   std::string did;
   crypto::PublicKey key{};
   {
@@ -144,11 +161,41 @@ Status AgentGate::check_answer(AgentExchange& exchange, const Json& answer) {
     const Acceptance& a = *checked.acceptance;
     if (a.session_token && a.session_ttl_seconds && *a.session_ttl_seconds > options_.session_margin_seconds) {
       std::lock_guard lock(mu_);
-      sessions_[exchange.capability] =
-          Session{*a.session_token, clock_.now() + std::chrono::seconds(*a.session_ttl_seconds - options_.session_margin_seconds)};
+      // The same session again (a warm accept) keeps its serial; a new one gets a new serial.
+      Session& s = sessions_[exchange.capability];
+      if (s.serial == 0 || s.token != *a.session_token) s.serial = next_session_serial_++;
+      s.token = *a.session_token;
+      s.until = clock_.now() + std::chrono::seconds(*a.session_ttl_seconds - options_.session_margin_seconds);
     }
   }
-  return {};
+  return checked;
+}
+
+AgentReply AgentGate::after_refusal(const AgentExchange& exchange, const Refusal& refusal, Json answer) {
+  if (!exchange.warm) return ToClient{std::move(answer)};
+  {
+    std::lock_guard lock(mu_);
+    if (auto s = sessions_.find(exchange.capability); s != sessions_.end() && s->second.serial == exchange.session) {
+      sessions_.erase(s);
+    }
+  }
+  if (exchange.cold_retry || !exchange.rpc || !refusal_ends_session(refusal)) return ToClient{std::move(answer)};
+  AgentExchange cold;
+  auto rpc = sign_send(*exchange.rpc, /*may_be_warm=*/false, cold);
+  if (!rpc.ok() || !cold.request_id) {
+    if (options_.log) options_.log("skill " + exchange.skill + ": cannot sign a cold retry; the refusal goes to the client");
+    return ToClient{std::move(answer)};
+  }
+  cold.cold_retry = true;
+  {
+    std::lock_guard lock(mu_);
+    ++cold_retries_;
+  }
+  if (options_.log) {
+    options_.log("skill " + exchange.skill + ": the service refused the warm session (" + refusal.reason.code +
+                 "); retrying once with a cold handshake");
+  }
+  return ColdRetry{std::move(rpc).value(), std::move(cold)};
 }
 
 Status AgentGate::check_receipt(const AgentExchange& exchange, const Json& receipt, const Json& subject) const {
@@ -185,45 +232,57 @@ Json AgentGate::invalid(const Json& response, const Error& why) const {
                              {"data", Json{{"response", response}}}}}};
 }
 
-Json AgentGate::on_response(AgentExchange& exchange, Json response, Version v) {
-  if (!exchange.send || !exchange.request_id || !response.is_object() || !response.contains("result")) return response;
+AgentReply AgentGate::on_response(AgentExchange& exchange, Json response, Version v) {
+  if (!exchange.send || !exchange.request_id || !response.is_object() || !response.contains("result")) {
+    return ToClient{std::move(response)};
+  }
   Json result = response["result"];
   const SendResult r = unwrap(result, v);
   if (r.kind == SendResult::Kind::kMessage) {
     const Json* ext = extension_data(*r.object);
     if (ext == nullptr || !ext->contains("acceptance") || !ext->contains("receipt")) {
-      return invalid(response, answer_error("the reply carries no acceptance and receipt"));
+      return ToClient{invalid(response, answer_error("the reply carries no acceptance and receipt"))};
     }
-    if (auto s = check_answer(exchange, (*ext)["acceptance"]); !s.ok()) return invalid(response, s.error());
+    auto checked = check_answer(exchange, (*ext)["acceptance"]);
+    if (!checked.ok()) return ToClient{invalid(response, checked.error())};
+    if (!checked->accepted) return ToClient{invalid(response, answer_error("the reply's acceptance is a refusal"))};
     const Json subject{{"a2a_context_id", text_member(*r.object, "contextId").value_or("")},
                        {"a2a_message_id", text_member(*r.object, "messageId").value_or("")},
                        {"parts", r.object->contains("parts") ? (*r.object)["parts"] : Json::array()}};
-    if (auto s = check_receipt(exchange, (*ext)["receipt"], subject); !s.ok()) return invalid(response, s.error());
-    return response;
+    if (auto s = check_receipt(exchange, (*ext)["receipt"], subject); !s.ok()) return ToClient{invalid(response, s.error())};
+    return ToClient{std::move(response)};
   }
-  if (r.kind != SendResult::Kind::kTask) return response;
+  if (r.kind != SendResult::Kind::kTask) return ToClient{std::move(response)};
   const Json& task = *r.object;
   const Json* status_ext = status_message_ext(task);
   if (status_ext == nullptr || !(status_ext->contains("acceptance") || status_ext->contains("refusal"))) {
-    return invalid(response, answer_error("the task carries no acceptance or refusal"));
+    return ToClient{invalid(response, answer_error("the task carries no acceptance or refusal"))};
   }
-  const Json& answer = status_ext->contains("acceptance") ? (*status_ext)["acceptance"] : (*status_ext)["refusal"];
-  if (auto s = check_answer(exchange, answer); !s.ok()) return invalid(response, s.error());
-  if (status_ext->contains("refusal")) return response;  // a verified, signed refusal for the client
+  const bool refused = !status_ext->contains("acceptance");
+  const Json& answer = refused ? (*status_ext)["refusal"] : (*status_ext)["acceptance"];
+  auto checked = check_answer(exchange, answer);
+  if (!checked.ok()) return ToClient{invalid(response, checked.error())};
+  if (checked->accepted == refused) {
+    return ToClient{invalid(response, answer_error(refused ? "the task's refusal is an acceptance" : "the task's acceptance is a refusal"))};
+  }
+  // A verified, signed refusal: for the client, unless it ends a warm request's session.
+  if (refused) return after_refusal(exchange, *checked->refusal, std::move(response));
   const Json* task_ext = extension_data(task);
   if (task_ext != nullptr && task_ext->contains("receipt")) {
     const Json artifacts = artifacts_without_ours(task);
     const std::string id = text_member(task, "id").value_or(""), context_id = text_member(task, "contextId").value_or("");
     const std::string state = state_text(task);
     if (auto s = check_task_receipt(exchange, (*task_ext)["receipt"], FinishedTask{id, context_id, state, artifacts}); !s.ok()) {
-      return invalid(response, s.error());
+      return ToClient{invalid(response, s.error())};
     }
   }
-  return response;
+  return ToClient{std::move(response)};
 }
 
-Json AgentGate::on_stream_event(AgentExchange& exchange, Json event, Version v) {
-  if (!exchange.send || !exchange.request_id || !event.is_object() || !event.contains("result")) return event;
+AgentReply AgentGate::on_stream_event(AgentExchange& exchange, Json event, Version v) {
+  if (!exchange.send || !exchange.request_id || !event.is_object() || !event.contains("result")) {
+    return ToClient{std::move(event)};
+  }
   Json result = event["result"];
   const SendResult r = unwrap(result, v);
   switch (r.kind) {
@@ -235,8 +294,14 @@ Json AgentGate::on_stream_event(AgentExchange& exchange, Json event, Version v) 
       if (!exchange.acceptance) {
         const Json* ext = status_message_ext(holder);
         if (ext != nullptr && (ext->contains("acceptance") || ext->contains("refusal"))) {
-          const Json& answer = ext->contains("acceptance") ? (*ext)["acceptance"] : (*ext)["refusal"];
-          if (auto s = check_answer(exchange, answer); !s.ok()) return invalid(event, s.error());
+          const bool refused = !ext->contains("acceptance");
+          const Json& answer = refused ? (*ext)["refusal"] : (*ext)["acceptance"];
+          auto checked = check_answer(exchange, answer);
+          if (!checked.ok()) return ToClient{invalid(event, checked.error())};
+          if (checked->accepted == refused) {
+            return ToClient{invalid(event, answer_error(refused ? "the refusal is an acceptance" : "the acceptance is a refusal"))};
+          }
+          if (refused) return after_refusal(exchange, *checked->refusal, std::move(event));
         }
       }
       if (r.kind == SendResult::Kind::kTask && holder.contains("artifacts") && holder["artifacts"].is_array()) {
@@ -244,25 +309,25 @@ Json AgentGate::on_stream_event(AgentExchange& exchange, Json event, Version v) 
       }
       if (r.kind == SendResult::Kind::kStatusUpdate) {
         if (const Json* ext = extension_data(holder); ext != nullptr && ext->contains("receipt")) {
-          if (!exchange.acceptance) return invalid(event, answer_error("a receipt without a verified acceptance"));
+          if (!exchange.acceptance) return ToClient{invalid(event, answer_error("a receipt without a verified acceptance"))};
           const Json artifacts(exchange.artifacts);
           const std::string id = text_member(holder, "taskId").value_or(""),
                             context_id = text_member(holder, "contextId").value_or("");
           const std::string state = state_text(holder);
           if (auto s = check_task_receipt(exchange, (*ext)["receipt"], FinishedTask{id, context_id, state, artifacts}); !s.ok()) {
-            return invalid(event, s.error());
+            return ToClient{invalid(event, s.error())};
           }
         }
       }
-      return event;
+      return ToClient{std::move(event)};
     }
     case SendResult::Kind::kArtifactUpdate:
       if (r.object->contains("artifact")) exchange.artifacts.push_back(without_ours((*r.object)["artifact"]));
-      return event;
+      return ToClient{std::move(event)};
     case SendResult::Kind::kUnknown:
       break;
   }
-  return event;
+  return ToClient{std::move(event)};
 }
 
 }  // namespace handshake::a2a

@@ -1,6 +1,6 @@
 #include "handshake/ap2/mapping.hpp"
 
-#include "handshake/config.hpp"
+#include "handshake/yaml.hpp"
 
 namespace handshake::ap2 {
 

@@ -11,6 +11,8 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <type_traits>
+#include <variant>
 
 #include "handshake/agent.hpp"
 #include "handshake/config.hpp"
@@ -232,7 +234,9 @@ int run_service(const Args& a, std::size_t max_bytes) {
     r.modified = in.exchange.kind == mcp::Exchange::Kind::kToolCall && in.exchange.decision != nullptr;
     r.message = std::move(in.message);
     if (!r.answer_now && in.exchange.kind != mcp::Exchange::Kind::kOther) {
-      r.finish = [&gate, ex = std::move(in.exchange)](Json response) { return gate.on_response(ex, std::move(response)); };
+      r.finish = [&gate, ex = std::move(in.exchange)](Json response) {
+        return Finished{gate.on_response(ex, std::move(response)), nullptr};
+      };
     }
     return r;
   };
@@ -244,6 +248,23 @@ int run_service(const Args& a, std::size_t max_bytes) {
     log("OAuth resource server: protected resource metadata at " + auth->metadata_path);
   }
   return run_transport(a, route, max_bytes, std::move(auth));
+}
+
+// The agent gate's answer to a response: for the client, or (a warm call refused for its session)
+// the same call signed cold, sent upstream in its place with its own finish.
+Finish agent_finish(mcp::AgentGate& gate, mcp::AgentExchange exchange) {
+  return [&gate, ex = std::move(exchange)](Json response) {
+    return std::visit(
+        [&gate](auto&& reply) -> Finished {
+          using T = std::decay_t<decltype(reply)>;
+          if constexpr (std::is_same_v<T, mcp::ColdRetry>) {
+            return Finished{std::move(reply.request.message), agent_finish(gate, std::move(reply.request.exchange))};
+          } else {
+            return Finished{std::move(reply.message), nullptr};
+          }
+        },
+        gate.on_response(ex, std::move(response)));
+  };
 }
 
 int run_agent(const Args& a, std::size_t max_bytes) {
@@ -295,9 +316,7 @@ int run_agent(const Args& a, std::size_t max_bytes) {
     Routed r;
     r.modified = in.exchange.request_id.has_value();
     r.message = std::move(in.message);
-    if (in.exchange.kind != mcp::AgentExchange::Kind::kOther) {
-      r.finish = [&gate, ex = std::move(in.exchange)](Json response) { return gate.on_response(ex, std::move(response)); };
-    }
+    if (in.exchange.kind != mcp::AgentExchange::Kind::kOther) r.finish = agent_finish(gate, std::move(in.exchange));
     return r;
   };
   return run_transport(a, route, max_bytes);

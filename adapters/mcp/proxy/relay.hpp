@@ -13,14 +13,27 @@ namespace hsk::mcp_proxy {
 
 using handshake::Json;
 
+struct Finished;
+// For a forwarded request whose response the role must see: what becomes of the upstream response.
+using Finish = std::function<Finished(Json response)>;
+
+// What a role made of the upstream response to a forwarded request.
+struct Finished {
+  // Without `resend`: the response for the client. With it: not for the client, but a request to
+  // send upstream in place of the one just answered (the agent's cold retry of a warm call
+  // refused for its session; same JSON-RPC id); its response goes through `resend` in turn. The
+  // response that caused it never reaches the client.
+  Json message;
+  Finish resend;
+};
+
 // What a role made of one message from the client side.
 struct Routed {
   bool answer_now = false;  // true: `message` is the response for the client; nothing goes on
   bool modified = false;    // false: forward the bytes as received
   Json message;
-  // For a forwarded request whose response the role must see: turns the upstream response into
-  // the client's. Empty: the response goes back as received.
-  std::function<Json(Json)> finish;
+  // Empty: the response goes back as received.
+  Finish finish;
 };
 
 // Called for every message the client side sends (requests, notifications, responses to the

@@ -61,10 +61,8 @@ bool parse_url(const std::string& url, Target& t) {
   return url.compare(0, scheme, "http") == 0;
 }
 
-// Starts the upstream exchange on a detached thread.
-std::shared_ptr<Upstream> start_upstream(const Target& target, const std::string& method, const httplib::Request& from,
-                                         std::string body, bool drop_authorization = false) {
-  auto up = std::make_shared<Upstream>();
+// The end-to-end headers of a client request, as they go upstream.
+httplib::Headers upstream_headers(const httplib::Request& from, bool drop_authorization) {
   httplib::Headers headers;
   for (const auto& [k, v] : from.headers) {
     if (hop_by_hop(k)) continue;
@@ -72,7 +70,13 @@ std::shared_ptr<Upstream> start_upstream(const Target& target, const std::string
     if (drop_authorization && ::strcasecmp(k.c_str(), "Authorization") == 0) continue;
     headers.emplace(k, v);
   }
-  std::string content_type = from.get_header_value("Content-Type");
+  return headers;
+}
+
+// Starts the upstream exchange on a detached thread.
+std::shared_ptr<Upstream> start_upstream(const Target& target, const std::string& method, httplib::Headers headers,
+                                         std::string content_type, std::string body) {
+  auto up = std::make_shared<Upstream>();
   std::thread([up, target, method, headers = std::move(headers), body = std::move(body), content_type]() mutable {
     httplib::Client client(target.base);
     client.set_connection_timeout(5, 0);
@@ -188,10 +192,157 @@ void json_reply(httplib::Response& res, int status, const Json& body) {
   res.set_content(mcp::serialize(body), "application/json");
 }
 
-// Relays the upstream reply to `res`: headers, then the body (transformed by `finish` for the
-// response to `id` when there is one).
-void relay_reply(const std::shared_ptr<Upstream>& up, httplib::Response& res, const Json& id,
-                 std::function<Json(Json)> finish) {
+// Sends a POST with `body` upstream again, with the headers of the client's request: a role's
+// resend (Finished::resend).
+using Restart = std::function<std::shared_ptr<Upstream>(std::string body)>;
+
+std::string content_type_of(const std::shared_ptr<Upstream>& up) {
+  std::lock_guard lock(up->mu);
+  auto it = up->headers.find("Content-Type");
+  return it == up->headers.end() ? std::string() : it->second;
+}
+
+bool is_sse(const std::string& content_type) { return content_type.rfind("text/event-stream", 0) == 0; }
+
+// An SSE reply relayed event by event. The event carrying the response to `id` goes through
+// `finish`; when that asks for a resend, the rest of this upstream reply is dropped and the
+// resent request's reply (SSE, or a JSON body sent as one event) continues the same stream.
+class SseRelay {
+ public:
+  SseRelay(std::shared_ptr<Upstream> up, const Json& id, Finish finish, Restart restart)
+      : up_(std::move(up)), id_(id), id_text_(mcp::serialize(id)), finish_(std::move(finish)),
+        restart_(std::move(restart)) {}
+
+  // One turn of httplib's chunked content provider.
+  bool step(httplib::DataSink& sink) {
+    if (waiting_headers_) {
+      std::unique_lock lock(up_->mu);
+      up_->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return up_->have_headers; });
+      if (!up_->have_headers) return sink.is_writable() || cancel();
+      waiting_headers_ = false;
+      if (up_->failed) {
+        log("upstream unreachable: " + up_->error);
+        lock.unlock();
+        return end_with(mcp::error_response(id_, mcp::kInternalError, "upstream unreachable"), sink);
+      }
+      auto it = up_->headers.find("Content-Type");
+      whole_body_ = it == up_->headers.end() || !is_sse(it->second);
+    }
+    if (whole_body_) return relay_whole_body(sink);
+
+    std::deque<std::string> chunks;
+    bool done = false;
+    {
+      std::unique_lock lock(up_->mu);
+      up_->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return !up_->chunks.empty() || up_->done; });
+      chunks.swap(up_->chunks);
+      done = up_->done && chunks.empty();
+    }
+    std::string out;
+    std::optional<Finished> resend;
+    for (const auto& c : chunks) {
+      if (resend) break;  // the rest of this reply is not for the client
+      splitter_->feed(c, [&](const SseEvent& ev) {
+        if (resend) return;
+        if (finish_) {
+          const std::string d = ev.data();
+          if (!d.empty()) {
+            auto message = mcp::decode(d);
+            if (message && mcp::message_type(*message) == mcp::MessageType::kResponse &&
+                mcp::serialize((*message)["id"]) == id_text_) {
+              Finished f = finish_(std::move(*message));
+              finish_ = nullptr;
+              if (f.resend) {
+                resend = std::move(f);
+                return;
+              }
+              out += ev.render(mcp::serialize(f.message));
+              return;
+            }
+          }
+        }
+        out += ev.render(std::nullopt);
+      });
+    }
+    if (!out.empty() && !sink.write(out.data(), out.size())) return cancel();
+    if (resend) {
+      switch_to(std::move(*resend));
+      return true;
+    }
+    if (done) {
+      const std::string rest = splitter_->rest();
+      if (rest.size() > 1) sink.write(rest.data(), rest.size());
+      sink.done();
+      return true;
+    }
+    if (!sink.is_writable()) return cancel();
+    return true;
+  }
+
+  bool cancel() {
+    std::lock_guard lock(up_->mu);
+    up_->cancelled = true;
+    return false;
+  }
+
+ private:
+  void switch_to(Finished f) {
+    cancel();
+    up_ = restart_(mcp::serialize(f.message));
+    finish_ = std::move(f.resend);
+    splitter_ = std::make_unique<SseSplitter>();
+    waiting_headers_ = true;
+  }
+
+  // A JSON (or other) body inside the SSE stream the client already has: one event.
+  bool relay_whole_body(httplib::DataSink& sink) {
+    std::string body;
+    int status = 0;
+    {
+      std::unique_lock lock(up_->mu);
+      up_->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return up_->done; });
+      if (!up_->done) return sink.is_writable() || cancel();
+      for (auto& c : up_->chunks) body += c;
+      status = up_->status;
+    }
+    auto message = mcp::decode(body);
+    if (!message || mcp::message_type(*message) != mcp::MessageType::kResponse) {
+      return end_with(mcp::error_response(id_, mcp::kInternalError,
+                                          "upstream answered HTTP " + std::to_string(status) + " without a response"),
+                      sink);
+    }
+    if (!finish_) return end_with(std::move(*message), sink);
+    Finished f = finish_(std::move(*message));
+    finish_ = nullptr;
+    if (f.resend) {
+      switch_to(std::move(f));
+      return true;
+    }
+    return end_with(std::move(f.message), sink);
+  }
+
+  bool end_with(const Json& response, httplib::DataSink& sink) {
+    const std::string ev = "event: message\ndata: " + mcp::serialize(response) + "\n\n";
+    if (!sink.write(ev.data(), ev.size())) return cancel();
+    sink.done();
+    return true;
+  }
+
+  std::shared_ptr<Upstream> up_;
+  Json id_;
+  std::string id_text_;
+  Finish finish_;
+  Restart restart_;
+  std::unique_ptr<SseSplitter> splitter_ = std::make_unique<SseSplitter>();
+  bool waiting_headers_ = false;
+  bool whole_body_ = false;
+};
+
+// Relays the upstream reply to `res`: headers, then the body (the response to `id` through
+// `finish` when there is one; a resend it asks for goes upstream through `restart`, and its reply
+// is what the client gets).
+void relay_reply(const std::shared_ptr<Upstream>& up, httplib::Response& res, const Json& id, Finish finish,
+                 const Restart& restart) {
   {
     std::unique_lock lock(up->mu);
     up->cv.wait(lock, [&] { return up->have_headers; });
@@ -205,68 +356,13 @@ void relay_reply(const std::shared_ptr<Upstream>& up, httplib::Response& res, co
       if (!hop_by_hop(k)) res.headers.emplace(k, v);
     }
   }
-  const std::string content_type = [&] {
-    std::lock_guard lock(up->mu);
-    auto it = up->headers.find("Content-Type");
-    return it == up->headers.end() ? std::string() : it->second;
-  }();
+  const std::string content_type = content_type_of(up);
 
-  if (content_type.rfind("text/event-stream", 0) == 0) {
-    auto splitter = std::make_shared<SseSplitter>();
-    auto pending_finish = std::make_shared<std::function<Json(Json)>>(std::move(finish));
-    const std::string id_text = mcp::serialize(id);
+  if (is_sse(content_type)) {
+    auto relay = std::make_shared<SseRelay>(up, id, std::move(finish), restart);
     res.set_chunked_content_provider(
-        "text/event-stream",
-        [up, splitter, pending_finish, id_text](size_t, httplib::DataSink& sink) {
-          std::deque<std::string> chunks;
-          bool done = false;
-          {
-            std::unique_lock lock(up->mu);
-            up->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return !up->chunks.empty() || up->done; });
-            chunks.swap(up->chunks);
-            done = up->done && chunks.empty();
-          }
-          std::string out;
-          for (const auto& c : chunks) {
-            splitter->feed(c, [&](const SseEvent& ev) {
-              if (*pending_finish) {
-                const std::string d = ev.data();
-                if (!d.empty()) {
-                  auto message = mcp::decode(d);
-                  if (message && mcp::message_type(*message) == mcp::MessageType::kResponse &&
-                      mcp::serialize((*message)["id"]) == id_text) {
-                    Json finished = (*pending_finish)(std::move(*message));
-                    *pending_finish = nullptr;
-                    out += ev.render(mcp::serialize(finished));
-                    return;
-                  }
-                }
-              }
-              out += ev.render(std::nullopt);
-            });
-          }
-          if (!out.empty() && !sink.write(out.data(), out.size())) {
-            std::lock_guard lock(up->mu);
-            up->cancelled = true;
-            return false;
-          }
-          if (done) {
-            const std::string rest = splitter->rest();
-            if (rest.size() > 1) sink.write(rest.data(), rest.size());
-            sink.done();
-            return true;
-          }
-          if (!sink.is_writable()) {
-            std::lock_guard lock(up->mu);
-            up->cancelled = true;
-            return false;
-          }
-          return true;
-        },
-        [up](bool) {
-          std::lock_guard lock(up->mu);
-          up->cancelled = true;
-        });
+        "text/event-stream", [relay](size_t, httplib::DataSink& sink) { return relay->step(sink); },
+        [relay](bool) { relay->cancel(); });
     return;
   }
 
@@ -279,7 +375,15 @@ void relay_reply(const std::shared_ptr<Upstream>& up, httplib::Response& res, co
   }
   if (finish && content_type.rfind("application/json", 0) == 0) {
     if (auto message = mcp::decode(body); message && mcp::message_type(*message) == mcp::MessageType::kResponse) {
-      body = mcp::serialize(finish(std::move(*message)));
+      Finished f = finish(std::move(*message));
+      if (f.resend) {
+        // Nothing has reached the client yet: its reply is the resent request's, whatever shape.
+        res.headers.clear();
+        if (!restart) return json_reply(res, 502, mcp::error_response(id, mcp::kInternalError, "cannot resend"));
+        relay_reply(restart(mcp::serialize(f.message)), res, id, std::move(f.resend), restart);
+        return;
+      }
+      body = mcp::serialize(f.message);
     }
   }
   res.set_content(body, content_type.empty() ? "application/octet-stream" : content_type);
@@ -340,18 +444,23 @@ int run_http(const HttpOptions& options, const Route& route) {
     const Json id = type == mcp::MessageType::kRequest ? (*message)["id"] : Json();
     Routed r = auth != nullptr ? auth->route(std::move(*message), req.body, context) : route(std::move(*message), req.body);
     if (r.answer_now) return json_reply(res, 200, r.message);
-    auto up = start_upstream(target, "POST", req, r.modified ? mcp::serialize(r.message) : req.body, drop_auth);
-    relay_reply(up, res, id, std::move(r.finish));
+    const std::string content_type = req.get_header_value("Content-Type");
+    httplib::Headers headers = upstream_headers(req, drop_auth);
+    Restart restart = [target, headers, content_type](std::string body) {
+      return start_upstream(target, "POST", headers, content_type, std::move(body));
+    };
+    relay_reply(restart(r.modified ? mcp::serialize(r.message) : req.body), res, id, std::move(r.finish), restart);
   });
   server.Get(options.path, [&](const httplib::Request& req, httplib::Response& res) {
     Json context;
     if (refused(req, res, context)) return;
-    relay_reply(start_upstream(target, "GET", req, {}, drop_auth), res, Json(), nullptr);
+    relay_reply(start_upstream(target, "GET", upstream_headers(req, drop_auth), {}, {}), res, Json(), nullptr, nullptr);
   });
   server.Delete(options.path, [&](const httplib::Request& req, httplib::Response& res) {
     Json context;
     if (refused(req, res, context)) return;
-    relay_reply(start_upstream(target, "DELETE", req, {}, drop_auth), res, Json(), nullptr);
+    relay_reply(start_upstream(target, "DELETE", upstream_headers(req, drop_auth), {}, {}), res, Json(), nullptr,
+                nullptr);
   });
   // Oversized bodies: httplib answers 413 itself.
 

@@ -127,7 +127,7 @@ int run_stdio(const StdioOptions& options, const Route& route) {
 
   std::mutex out_mu, child_mu;
   std::mutex pending_mu;
-  std::unordered_map<std::string, std::function<Json(Json)>> pending;
+  std::unordered_map<std::string, Finish> pending;
   std::mutex exit_mu;
   std::atomic<bool> exiting{false};
 
@@ -180,16 +180,36 @@ int run_stdio(const StdioOptions& options, const Route& route) {
             return;
           }
           if (mcp::message_type(*message) == mcp::MessageType::kResponse) {
-            std::function<Json(Json)> done;
+            const std::string key = mcp::pending_key((*message)["id"]);
+            Finish done;
             {
               std::lock_guard lock(pending_mu);
-              if (auto it = pending.find(mcp::pending_key((*message)["id"])); it != pending.end()) {
+              if (auto it = pending.find(key); it != pending.end()) {
                 done = std::move(it->second);
                 pending.erase(it);
               }
             }
             if (done) {
-              to_client(mcp::serialize(done(std::move(*message))));
+              Finished f = done(std::move(*message));
+              if (!f.resend) {
+                to_client(mcp::serialize(f.message));
+                return;
+              }
+              // The role sends another request in place of this one (same id): its response is
+              // the one the client gets.
+              {
+                std::lock_guard lock(pending_mu);
+                pending[key] = std::move(f.resend);
+              }
+              if (!to_server(mcp::serialize(f.message))) {
+                log("the server's stdin is closed");
+                {
+                  std::lock_guard lock(pending_mu);
+                  pending.erase(key);
+                }
+                to_client(mcp::serialize(mcp::error_response(f.message.value("id", Json()), mcp::kInternalError,
+                                                             "the server's stdin is closed")));
+              }
               return;
             }
           }

@@ -28,6 +28,11 @@ std::size_t AgentGate::receipts_verified() const {
   return verified_;
 }
 
+std::size_t AgentGate::cold_retries() const {
+  std::lock_guard lock(mu_);
+  return cold_retries_;
+}
+
 std::optional<std::string> AgentGate::service_did() const {
   std::lock_guard lock(mu_);
   return service_did_;
@@ -78,12 +83,19 @@ AgentInbound AgentGate::on_client_message(Json message) {
     in.message = std::move(message);
     return in;
   }
-  in.exchange.kind = AgentExchange::Kind::kToolCall;
-  Json& params = message["params"];
-  if (!params.is_object() || !params.contains("name") || !params["name"].is_string()) {
+  const auto params = message.find("params");
+  if (params == message.end() || !params->is_object() || !params->contains("name") || !(*params)["name"].is_string()) {
+    in.exchange.kind = AgentExchange::Kind::kToolCall;
     in.message = std::move(message);
     return in;
   }
+  return sign_call(std::move(message), /*may_be_warm=*/true);
+}
+
+AgentInbound AgentGate::sign_call(Json message, bool may_be_warm) {
+  AgentInbound in;
+  in.exchange.kind = AgentExchange::Kind::kToolCall;
+  Json& params = message["params"];
   in.exchange.tool = params["name"].get<std::string>();
   const Timestamp now = clock_.now();
   std::optional<std::string> did;
@@ -93,10 +105,11 @@ AgentInbound AgentGate::on_client_message(Json message) {
     std::lock_guard lock(mu_);
     did = service_did_;
     if (auto t = tools_.find(in.exchange.tool); t != tools_.end()) info = t->second;
-    if (info) {
+    if (info && may_be_warm) {
       if (auto s = sessions_.find(info->capability); s != sessions_.end()) {
         if (s->second.usable_until > now) {
           token = s->second.token;
+          in.exchange.session = s->second.serial;
         } else {
           sessions_.erase(s);
         }
@@ -120,6 +133,8 @@ AgentInbound AgentGate::on_client_message(Json message) {
   in.exchange.capability = info->capability;
   in.exchange.request_id = (*request)["id"].get<std::string>();
   in.exchange.warm = token.has_value();
+  // Kept before our member goes in: a refused session means signing this call again, cold.
+  if (in.exchange.warm) in.exchange.call = std::make_shared<const Json>(message);
   Json& meta = params["_meta"];
   if (!meta.is_object()) meta = Json::object();
   meta[std::string(kRequestKey)] = std::move(request).value();
@@ -127,15 +142,15 @@ AgentInbound AgentGate::on_client_message(Json message) {
   return in;
 }
 
-Json AgentGate::on_response(const AgentExchange& exchange, Json response) {
-  if (!response.is_object()) return response;
+AgentReply AgentGate::on_response(const AgentExchange& exchange, Json response) {
+  if (!response.is_object()) return ToClient{std::move(response)};
   switch (exchange.kind) {
     case AgentExchange::Kind::kOther:
-      return response;
+      return ToClient{std::move(response)};
     case AgentExchange::Kind::kInitialize:
     case AgentExchange::Kind::kToolsList: {
       const auto r = response.find("result");
-      if (r == response.end() || !r->is_object()) return response;
+      if (r == response.end() || !r->is_object()) return ToClient{std::move(response)};
       std::lock_guard lock(mu_);
       if (auto m = r->find("_meta"); m != r->end() && m->is_object()) {
         if (auto s = m->find(kServiceKey); s != m->end()) learn_service(*s);
@@ -160,16 +175,16 @@ Json AgentGate::on_response(const AgentExchange& exchange, Json response) {
           }
         }
       }
-      return response;
+      return ToClient{std::move(response)};
     }
     case AgentExchange::Kind::kToolCall:
       break;
   }
-  if (!exchange.request_id) return response;
+  if (!exchange.request_id) return ToClient{std::move(response)};
   return check_call(exchange, std::move(response));
 }
 
-Json AgentGate::check_call(const AgentExchange& exchange, Json response) {
+AgentReply AgentGate::check_call(const AgentExchange& exchange, Json response) {
   const Json id = response.contains("id") ? response["id"] : Json();
   std::optional<std::string> did;
   std::optional<crypto::PublicKey> key;
@@ -177,22 +192,42 @@ Json AgentGate::check_call(const AgentExchange& exchange, Json response) {
     std::lock_guard lock(mu_);
     did = service_did_;
     key = service_key_;
-    // A warm request that was refused (or whose answer is not an acceptance) ends the session.
-    if (exchange.warm && !response.contains("result")) sessions_.erase(exchange.capability);
+    // A warm request that was refused (or whose answer is not an acceptance) ends the session,
+    // unless a newer one has replaced it meanwhile.
+    if (exchange.warm && !response.contains("result")) {
+      if (auto s = sessions_.find(exchange.capability); s != sessions_.end() && s->second.serial == exchange.session) {
+        sessions_.erase(s);
+      }
+    }
   }
   auto unverified = [&](const std::string& why) {
     log("tools/call " + exchange.tool + ": " + why);
-    return error_response(id, kReceiptUnverified, "handshake answer did not verify: " + why,
-                          Json{{"response", response}});
+    return ToClient{error_response(id, kReceiptUnverified, "handshake answer did not verify: " + why,
+                                   Json{{"response", response}})};
   };
   if (auto refusal = refusal_of(response)) {
-    if (!key) return response;  // cannot check it; the client still learns why
+    if (!key) return ToClient{std::move(response)};  // cannot check it; the client still learns why
     auto checked = agent_.check_answer(*refusal, *did, *key, *exchange.request_id);
     if (!checked.ok() || checked->accepted) {
       return unverified("refusal: " + (checked.ok() ? std::string("not a refusal") : checked.error().to_string()));
     }
-    log("tools/call " + exchange.tool + " refused: " + checked->refusal->reason.code);
-    return response;
+    const std::string& code = checked->refusal->reason.code;
+    if (exchange.warm && !exchange.cold_retry && exchange.call && refusal_ends_session(*checked->refusal)) {
+      AgentInbound cold = sign_call(*exchange.call, /*may_be_warm=*/false);
+      if (cold.exchange.request_id) {
+        cold.exchange.cold_retry = true;
+        {
+          std::lock_guard lock(mu_);
+          ++cold_retries_;
+        }
+        log("tools/call " + exchange.tool + ": the service refused the warm session (" + code +
+            "); retrying once with a cold handshake");
+        return ColdRetry{std::move(cold)};
+      }
+      log("tools/call " + exchange.tool + ": cannot sign a cold retry; the refusal goes to the client");
+    }
+    log("tools/call " + exchange.tool + " refused: " + code);
+    return ToClient{std::move(response)};
   }
   // The receipt and acceptance ride in result._meta, or in error.data for a call that failed.
   Json* holder = nullptr;
@@ -238,9 +273,11 @@ Json AgentGate::check_call(const AgentExchange& exchange, Json response) {
     ++verified_;
     const Acceptance& a = *checked->acceptance;
     if (a.session_token && a.session_ttl_seconds && *a.session_ttl_seconds > options_.session_margin_seconds) {
-      sessions_[exchange.capability] =
-          Session{*a.session_token,
-                  clock_.now() + std::chrono::seconds(*a.session_ttl_seconds - options_.session_margin_seconds)};
+      // The same session again (a warm accept) keeps its serial; a new one gets a new serial.
+      auto& s = sessions_[exchange.capability];
+      if (s.serial == 0 || s.token != *a.session_token) s.serial = next_session_serial_++;
+      s.token = *a.session_token;
+      s.usable_until = clock_.now() + std::chrono::seconds(*a.session_ttl_seconds - options_.session_margin_seconds);
     }
   }
   if (options_.receipts != nullptr) {
@@ -248,7 +285,7 @@ Json AgentGate::check_call(const AgentExchange& exchange, Json response) {
       log("cannot store the receipt of " + exchange.tool + ": " + s.error().to_string());
     }
   }
-  return response;
+  return ToClient{std::move(response)};
 }
 
 }  // namespace handshake::mcp

@@ -3,7 +3,7 @@
 #include <set>
 
 #include "handshake/capability.hpp"
-#include "handshake/config.hpp"
+#include "handshake/yaml.hpp"
 
 namespace handshake::oauth {
 namespace {

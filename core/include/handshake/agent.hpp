@@ -10,6 +10,7 @@
 #include "handshake/identity.hpp"
 #include "handshake/json.hpp"
 #include "handshake/messages.hpp"
+#include "handshake/refusal.hpp"
 #include "handshake/result.hpp"
 #include "handshake/time.hpp"
 
@@ -39,6 +40,20 @@ struct ServiceAnswer {
   std::optional<Acceptance> acceptance;
   std::optional<Refusal> refusal;
 };
+
+// Whether a refusal of a warm request (§9.2) says that its session cannot be used here, so that a
+// cold handshake (full chain, fresh nonce, no session token) may succeed where the warm one did
+// not: the service answers `expired` (token unknown or expired, or sealed with a key this
+// instance does not hold) or `signature_invalid` (the session belongs to another agent) at the
+// session step. The service's view (RefusalInfo) names the step. The wire Refusal does not (the
+// reference schema closes `reason`), so for a Refusal this is true for those two codes; a warm
+// request draws them from the request_signature step only when its iat is out of the window or
+// its signature does not verify under the session's cached key, where one cold attempt is at
+// worst refused again. The caller must know that the request was warm and must have verified the
+// refusal (Agent::check_answer); an agent then forgets the session and retries once, cold, and
+// never retries a cold request.
+[[nodiscard]] bool refusal_ends_session(const RefusalInfo& refusal) noexcept;
+[[nodiscard]] bool refusal_ends_session(const Refusal& refusal) noexcept;
 
 class Agent {
  public:

@@ -157,6 +157,25 @@ class ConstraintSet {
   [[nodiscard]] Json to_json() const;
   [[nodiscard]] std::vector<RateLimit> rate_limits() const;
 
+  // The exact internal state (to_json() loses it: a single accumulated pattern and a plain
+  // pattern look alike, and untyped names would be re-inferred), for carrying a set across
+  // processes (session tickets, session_ticket.hpp):
+  //   {"capability": "files.write:/projects/*",
+  //    "schema": {"<name>": "<type>", ...},         the capability schema's types (copied at
+  //                                                 from_link; they type request values the
+  //                                                 chain does not bound)
+  //    "constraints": {"<name>": ["<type>", <value>], ...}}
+  // <value> is the normalized accumulated value: numeric_max/min a number; enum a non-empty
+  // array; time_window [start, end]; string_pattern/resource_path and rate_limit always an array
+  // (of strings; of {"count", "per_seconds"} with distinct windows).
+  [[nodiscard]] Json to_state_json() const;
+  // The inverse: from_state_json(s.to_state_json()) behaves exactly as s (and gives the same
+  // to_json() and to_state_json()). Strict: exactly those members; the capability name by the
+  // grammar of validate_name (reserved names allowed); known type names; every value already in
+  // its type's normalized form (patterns compile, windows parse, no duplicates). Errors:
+  // kSchema "capability.state" naming the offending member; never throws.
+  [[nodiscard]] static Result<ConstraintSet> from_state_json(const Json& state);
+
   ConstraintSet() = default;
 
  private:

@@ -11,9 +11,18 @@
 //   max_request_bytes: 262144
 //   max_chain_length: 8
 //   session_ttl_seconds: 0                # > 0 enables warm handshakes
+//   session_keys: [current.key, previous.key]   # session ticket keys (hsk session-key), optional:
+//                # the first seals, all open; instances listing the same files share warm sessions;
+//                # absent: a random key per service (see session_ticket.hpp)
 //   rate_limits: [{capability: "billing.**", count: 100, per_seconds: 60, per: agent}]
 //   nonce_store: {type: memory, max_entries: 1000000}      # or {type: sqlite, path: nonces.db}
+//                # or {type: postgres, url: postgresql://hsk@db:5432/hsk, password_file: pg.pass, pool_size: 8}
+//   rate_limit_store: {type: memory}                        # or {type: postgres, url: ..., password_file: ...}
 //   revocations: {files: [revoked.json], sqlite: revocations.db, authorities: [did:...]}
+//                # or postgres: {url: ..., password_file: ...} instead of sqlite
+// PostgreSQL stores that name the same url and password_file share one connection pool. A URL
+// carrying a password is refused (use password_file, owner-only, or PGPASSFILE); see
+// handshake/storage/postgres.hpp and docs/deploy.md.
 // Relative paths are relative to the configuration file. Unknown keys are refused.
 #pragma once
 
@@ -28,12 +37,9 @@
 #include "handshake/result.hpp"
 #include "handshake/revocation.hpp"
 #include "handshake/service.hpp"
+#include "handshake/yaml.hpp"
 
 namespace handshake {
-
-// YAML text to JSON (scalars: null, true/false, integers, decimals, otherwise strings; quoted
-// scalars stay strings). Errors: kParse "yaml.invalid".
-[[nodiscard]] Result<Json> yaml_to_json(std::string_view text);
 
 // Everything a configured service owns. Build the Service with make_service().
 class ServiceSetup {
@@ -51,6 +57,9 @@ class ServiceSetup {
   [[nodiscard]] const KeyResolver& keys() const { return *resolver_; }
   [[nodiscard]] const Identity& identity() const { return *identity_; }
   [[nodiscard]] const ServiceOptions& options() const { return options_; }
+  // The configured persistent revocation store (revocations.sqlite or revocations.postgres), to
+  // add statements to; null when there is none.
+  [[nodiscard]] RevocationStore* revocation_store() const { return revocation_store_; }
 
  private:
   ServiceSetup() = default;
@@ -58,6 +67,7 @@ class ServiceSetup {
   ServiceOptions options_;
   std::shared_ptr<ChainedKeyResolver> resolver_;
   std::unique_ptr<RevocationSource> revocations_;
+  RevocationStore* revocation_store_ = nullptr;  // owned through revocations_
   std::unique_ptr<NonceStore> nonces_;
   std::unique_ptr<RateLimiter> limiter_;
 };

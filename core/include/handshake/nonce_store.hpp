@@ -3,7 +3,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,7 +12,9 @@
 
 namespace handshake {
 
-// One interface, several stores (in memory, SQLite; PostgreSQL can sit behind it later).
+// One interface, several stores: in memory (here); SQLite and PostgreSQL in handshake::storage
+// (handshake/storage/sqlite.hpp, handshake/storage/postgres.hpp). tests/storage runs one contract
+// suite against every one of them.
 class NonceStore {
  public:
   virtual ~NonceStore() = default;
@@ -32,11 +33,6 @@ class NonceStore {
 // entries are swept; if it is still full, check_and_insert fails with "nonce.store_full".
 [[nodiscard]] std::unique_ptr<NonceStore> make_memory_nonce_store(std::size_t max_entries = 1'000'000);
 
-// SQLite (WAL) at `path`, shared safely by several processes. Expired rows are deleted
-// periodically. Errors: kUnavailable "nonce.store_failed" when the database cannot be opened.
-[[nodiscard]] Result<std::unique_ptr<NonceStore>> make_sqlite_nonce_store(const std::filesystem::path& path,
-                                                                         std::size_t max_entries = 10'000'000);
-
 // Fixed-window counters for rate limits, bounded in memory the same way.
 class RateLimiter {
  public:
@@ -51,6 +47,8 @@ class RateLimiter {
                                             Timestamp now) = 0;
 };
 
+// Per process: every instance counts on its own. Instances that must share one budget use the
+// PostgreSQL limiter (handshake/storage/postgres.hpp).
 [[nodiscard]] std::unique_ptr<RateLimiter> make_memory_rate_limiter(std::size_t max_keys = 1'000'000);
 
 }  // namespace handshake

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 #include <memory>
-#include <mutex>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,11 +17,24 @@
 
 namespace handshake::registry {
 
+// Where a DidStore keeps its rows: SQLite (DidStore::open) or PostgreSQL
+// (handshake/storage/postgres.hpp, open_pg_did_rows). Must be thread-safe.
+class DidRows {
+ public:
+  virtual ~DidRows() = default;
+  // The stored versions of `did`, in version order, as stored. Errors: kUnavailable
+  // "registry.store_failed".
+  [[nodiscard]] virtual Result<std::vector<std::string>> documents(const std::string& did) const = 0;
+  // Stores version `version` of `did`, durably; false (nothing stored) when that version is
+  // already stored. Errors: kUnavailable "registry.store_failed".
+  [[nodiscard]] virtual Result<bool> insert(const std::string& did, std::uint64_t version, const std::string& text) = 0;
+};
+
 class DidStore {
  public:
-  // SQLite at `path` (WAL). Errors: kUnavailable "registry.store_failed".
+  // SQLite at `path` (WAL, synchronous=FULL). Errors: kUnavailable "registry.store_failed".
   [[nodiscard]] static Result<std::unique_ptr<DidStore>> open(const std::filesystem::path& path);
-  ~DidStore();
+  explicit DidStore(std::unique_ptr<DidRows> rows) : rows_(std::move(rows)) {}
   DidStore(const DidStore&) = delete;
   DidStore& operator=(const DidStore&) = delete;
 
@@ -29,15 +42,14 @@ class DidStore {
   // it), adds the registry's proof (verification method "<registry DID>#keys-1") and stores it.
   // Returns the stored, countersigned document. Errors: kSignature "diddoc.untrusted" (not
   // self-certifying: the registry cannot vouch for a handle or a domain), kInvalidArgument
-  // "diddoc.history" (not the next version), parse and signature errors, kUnavailable.
+  // "diddoc.history" (not the next version, or the same version published at the same moment
+  // by another registry process), parse and signature errors, kUnavailable.
   [[nodiscard]] Result<Json> publish(const Json& document, const Identity& registry, Timestamp now);
   // Every stored version, oldest first. Errors: kNotFound "did.not_found", kUnavailable.
   [[nodiscard]] Result<std::vector<Json>> versions(const std::string& did) const;
 
  private:
-  explicit DidStore(void* db) : db_(db) {}
-  void* db_;  // sqlite3*
-  mutable std::mutex mu_;
+  std::unique_ptr<DidRows> rows_;
 };
 
 // The registry's own documents as a KeyResolver (e.g. to check RevocationStatements from the

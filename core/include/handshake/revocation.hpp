@@ -7,7 +7,6 @@
 // registry's verified feed, conformance vectors' registry_state) carry no such check.
 #pragma once
 
-#include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -81,30 +80,19 @@ class RevocationList final : public RevocationSource {
 [[nodiscard]] Status load_revocation_file(const std::filesystem::path& path, const KeyResolver& keys,
                                           RevocationList& list);
 
-// RevocationStatements persisted in SQLite (WAL): every accepted statement is stored, and the
-// in-memory index is rebuilt from it on open. Several services can share the file; refresh()
-// picks up rows added by others. A store that fails answers kUnavailable.
-class SqliteRevocationStore final : public RevocationSource {
+// A source that also persists statements and can be added to: SQLite (one host) and PostgreSQL
+// (several hosts) in handshake::storage. Every implementation keeps what it accepted forever
+// (a store never forgets a revocation) and answers kUnavailable when it cannot tell.
+class RevocationStore : public RevocationSource {
  public:
-  // Errors: kUnavailable "revocation.store_failed".
-  [[nodiscard]] static Result<std::unique_ptr<SqliteRevocationStore>> open(
-      const std::filesystem::path& path, const KeyResolver& keys, const std::vector<std::string>& authorities = {});
-  ~SqliteRevocationStore() override;
-  // Verifies (as RevocationList::add_statement) and stores durably before it takes effect.
-  [[nodiscard]] Status add_statement(const Json& statement);
-  // Loads rows added since the last refresh (by this or another process).
-  [[nodiscard]] Status refresh();
-  [[nodiscard]] Answer delegation_revoked(std::string_view id, std::string_view issuer, Timestamp at) const override;
-  [[nodiscard]] Answer principal_revoked(std::string_view did, Timestamp at) const override;
-
- private:
-  SqliteRevocationStore(void* db, const KeyResolver& keys) : db_(db), keys_(keys) {}
-  void* db_;  // sqlite3*
-  const KeyResolver& keys_;
-  RevocationList list_;
-  std::mutex write_mu_;
-  std::int64_t last_rowid_ = 0;
-  std::atomic<bool> failed_{false};
+  // Verifies `statement` (as RevocationList::add_statement) and stores it durably before it takes
+  // effect; idempotent by statement id. Errors: those of add_statement, kUnavailable
+  // "revocation.store_failed".
+  [[nodiscard]] virtual Status add_statement(const Json& statement) = 0;
+  // Loads statements added since the last refresh, by this or another process. Errors:
+  // kUnavailable "revocation.store_failed" (then the store answers kUnavailable until a refresh
+  // succeeds).
+  [[nodiscard]] virtual Status refresh() = 0;
 };
 
 }  // namespace handshake

@@ -15,15 +15,23 @@
 //                       (after replay, so a replayed request spends nobody's budget)
 // Stores or resolvers that cannot answer give service_unavailable, never an accept.
 //
-// Warm path (§9.2): an Acceptance may carry session_token / session_ttl_seconds. A later request
-// presents the token as agent_attestation["handshake:session_token"] (agent_attestation is the
-// reference schema's open extension point, so the request stays schema-valid and the token is
-// covered by the agent's signature). It is otherwise a full HandshakeRequest with a fresh nonce;
-// its delegation_chain (the schema requires one link; the leaf suffices) is not walked. The
-// service checks: token known and unexpired, same agent and audience, the agent's signature with
-// the key cached in the session (one verification), every delegation and principal of the
-// session against revocation (a revocation ends the session at once), the request within the
-// session's scope, policy, rate limits, nonce; then signs (one signature).
+// Warm path (§9.2): an Acceptance may carry session_token / session_ttl_seconds. The token is a
+// sealed ticket (session_ticket.hpp): what the cold path established (the agent's DID and key,
+// the granted capability name, the chain's exact scope, its delegations with their issuers and
+// its principals, the expiry), encrypted and authenticated under the service's ticket key with
+// the service's DID as associated data. No session table is kept, so instances sharing a ticket
+// key (ServiceOptions::ticket_keys) accept each other's sessions. A later request presents the
+// token as agent_attestation["handshake:session_token"] (agent_attestation is the reference
+// schema's open extension point, so the request stays schema-valid and the token is covered by
+// the agent's signature). It is otherwise a full HandshakeRequest with a fresh nonce; its
+// delegation_chain (the schema requires one link; the leaf suffices) is not walked. The service
+// checks: the ticket opens (under the current or a previous key, for this service's DID) and has
+// not expired, else expired at step session; the same agent, else signature_invalid; the agent's
+// signature with the key in the ticket (one verification); every delegation and principal of the
+// session against revocation (a revocation ends the session at once: checked on every warm
+// request); the request within the session's scope, policy, rate limits (keyed by the root
+// delegation, as on the cold path), nonce; then signs (one signature). A warm Acceptance hands
+// back the same ticket with its remaining ttl.
 #pragma once
 
 #include <chrono>
@@ -44,6 +52,7 @@
 #include "handshake/refusal.hpp"
 #include "handshake/resolver.hpp"
 #include "handshake/revocation.hpp"
+#include "handshake/session_ticket.hpp"
 #include "handshake/time.hpp"
 
 namespace handshake {
@@ -61,7 +70,14 @@ struct ServiceOptions {
   ChainOptions chain;  // trust roots, skew, chain length
   std::chrono::seconds max_request_age{300};  // how old a request's iat may be; nonces live this long + skew
   std::size_t max_request_bytes = 256 * 1024;
-  std::chrono::seconds session_ttl{0};  // 0: no warm sessions
+  std::chrono::seconds session_ttl{0};  // 0: no warm sessions (tickets are neither issued nor accepted)
+  // Seal and open session tickets (current key first; see session_ticket.hpp). Share one between
+  // instances (the same key files) so that each accepts the others' sessions. Empty with
+  // session_ttl > 0: the service generates a random key of its own (sessions of this Service
+  // object only).
+  std::shared_ptr<const SessionTicketKeys> ticket_keys;
+  // Unused: sessions are sealed tickets, nothing is stored. Kept so that configurations naming
+  // max_sessions still load.
   std::size_t max_sessions = 100'000;
   capability::CapabilitySchemaSet capabilities;
   Policy policy;
@@ -138,11 +154,8 @@ class Service {
   [[nodiscard]] const Identity& identity() const noexcept { return identity_; }
   [[nodiscard]] std::string did() const { return identity_.did_string(); }
   [[nodiscard]] const ServiceOptions& options() const noexcept { return options_; }
-  [[nodiscard]] std::size_t session_count() const;
 
  private:
-  struct Session;
-  struct Sessions;
   Decision refuse(const Json* request, RefusalInfo info) const;
   Decision accept(const HandshakeRequest& request, const capability::ConstraintSet& scope,
                   std::optional<std::string> session_token, std::int64_t session_ttl, bool warm) const;
@@ -160,7 +173,7 @@ class Service {
   const RevocationSource& revocations_;
   NonceStore& nonces_;
   RateLimiter& limiter_;
-  std::unique_ptr<Sessions> sessions_;
+  std::shared_ptr<const SessionTicketKeys> tickets_;  // null: no warm sessions
 };
 
 }  // namespace handshake

@@ -15,7 +15,14 @@
 //     service's key, name the request, and commit to receipt_subject(result). A response that
 //     fails any of this is replaced by a JSON-RPC error (kReceiptUnverified; the service's
 //     response is kept in data.response). Verified receipts go to the sink. A signed refusal is
-//     checked the same way and passed on to the client unchanged.
+//     checked the same way and passed on to the client unchanged, with one exception:
+//   a warm call refused for its session: when the request sent was warm and the verified refusal
+//     says its session cannot be used (refusal_ends_session in agent.hpp: another instance of the
+//     service, a restart, a ticket sealed with a key this instance lacks), the session is
+//     forgotten and on_response answers ColdRetry: the same tools/call signed cold (full chain,
+//     fresh nonce, no session token), to send to the service in place of the refused one. Its
+//     response goes through on_response again and is never retried: a cold request is not. The
+//     client sees only that response. One log line per retry (tool and refusal code, no token).
 #pragma once
 
 #include <functional>
@@ -24,6 +31,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "handshake/agent.hpp"
@@ -70,12 +78,31 @@ struct AgentExchange {
   std::string capability;
   std::optional<std::string> request_id;  // the HandshakeRequest's id, when one was signed
   bool warm = false;
+  bool cold_retry = false;  // this is the cold retry of a warm call refused for its session
+  // A warm call: the client's tools/call as received, to sign it again cold if its session is
+  // refused; and which remembered session it used (forgotten only if it is still that one).
+  std::shared_ptr<const Json> call;
+  std::uint64_t session = 0;
 };
 
 struct AgentInbound {
   Json message;           // what to send on to the service
   AgentExchange exchange;  // for on_response
 };
+
+// What on_response makes of the service's response. A caller must handle both (std::visit):
+//   ToClient   `message` is the response for the client.
+//   ColdRetry  the service refused a warm call for its session: send `request.message` (the same
+//              call, same JSON-RPC id, signed cold) to the service instead, and hand its response
+//              to on_response(request.exchange, ...), whose answer is then always ToClient. The
+//              refused response is not for the client.
+struct ToClient {
+  Json message;
+};
+struct ColdRetry {
+  AgentInbound request;
+};
+using AgentReply = std::variant<ToClient, ColdRetry>;
 
 class AgentGate {
  public:
@@ -85,10 +112,13 @@ class AgentGate {
   // A message from the client, on its way to the service. Never refuses: a call the agent cannot
   // sign for goes on unsigned (and the service refuses it, signed).
   [[nodiscard]] AgentInbound on_client_message(Json message);
-  // The service's response to a request forwarded with `exchange`.
-  [[nodiscard]] Json on_response(const AgentExchange& exchange, Json response);
+  // The service's response to a request forwarded with `exchange`: ToClient, or ColdRetry for a
+  // warm call refused for its session (see above; at most once per client call).
+  [[nodiscard]] AgentReply on_response(const AgentExchange& exchange, Json response);
 
   [[nodiscard]] std::size_t receipts_verified() const;
+  // How many warm calls were retried cold.
+  [[nodiscard]] std::size_t cold_retries() const;
   [[nodiscard]] std::optional<std::string> service_did() const;
 
  private:
@@ -99,9 +129,13 @@ class AgentGate {
   struct Session {
     std::string token;
     Timestamp usable_until{};
+    std::uint64_t serial = 0;
   };
   void learn_service(const Json& meta);
-  Json check_call(const AgentExchange& exchange, Json response);
+  // Signs a tools/call (`message`, whose params name a tool). With `may_be_warm`, an unexpired
+  // session for its capability is used.
+  AgentInbound sign_call(Json message, bool may_be_warm);
+  AgentReply check_call(const AgentExchange& exchange, Json response);
   void log(const std::string& line) const;
 
   Agent agent_;
@@ -112,7 +146,9 @@ class AgentGate {
   std::optional<crypto::PublicKey> service_key_;
   std::map<std::string, ToolInfo> tools_;
   std::map<std::string, Session> sessions_;  // by capability
+  std::uint64_t next_session_serial_ = 1;
   std::size_t verified_ = 0;
+  std::size_t cold_retries_ = 0;
 };
 
 }  // namespace handshake::mcp

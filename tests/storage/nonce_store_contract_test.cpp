@@ -1,4 +1,5 @@
-// Replay protection (§17): nonce stores (memory, SQLite) and the rate limiter.
+// The contract of replay protection (§17) and rate limits, run against every backend: in memory
+// (core), SQLite and PostgreSQL (storage/, a real PostgreSQL 15 started by the test).
 #include <array>
 #include <atomic>
 #include <barrier>
@@ -18,7 +19,10 @@
 #include <catch2/catch.hpp>
 
 #include "handshake/nonce_store.hpp"
+#include "handshake/storage/postgres.hpp"
+#include "handshake/storage/sqlite.hpp"
 #include "handshake/time.hpp"
+#include "pg_fixture.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -61,8 +65,25 @@ class TempDir {
   fs::path path_;
 };
 
+std::shared_ptr<handshake::storage::PgPool> open_pool(const std::string& url, std::size_t pool_size = 8) {
+  handshake::storage::PgOptions o;
+  o.url = url;
+  o.pool_size = pool_size;
+  auto r = handshake::storage::PgPool::open(o);
+  INFO(why(r));
+  REQUIRE(r.ok());
+  return std::move(r).value();
+}
+
+std::unique_ptr<NonceStore> open_pg(const std::string& url, std::size_t max_entries = 10'000'000) {
+  auto r = handshake::storage::open_pg_nonce_store(open_pool(url), max_entries);
+  INFO(why(r));
+  REQUIRE(r.ok());
+  return std::move(r).value();
+}
+
 std::unique_ptr<NonceStore> open_sqlite(const fs::path& file, std::size_t max_entries = 10'000'000) {
-  auto r = handshake::make_sqlite_nonce_store(file, max_entries);
+  auto r = handshake::storage::open_sqlite_nonce_store(file, max_entries);
   INFO(why(r));
   REQUIRE(r.ok());
   return std::move(r).value();
@@ -79,6 +100,8 @@ StoreUnderTest make_store(const std::string& kind, std::size_t max_entries = 1'0
   StoreUnderTest s;
   if (kind == "memory") {
     s.store = handshake::make_memory_nonce_store(max_entries);
+  } else if (kind == "postgres") {
+    s.store = open_pg(hsk_test::PgCluster::shared().fresh_url(), max_entries);
   } else {
     s.dir = std::make_unique<TempDir>();
     s.store = open_sqlite(s.dir->path() / "nonces.db", max_entries);
@@ -104,10 +127,10 @@ void require_error(const Result<bool>& r, ErrorCode code, const std::string& rea
 
 }  // namespace
 
-// --- both stores --------------------------------------------------------------------------------
+// --- every store --------------------------------------------------------------------------------
 
 TEST_CASE("nonce store: fresh once, then a replay; the issuer is part of the key", "[nonce]") {
-  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite", "postgres");
   CAPTURE(kind);
   auto s = make_store(kind);
   NonceStore& store = *s.store;
@@ -129,7 +152,7 @@ TEST_CASE("nonce store: fresh once, then a replay; the issuer is part of the key
 }
 
 TEST_CASE("nonce store: an entry can be reused after it expires, not before", "[nonce]") {
-  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite", "postgres");
   CAPTURE(kind);
   auto s = make_store(kind);
   NonceStore& store = *s.store;
@@ -147,7 +170,7 @@ TEST_CASE("nonce store: an entry can be reused after it expires, not before", "[
 }
 
 TEST_CASE("nonce store: issuer and nonce lengths are bounded", "[nonce]") {
-  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite", "postgres");
   CAPTURE(kind);
   auto s = make_store(kind);
   NonceStore& store = *s.store;
@@ -168,7 +191,7 @@ TEST_CASE("nonce store: issuer and nonce lengths are bounded", "[nonce]") {
 }
 
 TEST_CASE("nonce store: of concurrent callers with the same nonce exactly one wins", "[nonce]") {
-  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite", "postgres");
   CAPTURE(kind);
   auto s = make_store(kind);
   NonceStore& store = *s.store;
@@ -209,7 +232,7 @@ TEST_CASE("nonce store: of concurrent callers with the same nonce exactly one wi
 }
 
 TEST_CASE("nonce store: distinct nonces from many threads are all accepted", "[nonce]") {
-  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite", "postgres");
   CAPTURE(kind);
   auto s = make_store(kind);
   NonceStore& store = *s.store;
@@ -238,7 +261,7 @@ TEST_CASE("nonce store: distinct nonces from many threads are all accepted", "[n
 }
 
 TEST_CASE("nonce store: bounded; full means an error, never forgetting a live nonce", "[nonce]") {
-  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "sqlite", "postgres");
   CAPTURE(kind);
   const int max = kind == "memory" ? 100 : 20;
   auto s = make_store(kind, static_cast<std::size_t>(max));
@@ -372,7 +395,7 @@ TEST_CASE("sqlite nonce store: the capacity bound holds across instances", "[non
 TEST_CASE("sqlite nonce store: an unusable path is an error", "[nonce]") {
   TempDir dir;
   auto expect_failure = [](const fs::path& path) {
-    auto r = handshake::make_sqlite_nonce_store(path);
+    auto r = handshake::storage::open_sqlite_nonce_store(path);
     INFO(path.string() << ": " << (r.ok() ? std::string("opened") : r.error().to_string()));
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == ErrorCode::kUnavailable);
@@ -409,10 +432,21 @@ RateLimiter::Decision hit_ok(RateLimiter& rl, const std::string& key, std::int64
   return r.value();
 }
 
+// A limiter of the given kind; a PostgreSQL one in a fresh schema.
+std::unique_ptr<RateLimiter> make_limiter(const std::string& kind) {
+  if (kind == "memory") return handshake::make_memory_rate_limiter();
+  auto r = handshake::storage::open_pg_rate_limiter(open_pool(hsk_test::PgCluster::shared().fresh_url()));
+  INFO(why(r));
+  REQUIRE(r.ok());
+  return std::move(r).value();
+}
+
 }  // namespace
 
 TEST_CASE("rate limiter: N per window, then refused until the window ends", "[nonce]") {
-  auto rl = handshake::make_memory_rate_limiter();
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "postgres");
+  CAPTURE(kind);
+  auto rl = make_limiter(kind);
   const Timestamp window = kT0;  // a multiple of 60 s since the epoch
   for (int i = 0; i < 3; ++i) CHECK(hit_ok(*rl, "k", 3, 60, window + 10s).allowed);
   auto refused = hit_ok(*rl, "k", 3, 60, window + 10s);
@@ -431,7 +465,9 @@ TEST_CASE("rate limiter: N per window, then refused until the window ends", "[no
 }
 
 TEST_CASE("rate limiter: windows are aligned to the epoch", "[nonce]") {
-  auto rl = handshake::make_memory_rate_limiter();
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "postgres");
+  CAPTURE(kind);
+  auto rl = make_limiter(kind);
   const Timestamp window = kT0;
   CHECK(hit_ok(*rl, "k", 1, 10, window + 9s + 999999us).allowed);
   CHECK(hit_ok(*rl, "k", 1, 10, window + 10s).allowed);  // a new window, not 10 s after the first hit
@@ -440,7 +476,7 @@ TEST_CASE("rate limiter: windows are aligned to the epoch", "[nonce]") {
   CHECK(refused.retry_after_seconds == 7);
 
   // Before the epoch too: the window of -30 s is [-60 s, 0 s).
-  auto rl2 = handshake::make_memory_rate_limiter();
+  auto rl2 = make_limiter(kind);
   CHECK(hit_ok(*rl2, "k", 1, 60, at_seconds(-30)).allowed);
   const auto refused2 = hit_ok(*rl2, "k", 1, 60, at_seconds(-30));
   CHECK_FALSE(refused2.allowed);
@@ -457,7 +493,9 @@ TEST_CASE("rate limiter: windows are aligned to the epoch", "[nonce]") {
 }
 
 TEST_CASE("rate limiter: keys and window sizes are independent", "[nonce]") {
-  auto rl = handshake::make_memory_rate_limiter();
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "postgres");
+  CAPTURE(kind);
+  auto rl = make_limiter(kind);
   const Timestamp now = kT0 + 5s;
   CHECK(hit_ok(*rl, "a", 1, 60, now).allowed);
   CHECK_FALSE(hit_ok(*rl, "a", 1, 60, now).allowed);
@@ -468,7 +506,9 @@ TEST_CASE("rate limiter: keys and window sizes are independent", "[nonce]") {
 }
 
 TEST_CASE("rate limiter: invalid parameters", "[nonce]") {
-  auto rl = handshake::make_memory_rate_limiter();
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "postgres");
+  CAPTURE(kind);
+  auto rl = make_limiter(kind);
   for (auto [count, per] : {std::array<std::int64_t, 2>{0, 60}, {-1, 60}, {5, 0}, {5, -60}}) {
     auto r = rl->hit("k", count, per, kT0);
     CAPTURE(count, per);
@@ -497,7 +537,9 @@ TEST_CASE("rate limiter: the number of keys is bounded", "[nonce]") {
 }
 
 TEST_CASE("rate limiter: concurrent hits are counted exactly", "[nonce]") {
-  auto rl = handshake::make_memory_rate_limiter();
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "postgres");
+  CAPTURE(kind);
+  auto rl = make_limiter(kind);
   constexpr int kThreads = 8;
   constexpr int kHits = 250;
   std::atomic<int> allowed{0};
@@ -519,4 +561,184 @@ TEST_CASE("rate limiter: concurrent hits are counted exactly", "[nonce]") {
   }
   CHECK(errors.load() == 0);
   CHECK(allowed.load() == 1000);
+}
+
+// --- PostgreSQL: several instances, connection handling, failure ---------------------------------
+
+TEST_CASE("postgres nonce store: instances on one database never both accept a nonce", "[nonce][postgres]") {
+  const std::string url = hsk_test::PgCluster::shared().fresh_url();
+  // Three instances, each with its own pool, as three processes would have.
+  auto a = open_pg(url);
+  auto b = open_pg(url);
+  auto c = open_pg(url);
+  NonceStore* stores[] = {a.get(), b.get(), c.get()};
+  const Timestamp exp = kT0 + 5min;
+  constexpr int kNonces = 200;
+  constexpr int kThreads = 6;
+  std::vector<std::atomic<int>> wins(kNonces);
+  std::atomic<int> errors{0};
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        NonceStore& store = *stores[t % 3];
+        for (int k = 0; k < kNonces; ++k) {
+          const int i = t % 2 == 0 ? k : kNonces - 1 - k;
+          auto r = store.check_and_insert(kIss, "shared-" + std::to_string(i), exp, kT0);
+          if (!r.ok()) {
+            errors.fetch_add(1);
+          } else if (r.value()) {
+            wins[static_cast<std::size_t>(i)].fetch_add(1);
+          }
+        }
+      });
+    }
+  }
+  CHECK(errors.load() == 0);
+  int not_exactly_once = 0;
+  for (const auto& w : wins) not_exactly_once += w.load() != 1 ? 1 : 0;
+  CHECK(not_exactly_once == 0);
+  CHECK(a->size() == static_cast<std::size_t>(kNonces));
+}
+
+TEST_CASE("postgres nonce store: the capacity bound holds across instances; rows survive a restart of the store",
+          "[nonce][postgres]") {
+  const std::string url = hsk_test::PgCluster::shared().fresh_url();
+  const Timestamp exp = kT0 + 5min;
+  {
+    auto a = open_pg(url, 10);
+    auto b = open_pg(url, 10);
+    int accepted = 0;
+    int full = 0;
+    for (int i = 0; i < 20; ++i) {
+      auto r = (i % 2 == 0 ? *a : *b).check_and_insert(kIss, "cap-" + std::to_string(i), exp, kT0);
+      if (r.ok() && r.value()) ++accepted;
+      if (!r.ok() && r.error().reason == "nonce.store_full") ++full;
+    }
+    CHECK(accepted == 10);
+    CHECK(full == 10);
+  }
+  auto again = open_pg(url, 10);
+  CHECK(again->size() == 10);
+  CHECK_FALSE(fresh(*again, kIss, "cap-0", exp, kT0 + 1min));  // still remembered
+}
+
+TEST_CASE("postgres pool: the URL and the password are checked before anything connects", "[postgres]") {
+  handshake::storage::PgOptions o;
+  SECTION("a password in the URL is refused") {
+    o.url = "postgresql://hsk:secret@127.0.0.1:5432/postgres";
+    auto r = handshake::storage::PgPool::open(o);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == "pg.url");
+    CHECK(r.error().message.find("secret") == std::string::npos);  // never repeated back
+  }
+  SECTION("a password in key=value form too") {
+    o.url = "host=127.0.0.1 user=hsk password=secret";
+    auto r = handshake::storage::PgPool::open(o);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == "pg.url");
+    CHECK(r.error().message.find("secret") == std::string::npos);
+  }
+  SECTION("not a URL") {
+    o.url = "postgresql://[::1";
+    auto r = handshake::storage::PgPool::open(o);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == "pg.url");
+  }
+  SECTION("empty") {
+    auto r = handshake::storage::PgPool::open(o);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == "pg.url");
+  }
+  SECTION("a password file others can read is refused") {
+    TempDir dir;
+    const fs::path pw = dir.path() / "pg.pass";
+    { std::ofstream(pw) << "secret\n"; }
+    fs::permissions(pw, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+    o.url = hsk_test::PgCluster::shared().base_url();
+    o.password_file = pw;
+    auto r = handshake::storage::PgPool::open(o);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == "keyfile.permissions");
+  }
+  SECTION("nothing listening: a clear start-up error") {
+    o.url = "postgresql://hsk@127.0.0.1:1/postgres";
+    o.connect_timeout = 1s;
+    auto r = handshake::storage::PgPool::open(o);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kUnavailable);
+    CHECK(r.error().reason == "pg.connect");
+    CHECK(r.error().message.find("127.0.0.1:1/postgres") != std::string::npos);
+  }
+}
+
+TEST_CASE("postgres stores: the database going away fails closed, and they recover by themselves",
+          "[nonce][postgres]") {
+  auto& cluster = hsk_test::PgCluster::shared();
+  const std::string url = cluster.fresh_url();
+  auto nonces = open_pg(url);
+  auto limiter = handshake::storage::open_pg_rate_limiter(open_pool(url));
+  REQUIRE(limiter.ok());
+  const Timestamp exp = kT0 + 5min;
+  REQUIRE(fresh(*nonces, kIss, "before", exp, kT0));
+
+  cluster.halt();
+  auto down = nonces->check_and_insert(kIss, "during", exp, kT0);
+  REQUIRE_FALSE(down.ok());  // never "fresh", never "replay": cannot tell
+  CHECK(down.error().code == ErrorCode::kUnavailable);
+  CHECK(down.error().reason == "nonce.store_failed");
+  auto rl_down = (*limiter)->hit("k", 5, 60, kT0);
+  REQUIRE_FALSE(rl_down.ok());
+  CHECK(rl_down.error().reason == "ratelimit.store_failed");
+
+  cluster.resume();
+  // Broken connections are replaced on use; allow a moment for the server to accept again.
+  Result<bool> back = make_error(ErrorCode::kUnavailable, "x", "x");
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    back = nonces->check_and_insert(kIss, "after", exp, kT0);
+    if (back.ok()) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(why(back));
+  REQUIRE(back.ok());
+  CHECK(back.value());
+  CHECK_FALSE(fresh(*nonces, kIss, "before", exp, kT0));  // nothing stored was lost
+  CHECK(fresh(*nonces, kIss, "during", exp, kT0));          // the refused attempt left nothing behind
+  auto rl_back = (*limiter)->hit("k", 5, 60, kT0);
+  INFO(why(rl_back));
+  CHECK(rl_back.ok());
+}
+
+TEST_CASE("postgres rate limiter: one budget shared by every instance", "[nonce][postgres]") {
+  const std::string url = hsk_test::PgCluster::shared().fresh_url();
+  auto a = handshake::storage::open_pg_rate_limiter(open_pool(url));
+  auto b = handshake::storage::open_pg_rate_limiter(open_pool(url));
+  auto c = handshake::storage::open_pg_rate_limiter(open_pool(url));
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  REQUIRE(c.ok());
+  RateLimiter* limiters[] = {a->get(), b->get(), c->get()};
+  std::atomic<int> allowed{0};
+  std::atomic<int> errors{0};
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < 6; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 50; ++i) {
+          auto r = limiters[t % 3]->hit("agent|cap", 100, 60, kT0 + 1s);
+          if (!r.ok()) {
+            errors.fetch_add(1);
+          } else if (r.value().allowed) {
+            allowed.fetch_add(1);
+          }
+        }
+      });
+    }
+  }
+  CHECK(errors.load() == 0);
+  CHECK(allowed.load() == 100);  // 300 hits on three instances, 100 allowed in total
+  // An instance whose clock lags a window behind counts into the newer window, never resets it.
+  CHECK(hit_ok(*limiters[0], "lag", 1, 60, kT0 + 61s).allowed);
+  CHECK_FALSE(hit_ok(*limiters[1], "lag", 1, 60, kT0 + 59s).allowed);
 }

@@ -1,13 +1,14 @@
 #include "handshake/config.hpp"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "handshake/encoding.hpp"
+#include "handshake/storage/postgres.hpp"
+#include "handshake/storage/sqlite.hpp"
 
 namespace handshake {
 namespace {
@@ -24,52 +25,6 @@ Result<std::string> read_text(const std::filesystem::path& p, std::size_t max_by
   std::string text = s.str();
   if (text.size() > max_bytes) return make_error(ErrorCode::kIo, "config.read", p.string() + " is too large");
   return text;
-}
-
-Json scalar(const YAML::Node& n) {
-  const std::string& s = n.Scalar();
-  if (n.Tag() == "!") return s;  // quoted: always a string
-  if (s == "null" || s == "~" || s.empty()) return nullptr;
-  if (s == "true") return true;
-  if (s == "false") return false;
-  std::int64_t i;
-  if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i); ec == std::errc() && p == s.data() + s.size()) {
-    return i;
-  }
-  double d;
-  if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), d); ec == std::errc() && p == s.data() + s.size()) {
-    return d;
-  }
-  return s;
-}
-
-Result<Json> convert(const YAML::Node& n, int depth) {
-  if (depth > 64) return make_error(ErrorCode::kParse, "yaml.invalid", "nesting too deep");
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return Json(nullptr);
-    case YAML::NodeType::Scalar: return scalar(n);
-    case YAML::NodeType::Sequence: {
-      Json a = Json::array();
-      for (const auto& e : n) {
-        HSK_ASSIGN_OR_RETURN(auto v, convert(e, depth + 1));
-        a.push_back(std::move(v));
-      }
-      return a;
-    }
-    case YAML::NodeType::Map: {
-      Json o = Json::object();
-      for (const auto& kv : n) {
-        if (!kv.first.IsScalar()) return make_error(ErrorCode::kParse, "yaml.invalid", "map keys must be scalars");
-        const std::string key = kv.first.Scalar();
-        if (o.contains(key)) return make_error(ErrorCode::kParse, "yaml.invalid", "duplicate key \"" + key + "\"");
-        HSK_ASSIGN_OR_RETURN(auto v, convert(kv.second, depth + 1));
-        o[key] = std::move(v);
-      }
-      return o;
-    }
-  }
-  return Json(nullptr);
 }
 
 // Revoked if any source says so; unavailable if any cannot tell and none says revoked.
@@ -116,16 +71,18 @@ Result<std::vector<std::string>> strings(const Json& cfg, const char* key) {
   return out;
 }
 
-}  // namespace
-
-Result<Json> yaml_to_json(std::string_view text) {
-  try {
-    YAML::Node root = YAML::Load(std::string(text));
-    return convert(root, 0);
-  } catch (const YAML::Exception& e) {
-    return make_error(ErrorCode::kParse, "yaml.invalid", e.what());
-  }
+// session_keys: [current.key, previous.key]: session ticket key files (session_ticket.hpp), the
+// first seals, all open. Absent: null (a service with session_ttl_seconds > 0 makes its own key).
+Result<std::shared_ptr<const SessionTicketKeys>> session_keys(const Json& cfg, const std::filesystem::path& base) {
+  if (!cfg.contains("session_keys")) return std::shared_ptr<const SessionTicketKeys>();
+  HSK_ASSIGN_OR_RETURN(auto names, strings(cfg, "session_keys"));
+  if (names.empty()) return invalid("session_keys", "must list at least one key file (hsk session-key)");
+  std::vector<std::filesystem::path> paths;
+  for (const auto& n : names) paths.push_back(std::filesystem::path(n).is_absolute() ? std::filesystem::path(n) : base / n);
+  return SessionTicketKeys::from_files(paths);
 }
+
+}  // namespace
 
 Result<std::unique_ptr<ServiceSetup>> ServiceSetup::load(const std::filesystem::path& config_path) {
   HSK_ASSIGN_OR_RETURN(auto text, read_text(config_path, 1024 * 1024));
@@ -138,7 +95,8 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   static const char* kKnown[] = {"identity",          "trust_roots",          "capabilities",       "did_documents",
                                  "public_keys",       "policy",               "clock_skew_seconds", "max_request_age_seconds",
                                  "max_request_bytes", "max_chain_length",     "session_ttl_seconds", "rate_limits",
-                                 "nonce_store",       "revocations",          "max_sessions"};
+                                 "nonce_store",       "revocations",          "max_sessions",       "rate_limit_store",
+                                 "session_keys"};
   for (const auto& [k, v] : cfg.items()) {
     if (std::none_of(std::begin(kKnown), std::end(kKnown), [&key = k](const char* n) { return key == n; })) {
       return invalid(k, "unknown key");
@@ -169,6 +127,7 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   o.session_ttl = std::chrono::seconds(ttl);
   HSK_ASSIGN_OR_RETURN(auto max_sessions, positive(cfg, "max_sessions", 100000));
   o.max_sessions = static_cast<std::size_t>(max_sessions);
+  HSK_ASSIGN_OR_RETURN(o.ticket_keys, session_keys(cfg, base));
 
   if (cfg.contains("capabilities")) {
     Json doc = cfg["capabilities"];
@@ -234,36 +193,101 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   HSK_TRY(directory.finish(/*trusted_source=*/true));
   s->resolver_->add(std::make_shared<DirectoryKeyResolver>(std::move(directory)));
 
+  // Stores: memory / SQLite for one host, PostgreSQL for several (storage/). Stores naming the same
+  // database share one connection pool.
+  std::map<std::string, std::shared_ptr<storage::PgPool>> pools;
+  auto pool_for = [&](const Json& spec, const std::string& key) -> Result<std::shared_ptr<storage::PgPool>> {
+    static const char* kPgKeys[] = {"type", "url", "password_file", "pool_size", "max_entries"};
+    for (const auto& [k, v] : spec.items()) {
+      if (std::none_of(std::begin(kPgKeys), std::end(kPgKeys), [&n = k](const char* known) { return n == known; })) {
+        return invalid(key + "." + k, "unknown key");
+      }
+    }
+    if (!spec.contains("url") || !spec["url"].is_string()) return invalid(key + ".url", "required for postgres");
+    storage::PgOptions o;
+    o.url = spec["url"].get<std::string>();
+    if (spec.contains("password_file")) {
+      if (!spec["password_file"].is_string()) return invalid(key + ".password_file", "must be a path");
+      o.password_file = path_of(spec["password_file"].get<std::string>());
+    }
+    HSK_ASSIGN_OR_RETURN(auto size, positive(spec, "pool_size", 8));
+    o.pool_size = static_cast<std::size_t>(size);
+    const std::string id = o.url + '\n' + (o.password_file ? o.password_file->string() : std::string());
+    if (auto it = pools.find(id); it != pools.end()) return it->second;
+    auto pool = storage::PgPool::open(o);
+    if (!pool.ok()) {
+      Error e = pool.error();
+      e.message = key + ": " + e.message;
+      return e;
+    }
+    pools.emplace(id, *pool);
+    return *pool;
+  };
+
   // Nonces.
   Json ns = cfg.value("nonce_store", Json{{"type", "memory"}});
   if (!ns.is_object()) return invalid("nonce_store", "must be a map");
+  if (ns.contains("type") && !ns["type"].is_string()) return invalid("nonce_store.type", "must be memory, sqlite or postgres");
   const std::string type = ns.value("type", "memory");
-  HSK_ASSIGN_OR_RETURN(auto max_entries, positive(ns, "max_entries", 1'000'000));
+  HSK_ASSIGN_OR_RETURN(auto max_entries, positive(ns, "max_entries", type == "memory" ? 1'000'000 : 10'000'000));
   if (type == "memory") {
     s->nonces_ = make_memory_nonce_store(static_cast<std::size_t>(max_entries));
   } else if (type == "sqlite") {
     if (!ns.contains("path") || !ns["path"].is_string()) return invalid("nonce_store.path", "required for sqlite");
-    HSK_ASSIGN_OR_RETURN(s->nonces_, make_sqlite_nonce_store(path_of(ns["path"].get<std::string>()),
-                                                             static_cast<std::size_t>(max_entries)));
+    HSK_ASSIGN_OR_RETURN(s->nonces_, storage::open_sqlite_nonce_store(path_of(ns["path"].get<std::string>()),
+                                                                      static_cast<std::size_t>(max_entries)));
+  } else if (type == "postgres") {
+    HSK_ASSIGN_OR_RETURN(auto pool, pool_for(ns, "nonce_store"));
+    HSK_ASSIGN_OR_RETURN(s->nonces_, storage::open_pg_nonce_store(pool, static_cast<std::size_t>(max_entries)));
   } else {
-    return invalid("nonce_store.type", "must be memory or sqlite");
+    return invalid("nonce_store.type", "must be memory, sqlite or postgres");
   }
-  s->limiter_ = make_memory_rate_limiter();
+
+  // Rate-limit counters: per process in memory, or shared by every instance in PostgreSQL.
+  Json rs = cfg.value("rate_limit_store", Json{{"type", "memory"}});
+  if (!rs.is_object()) return invalid("rate_limit_store", "must be a map");
+  if (rs.contains("type") && !rs["type"].is_string()) return invalid("rate_limit_store.type", "must be memory or postgres");
+  const std::string rate_type = rs.value("type", "memory");
+  if (rate_type == "memory") {
+    HSK_ASSIGN_OR_RETURN(auto max_keys, positive(rs, "max_entries", 1'000'000));
+    s->limiter_ = make_memory_rate_limiter(static_cast<std::size_t>(max_keys));
+  } else if (rate_type == "postgres") {
+    HSK_ASSIGN_OR_RETURN(auto pool, pool_for(rs, "rate_limit_store"));
+    HSK_ASSIGN_OR_RETURN(s->limiter_, storage::open_pg_rate_limiter(pool));
+  } else {
+    return invalid("rate_limit_store.type", "must be memory or postgres");
+  }
 
   // Revocations.
   auto any = std::make_unique<AnyRevocationSource>();
   Json rv = cfg.value("revocations", Json::object());
   if (!rv.is_object()) return invalid("revocations", "must be a map");
+  for (const auto& [k, v] : rv.items()) {
+    if (k != "files" && k != "sqlite" && k != "postgres" && k != "authorities") {
+      return invalid("revocations." + k, "unknown key");
+    }
+  }
   HSK_ASSIGN_OR_RETURN(auto authorities, strings(rv, "authorities"));
   auto list = std::make_unique<RevocationList>();
   for (const auto& a : authorities) list->add_authority(a);
   HSK_ASSIGN_OR_RETURN(auto files, strings(rv, "files"));
   for (const auto& f : files) HSK_TRY(load_revocation_file(path_of(f), *s->resolver_, *list));
   any->add(std::move(list));
+  if (rv.contains("sqlite") && rv.contains("postgres")) {
+    return invalid("revocations", "one store: sqlite or postgres, not both");
+  }
   if (rv.contains("sqlite")) {
     if (!rv["sqlite"].is_string()) return invalid("revocations.sqlite", "must be a path");
-    HSK_ASSIGN_OR_RETURN(auto store, SqliteRevocationStore::open(path_of(rv["sqlite"].get<std::string>()),
-                                                                 *s->resolver_, authorities));
+    HSK_ASSIGN_OR_RETURN(auto store, storage::open_sqlite_revocation_store(path_of(rv["sqlite"].get<std::string>()),
+                                                                           *s->resolver_, authorities));
+    s->revocation_store_ = store.get();
+    any->add(std::move(store));
+  }
+  if (rv.contains("postgres")) {
+    if (!rv["postgres"].is_object()) return invalid("revocations.postgres", "must be a map (url, password_file, pool_size)");
+    HSK_ASSIGN_OR_RETURN(auto pool, pool_for(rv["postgres"], "revocations.postgres"));
+    HSK_ASSIGN_OR_RETURN(auto store, storage::open_pg_revocation_store(pool, *s->resolver_, authorities));
+    s->revocation_store_ = store.get();
     any->add(std::move(store));
   }
   s->revocations_ = std::move(any);

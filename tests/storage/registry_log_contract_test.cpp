@@ -4,7 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <thread>
+#include <vector>
 #include <filesystem>
 #include <random>
 
@@ -13,6 +16,8 @@
 #include "handshake/identity.hpp"
 #include "handshake/merkle.hpp"
 #include "handshake/registry_log.hpp"
+#include "handshake/storage/postgres.hpp"
+#include "pg_fixture.hpp"
 
 namespace fs = std::filesystem;
 namespace hm = handshake::merkle;
@@ -39,16 +44,37 @@ hm::Hash leaf_n(std::uint64_t n) {
   return hm::leaf_hash(handshake::encoding::as_bytes(s));
 }
 
+// Where a log of a kind keeps its data: a SQLite file, or a PostgreSQL schema; open() may be
+// called again (a restart, another process) for the same log.
+struct LogPlace {
+  std::string kind;
+  TempDir dir;
+  std::string url;
+  explicit LogPlace(std::string k) : kind(std::move(k)) {
+    if (kind == "postgres") url = hsk_test::PgCluster::shared().fresh_url();
+  }
+  [[nodiscard]] handshake::Result<std::unique_ptr<hr::LogStore>> open() const {
+    if (kind == "sqlite") return hr::open_sqlite_log(dir.path / "log.db");
+    handshake::storage::PgOptions o;
+    o.url = url;
+    o.pool_size = 4;
+    auto pool = handshake::storage::PgPool::open(o);
+    if (!pool.ok()) return pool.error();
+    return handshake::storage::open_pg_log(*pool);
+  }
+};
+
 }  // namespace
 
-TEST_CASE("registry log: SQLite log agrees with an in-memory tree, dedups, persists", "[registry]") {
-  TempDir dir;
-  const auto db = dir.path / "log.db";
+TEST_CASE("registry log: agrees with an in-memory tree, dedups, persists", "[registry][postgres]") {
+  const std::string kind = GENERATE(as<std::string>{}, "sqlite", "postgres");
+  CAPTURE(kind);
+  LogPlace place(kind);
   hm::MemoryTree reference;
   std::mt19937_64 rng(99);
   std::uint64_t next = 0;
   {
-    auto log = hr::open_sqlite_log(db);
+    auto log = place.open();
     REQUIRE(log.ok());
     CHECK((*log)->size().value() == 0);
     CHECK(hm::root(0, **log).value() == hm::empty_root());
@@ -81,7 +107,7 @@ TEST_CASE("registry log: SQLite log agrees with an in-memory tree, dedups, persi
     CHECK((*log)->index_of(leaf_n(1'000'000)).error().reason == "registry.unknown_leaf");
   }
   // Reopened: same size, same root, consistency from every earlier size.
-  auto log = hr::open_sqlite_log(db);
+  auto log = place.open();
   REQUIRE(log.ok());
   const auto size = (*log)->size().value();
   CHECK(size == reference.size());
@@ -93,9 +119,11 @@ TEST_CASE("registry log: SQLite log agrees with an in-memory tree, dedups, persi
   }
 }
 
-TEST_CASE("registry log: signed tree heads", "[registry]") {
-  TempDir dir;
-  auto log = hr::open_sqlite_log(dir.path / "log.db");
+TEST_CASE("registry log: signed tree heads", "[registry][postgres]") {
+  const std::string kind = GENERATE(as<std::string>{}, "sqlite", "postgres");
+  CAPTURE(kind);
+  LogPlace place(kind);
+  auto log = place.open();
   REQUIRE(log.ok());
   REQUIRE((*log)->append(std::vector<hm::Hash>{leaf_n(0), leaf_n(1), leaf_n(2)}).ok());
   const auto registry = handshake::Identity::generate({handshake::PrincipalType::kSvc, {}, {}, {}}).value();
@@ -120,14 +148,15 @@ TEST_CASE("registry log: signed tree heads", "[registry]") {
   CHECK(hr::verify_tree_head(tampered, registry.public_key()).error().reason == "registry.tree_head");
 }
 
-TEST_CASE("registry log: a process killed mid-append loses no acknowledged leaf", "[registry][crash]") {
-  TempDir dir;
-  const auto db = dir.path / "log.db";
+TEST_CASE("registry log: a process killed mid-append loses no acknowledged leaf", "[registry][crash][postgres]") {
+  const std::string kind = GENERATE(as<std::string>{}, "sqlite", "postgres");
+  CAPTURE(kind);
+  LogPlace place(kind);
   // The last tree head the "client" saw before the crash.
   hm::Hash seen_root{};
   std::uint64_t seen_size = 0;
   {
-    auto log = hr::open_sqlite_log(db);
+    auto log = place.open();
     REQUIRE(log.ok());
     std::vector<hm::Hash> first;
     for (int i = 0; i < 50; ++i) first.push_back(leaf_n(static_cast<std::uint64_t>(i)));
@@ -142,7 +171,7 @@ TEST_CASE("registry log: a process killed mid-append loses no acknowledged leaf"
   if (child == 0) {
     // Child: append batches forever, reporting each acknowledged size on the pipe.
     ::close(fds[0]);
-    auto log = hr::open_sqlite_log(db);
+    auto log = place.open();
     if (!log.ok()) ::_exit(2);
     for (std::uint64_t next = 50;; ) {
       std::vector<hm::Hash> batch;
@@ -164,7 +193,7 @@ TEST_CASE("registry log: a process killed mid-append loses no acknowledged leaf"
   REQUIRE(WIFSIGNALED(status));
   REQUIRE(acknowledged >= 2000);
 
-  auto log = hr::open_sqlite_log(db);
+  auto log = place.open();
   REQUIRE(log.ok());
   const auto size = (*log)->size().value();
   CHECK(size >= acknowledged);
@@ -183,4 +212,71 @@ TEST_CASE("registry log: an unusable path is an error, not a crash", "[registry]
   auto log = hr::open_sqlite_log(dir.path);  // a directory
   REQUIRE_FALSE(log.ok());
   CHECK(log.error().reason == "registry.store_failed");
+}
+
+TEST_CASE("registry log on PostgreSQL: two registries appending at once build one linear log", "[registry][postgres]") {
+  LogPlace place("postgres");
+  auto a = place.open();
+  auto b = place.open();  // another process's pool
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  hr::LogStore* logs[] = {a->get(), b->get()};
+  constexpr int kThreads = 4;
+  constexpr int kBatches = 25;
+  constexpr int kPerBatch = 20;
+  std::atomic<int> errors{0};
+  // Every head either process saw, to check consistency between them afterwards.
+  std::mutex heads_mu;
+  std::vector<std::pair<std::uint64_t, hm::Hash>> heads;
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        hr::LogStore& log = *logs[t % 2];
+        for (int k = 0; k < kBatches; ++k) {
+          std::vector<hm::Hash> batch;
+          for (int i = 0; i < kPerBatch; ++i) {
+            batch.push_back(leaf_n(static_cast<std::uint64_t>((t * kBatches + k) * kPerBatch + i)));
+          }
+          if (!log.append(batch).ok()) {
+            errors.fetch_add(1);
+            continue;
+          }
+          auto size = log.size();
+          if (!size.ok()) continue;
+          auto root = hm::root(*size, log);
+          if (!root.ok()) continue;
+          std::lock_guard lock(heads_mu);
+          heads.emplace_back(*size, *root);
+        }
+      });
+    }
+  }
+  CHECK(errors.load() == 0);
+  hr::LogStore& log = **a;
+  const auto size = log.size().value();
+  REQUIRE(size == static_cast<std::uint64_t>(kThreads * kBatches * kPerBatch));
+  // One linear log: rebuild it from the stored order and compare roots; every leaf has one index.
+  hm::MemoryTree reference;
+  std::vector<bool> seen(size, false);
+  for (std::uint64_t i = 0; i < size; ++i) reference.append(log.node(0, i).value());
+  for (std::uint64_t n = 0; n < size; ++n) {
+    const auto idx = log.index_of(leaf_n(n));
+    REQUIRE(idx.ok());
+    REQUIRE(*idx < size);
+    CHECK_FALSE(seen[*idx]);
+    seen[*idx] = true;
+  }
+  const auto root = hm::root(size, log).value();
+  CHECK(root == hm::root(size, reference).value());
+  CHECK(hm::root(size, **b).value() == root);
+  // Heads served by either process are consistent with the final one and with each other.
+  int inconsistent = 0;
+  for (const auto& [s1, r1] : heads) {
+    if (s1 == 0) continue;
+    const auto proof = hm::consistency_proof(s1, size, **b).value();
+    if (!hm::verify_consistency(s1, size, proof, r1, root).ok()) ++inconsistent;
+  }
+  CHECK(inconsistent == 0);
+  CHECK(heads.size() == static_cast<std::size_t>(kThreads * kBatches));
 }

@@ -1,0 +1,230 @@
+// The registry's Merkle log on PostgreSQL.
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "handshake/encoding.hpp"
+#include "handshake/registry_dids.hpp"
+#include "handshake/registry_log.hpp"
+#include "handshake/storage/postgres.hpp"
+#include "pg_internal.hpp"
+
+namespace handshake::storage {
+namespace {
+
+constexpr const char* kLogFailed = "registry.store_failed";
+
+// Leaves are level 0 of hsk_log_nodes as well, so every subtree read is one lookup.
+constexpr const char* kLogSchema = R"sql(
+CREATE TABLE IF NOT EXISTS hsk_log_leaves(idx bigint PRIMARY KEY, hash bytea NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS hsk_log_nodes(level int NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL,
+  PRIMARY KEY (level, idx))
+)sql";
+
+constexpr pg::Statement kLock{"hsk_log_lock", "SELECT pg_advisory_xact_lock(7262613)"};
+constexpr pg::Statement kSize{"hsk_log_size", "SELECT coalesce(max(idx) + 1, 0) FROM hsk_log_leaves"};
+constexpr pg::Statement kFind{"hsk_log_find",
+                              "SELECT encode(hash, 'hex'), idx FROM hsk_log_leaves "
+                              "WHERE hash = ANY(ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) h))"};
+constexpr pg::Statement kFindOne{"hsk_log_find_one", "SELECT idx FROM hsk_log_leaves WHERE hash = decode($1, 'hex')"};
+constexpr pg::Statement kNode{"hsk_log_node",
+                              "SELECT encode(hash, 'hex') FROM hsk_log_nodes WHERE level = $1::int AND idx = $2::bigint"};
+constexpr pg::Statement kInsertLeaves{"hsk_log_insert_leaves",
+                                      "INSERT INTO hsk_log_leaves(idx, hash) "
+                                      "SELECT i, decode(h, 'hex') FROM unnest($1::bigint[], $2::text[]) AS t(i, h)"};
+constexpr pg::Statement kInsertNodes{
+    "hsk_log_insert_nodes",
+    "INSERT INTO hsk_log_nodes(level, idx, hash) "
+    "SELECT l, i, decode(h, 'hex') FROM unnest($1::int[], $2::bigint[], $3::text[]) AS t(l, i, h)"};
+
+// {a,b,c}: an array literal of values that need no quoting (numbers, hex).
+std::string array_literal(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += items[i];
+  }
+  return out + "}";
+}
+
+Result<merkle::Hash> parse_hash(std::string_view hex) {
+  auto bytes = encoding::hex_decode(hex);
+  if (!bytes.ok() || bytes->size() != 32) {
+    return make_error(ErrorCode::kUnavailable, kLogFailed, "postgresql: a stored hash is not 32 bytes");
+  }
+  merkle::Hash h{};
+  std::copy(bytes->begin(), bytes->end(), h.begin());
+  return h;
+}
+
+class PgLog final : public registry::LogStore {
+ public:
+  explicit PgLog(std::shared_ptr<PgPool> pool) : pool_(std::move(pool)) {}
+
+  Result<std::vector<std::uint64_t>> append(std::span<const merkle::Hash> leaves) override {
+    return pool_->impl().with<std::vector<std::uint64_t>>(
+        kLogFailed, [&](pg::Connection& c) -> Result<std::vector<std::uint64_t>> {
+          HSK_TRY(c.exec("BEGIN", kLogFailed));
+          auto r = append_in(c, leaves);
+          if (r.ok()) {
+            if (auto committed = c.exec("COMMIT", kLogFailed); !committed.ok()) r = committed.error();
+          }
+          if (!r.ok()) {
+            auto rolled = c.exec("ROLLBACK", kLogFailed);
+            (void)rolled;
+          }
+          return r;
+        });
+  }
+
+  Result<std::uint64_t> size() const override {
+    HSK_ASSIGN_OR_RETURN(auto rows, pool_->impl().run(kSize, {}, kLogFailed));
+    return static_cast<std::uint64_t>(rows.int64(0, 0));
+  }
+
+  Result<std::uint64_t> index_of(const merkle::Hash& leaf) const override {
+    HSK_ASSIGN_OR_RETURN(auto rows, pool_->impl().run(kFindOne, {encoding::hex_encode(leaf)}, kLogFailed));
+    if (rows.size() == 0) return make_error(ErrorCode::kNotFound, "registry.unknown_leaf", "the log has no such leaf");
+    return static_cast<std::uint64_t>(rows.int64(0, 0));
+  }
+
+  Result<merkle::Hash> node(unsigned level, std::uint64_t index) const override {
+    // Committed subtrees never change: upper levels, read by every proof, are kept in memory.
+    const bool cacheable = level >= kCachedLevels && level < 64 && index < (std::uint64_t{1} << 58);
+    const std::uint64_t key = (static_cast<std::uint64_t>(level) << 58) | index;
+    if (cacheable) {
+      std::lock_guard lock(mu_);
+      if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    }
+    HSK_ASSIGN_OR_RETURN(auto rows,
+                         pool_->impl().run(kNode, {std::to_string(level), std::to_string(index)}, kLogFailed));
+    if (rows.size() == 0) {
+      return make_error(ErrorCode::kNotFound, "merkle.node",
+                        "no subtree at level " + std::to_string(level) + " index " + std::to_string(index));
+    }
+    HSK_ASSIGN_OR_RETURN(auto h, parse_hash(rows.text(0, 0)));
+    if (cacheable) {
+      std::lock_guard lock(mu_);
+      if (cache_.size() >= kMaxCached) cache_.clear();
+      cache_.emplace(key, h);
+    }
+    return h;
+  }
+
+ private:
+  Result<std::vector<std::uint64_t>> append_in(pg::Connection& c, std::span<const merkle::Hash> leaves) {
+    // One sequencer at a time, until this transaction ends.
+    HSK_TRY(c.run(kLock, {}, kLogFailed));
+    HSK_ASSIGN_OR_RETURN(auto size_rows, c.run(kSize, {}, kLogFailed));
+    std::uint64_t n = static_cast<std::uint64_t>(size_rows.int64(0, 0));
+
+    std::vector<std::string> hex;
+    hex.reserve(leaves.size());
+    for (const auto& leaf : leaves) hex.push_back(encoding::hex_encode(leaf));
+    std::map<std::string, std::uint64_t, std::less<>> known;  // hex -> index, stored or in this batch
+    if (!hex.empty()) {
+      HSK_ASSIGN_OR_RETURN(auto found, c.run(kFind, {array_literal(hex)}, kLogFailed));
+      for (int i = 0; i < found.size(); ++i) {
+        known.emplace(std::string(found.text(i, 0)), static_cast<std::uint64_t>(found.int64(i, 1)));
+      }
+    }
+
+    // New subtrees of this batch, and the stored ones it reads (the log's right frontier).
+    std::map<std::pair<unsigned, std::uint64_t>, merkle::Hash> fresh;
+    auto read = [&](unsigned level, std::uint64_t index) -> Result<merkle::Hash> {
+      if (auto it = fresh.find({level, index}); it != fresh.end()) return it->second;
+      HSK_ASSIGN_OR_RETURN(auto rows, c.run(kNode, {std::to_string(level), std::to_string(index)}, kLogFailed));
+      if (rows.size() == 0) {
+        return make_error(ErrorCode::kUnavailable, kLogFailed,
+                          "postgresql: the log misses its subtree at level " + std::to_string(level) + " index " +
+                              std::to_string(index));
+      }
+      return parse_hash(rows.text(0, 0));
+    };
+    std::vector<std::string> leaf_idx, leaf_hex, node_level, node_idx, node_hex;
+    std::vector<std::uint64_t> indexes;
+    indexes.reserve(leaves.size());
+    for (std::size_t k = 0; k < leaves.size(); ++k) {
+      if (auto it = known.find(hex[k]); it != known.end()) {
+        indexes.push_back(it->second);
+        continue;
+      }
+      known.emplace(hex[k], n);
+      leaf_idx.push_back(std::to_string(n));
+      leaf_hex.push_back(hex[k]);
+      fresh[{0, n}] = leaves[k];
+      node_level.push_back("0");
+      node_idx.push_back(std::to_string(n));
+      node_hex.push_back(hex[k]);
+      // Close every perfect subtree this leaf completes.
+      merkle::Hash current = leaves[k];
+      std::uint64_t index = n;
+      for (unsigned level = 0; (index & 1) == 1; ++level, index >>= 1) {
+        HSK_ASSIGN_OR_RETURN(auto left, read(level, index - 1));
+        current = merkle::node_hash(left, current);
+        fresh[{level + 1, index >> 1}] = current;
+        node_level.push_back(std::to_string(level + 1));
+        node_idx.push_back(std::to_string(index >> 1));
+        node_hex.push_back(encoding::hex_encode(current));
+      }
+      indexes.push_back(n++);
+    }
+    if (!leaf_idx.empty()) {
+      HSK_TRY(c.run(kInsertLeaves, {array_literal(leaf_idx), array_literal(leaf_hex)}, kLogFailed));
+      HSK_TRY(c.run(kInsertNodes, {array_literal(node_level), array_literal(node_idx), array_literal(node_hex)},
+                    kLogFailed));
+    }
+    return indexes;
+  }
+
+  static constexpr unsigned kCachedLevels = 6;
+  static constexpr std::size_t kMaxCached = 1 << 20;
+  std::shared_ptr<PgPool> pool_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<std::uint64_t, merkle::Hash> cache_;
+};
+
+constexpr const char* kDidSchema = R"sql(
+CREATE TABLE IF NOT EXISTS hsk_dids(did text NOT NULL, version bigint NOT NULL, document text NOT NULL,
+  PRIMARY KEY (did, version))
+)sql";
+constexpr pg::Statement kDidRead{"hsk_did_read", "SELECT document FROM hsk_dids WHERE did = $1 ORDER BY version"};
+constexpr pg::Statement kDidInsert{"hsk_did_insert",
+                                   "INSERT INTO hsk_dids(did, version, document) VALUES ($1, $2::bigint, $3) "
+                                   "ON CONFLICT DO NOTHING"};
+
+class PgDidRows final : public registry::DidRows {
+ public:
+  explicit PgDidRows(std::shared_ptr<PgPool> pool) : pool_(std::move(pool)) {}
+  Result<std::vector<std::string>> documents(const std::string& did) const override {
+    HSK_ASSIGN_OR_RETURN(auto rows, pool_->impl().run(kDidRead, {did}, kLogFailed));
+    std::vector<std::string> out;
+    out.reserve(static_cast<std::size_t>(rows.size()));
+    for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.text(i, 0));
+    return out;
+  }
+  Result<bool> insert(const std::string& did, std::uint64_t version, const std::string& text) override {
+    HSK_ASSIGN_OR_RETURN(auto rows, pool_->impl().run(kDidInsert, {did, std::to_string(version), text}, kLogFailed));
+    return rows.affected() == 1;
+  }
+
+ private:
+  std::shared_ptr<PgPool> pool_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<registry::DidRows>> open_pg_did_rows(std::shared_ptr<PgPool> pool) {
+  if (!pool) return make_error(ErrorCode::kInvalidArgument, kLogFailed, "no PostgreSQL pool");
+  HSK_TRY(create_pg_schema(pool->impl(), kDidSchema, kLogFailed));
+  return std::unique_ptr<registry::DidRows>(std::make_unique<PgDidRows>(std::move(pool)));
+}
+
+Result<std::unique_ptr<registry::LogStore>> open_pg_log(std::shared_ptr<PgPool> pool) {
+  if (!pool) return make_error(ErrorCode::kInvalidArgument, kLogFailed, "no PostgreSQL pool");
+  HSK_TRY(create_pg_schema(pool->impl(), kLogSchema, kLogFailed));
+  return std::unique_ptr<registry::LogStore>(std::make_unique<PgLog>(std::move(pool)));
+}
+
+}  // namespace handshake::storage
