@@ -64,7 +64,7 @@ int cmd_registry(const std::vector<std::string>& argv) {
       "usage: hsk registry serve --key REGISTRY.key --db LOG.db|postgresql://... [--db-password-file FILE]\n"
       "                          [--host 127.0.0.1] [--port 8080]\n"
       "                          [--did-doc SERVICE.did.json]... [--did-db DIDS.db|postgresql://...]\n"
-      "                          [--revocation-db REVOCATIONS.db [--revocation-authority DID]...\n"
+      "                          [--revocation-db REVOCATIONS.db|postgresql://... [--revocation-authority DID]...\n"
       "                           [--admin-token-file TOKEN]]\n"
       "       hsk registry anchor --url http://HOST:PORT [--key SERVICE.key [--out ANCHORED.json]] RECEIPT.json\n"
       "\n"
@@ -119,8 +119,9 @@ int cmd_registry(const std::vector<std::string>& argv) {
     keys.add(std::make_shared<handshake::DirectoryKeyResolver>(std::move(directory)));
     auto is_pg = [](const std::string& v) { return v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0; };
     const bool on_postgres = is_pg(*db);
-    if (opt(*a, "db-password-file") && !on_postgres && !is_pg(opt(*a, "did-db").value_or(""))) {
-      return usage_error("registry serve", "--db-password-file is for a postgresql:// --db or --did-db");
+    if (opt(*a, "db-password-file") && !on_postgres && !is_pg(opt(*a, "did-db").value_or("")) &&
+        !is_pg(opt(*a, "revocation-db").value_or(""))) {
+      return usage_error("registry serve", "--db-password-file is for a postgresql:// database");
     }
     // One pool per database URL, shared by the log and the DID Documents.
     std::map<std::string, std::shared_ptr<handshake::storage::PgPool>> pools;
@@ -163,9 +164,17 @@ int cmd_registry(const std::vector<std::string>& argv) {
     }
     std::unique_ptr<handshake::registry::RevocationPublisher> revocations;
     if (auto rev_db = opt(*a, "revocation-db")) {
-      auto opened = handshake::registry::RevocationPublisher::open(*rev_db);
-      if (!opened.ok()) return refused("registry serve", opened.error());
-      revocations = std::move(opened).value();
+      if (is_pg(*rev_db)) {
+        auto pool = pool_for(*rev_db);
+        if (!pool.ok()) return refused("registry serve", pool.error());
+        auto rows = handshake::storage::open_pg_revocation_rows(*pool);
+        if (!rows.ok()) return refused("registry serve", rows.error());
+        revocations = std::make_unique<handshake::registry::RevocationPublisher>(std::move(rows).value());
+      } else {
+        auto opened = handshake::registry::RevocationPublisher::open(*rev_db);
+        if (!opened.ok()) return refused("registry serve", opened.error());
+        revocations = std::move(opened).value();
+      }
       options.revocations = revocations.get();
       if (auto it = a->options.find("revocation-authority"); it != a->options.end()) {
         for (const auto& did : it->second) {

@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <mutex>
+
 #include "handshake/did.hpp"
 #include "handshake/encoding.hpp"
 #include "handshake/ids.hpp"
@@ -12,7 +15,6 @@
 namespace handshake::registry {
 namespace {
 
-sqlite3* db_of(void* p) { return static_cast<sqlite3*>(p); }
 Error store_error(sqlite3* db, const std::string& what) { return detail::sqlite_error(db, "registry.store_failed", what); }
 std::int64_t micros(Timestamp t) { return t.time_since_epoch().count(); }
 Timestamp from_micros(std::int64_t us) { return Timestamp(std::chrono::microseconds(us)); }
@@ -84,6 +86,148 @@ Json RevocationEntry::to_json() const {
               {"tree_head_id", tree_head_id}};
 }
 
+namespace {
+
+Result<Json> parse_stored(const std::string& text, const char* what) {
+  auto doc = json::parse_strict(text);
+  if (!doc.ok()) {
+    return make_error(ErrorCode::kUnavailable, "registry.store_failed", std::string("a stored ") + what + " does not parse");
+  }
+  return doc;
+}
+
+class SqliteRevocationRows final : public RevocationRows {
+ public:
+  explicit SqliteRevocationRows(sqlite3* db) : db_(db) {}
+  ~SqliteRevocationRows() override { sqlite3_close_v2(db_); }
+  SqliteRevocationRows(const SqliteRevocationRows&) = delete;
+  SqliteRevocationRows& operator=(const SqliteRevocationRows&) = delete;
+
+  Result<std::optional<RevocationEntry>> find_entry(const std::string& subject_did, const std::string& key_id,
+                                                    const std::string& tree_head_id) const override {
+    std::lock_guard lock(mu_);
+    return find_locked(subject_did, key_id, tree_head_id);
+  }
+
+  Result<std::optional<RevocationEntry>> entry(const std::string& id) const override {
+    std::lock_guard lock(mu_);
+    Stmt e;
+    const std::string sql = std::string("SELECT ") + kEntryColumns + " FROM published WHERE id = ?";
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &e.st, nullptr) != SQLITE_OK) return store_error(db_, "read");
+    e.text(1, id);
+    const int rc = sqlite3_step(e.st);
+    if (rc == SQLITE_ROW) return std::optional<RevocationEntry>(entry_from_row(e));
+    if (rc != SQLITE_DONE) return store_error(db_, "read");
+    return std::optional<RevocationEntry>();
+  }
+
+  Result<RevocationEntry> insert_entry(const RevocationEntry& e) override {
+    std::lock_guard lock(mu_);
+    HSK_ASSIGN_OR_RETURN(auto existing, find_locked(e.subject_did, e.key_id, e.tree_head_id));
+    if (existing) return *existing;
+    Stmt s;
+    const std::string sql = std::string("INSERT INTO published(") + kEntryColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?)";
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s.st, nullptr) != SQLITE_OK) return store_error(db_, "store");
+    s.text(1, e.id);
+    s.text(2, e.subject_did);
+    s.text(3, e.key_id);
+    s.text(4, e.reason);
+    s.i64(5, micros(e.revoked_at));
+    s.text(6, e.tree_head_id);
+    s.i64(7, micros(e.published_at));
+    if (sqlite3_step(s.st) != SQLITE_DONE) return store_error(db_, "store");
+    return e;
+  }
+
+  Result<std::optional<StoredStatement>> statement(const std::string& id) const override {
+    std::lock_guard lock(mu_);
+    Stmt read;
+    if (sqlite3_prepare_v2(db_, "SELECT body, entry_id FROM statements WHERE id = ?", -1, &read.st, nullptr) !=
+        SQLITE_OK) {
+      return store_error(db_, "read");
+    }
+    read.text(1, id);
+    const int rc = sqlite3_step(read.st);
+    if (rc == SQLITE_DONE) return std::optional<StoredStatement>();
+    if (rc != SQLITE_ROW) return store_error(db_, "read");
+    StoredStatement out{read.col_text(0), std::nullopt};
+    if (sqlite3_column_type(read.st, 1) != SQLITE_NULL) out.entry_id = read.col_text(1);
+    return std::optional<StoredStatement>(std::move(out));
+  }
+
+  Status insert_statement(const std::string& id, const StoredStatement& st) override {
+    std::lock_guard lock(mu_);
+    Stmt ins;
+    if (sqlite3_prepare_v2(db_, "INSERT OR IGNORE INTO statements(id, body, entry_id) VALUES (?, ?, ?)", -1, &ins.st,
+                           nullptr) != SQLITE_OK) {
+      return store_error(db_, "store");
+    }
+    ins.text(1, id);
+    ins.text(2, st.body);
+    if (st.entry_id) {
+      ins.text(3, *st.entry_id);
+    } else {
+      sqlite3_bind_null(ins.st, 3);
+    }
+    if (sqlite3_step(ins.st) != SQLITE_DONE) return store_error(db_, "store");
+    return ok_status();
+  }
+
+  Result<std::vector<std::string>> statements() const override {
+    std::lock_guard lock(mu_);
+    Stmt s;
+    if (sqlite3_prepare_v2(db_, "SELECT body FROM statements ORDER BY seq", -1, &s.st, nullptr) != SQLITE_OK) {
+      return store_error(db_, "read");
+    }
+    std::vector<std::string> out;
+    int rc;
+    while ((rc = sqlite3_step(s.st)) == SQLITE_ROW) out.push_back(s.col_text(0));
+    if (rc != SQLITE_DONE) return store_error(db_, "read");
+    return out;
+  }
+
+  Result<std::vector<RevocationEntry>> entries(const std::optional<std::pair<Timestamp, std::string>>& after,
+                                               std::size_t limit) const override {
+    std::lock_guard lock(mu_);
+    Stmt s;
+    std::string sql = std::string("SELECT ") + kEntryColumns + " FROM published";
+    if (after) sql += " WHERE revoked_at_us < ?1 OR (revoked_at_us = ?1 AND id < ?2)";
+    sql += " ORDER BY revoked_at_us DESC, id DESC LIMIT ?3";
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s.st, nullptr) != SQLITE_OK) return store_error(db_, "read");
+    if (after) {
+      s.i64(1, micros(after->first));
+      s.text(2, after->second);
+    }
+    s.i64(3, static_cast<std::int64_t>(limit));
+    std::vector<RevocationEntry> out;
+    int rc;
+    while ((rc = sqlite3_step(s.st)) == SQLITE_ROW) out.push_back(entry_from_row(s));
+    if (rc != SQLITE_DONE) return store_error(db_, "read");
+    return out;
+  }
+
+ private:
+  Result<std::optional<RevocationEntry>> find_locked(const std::string& subject_did, const std::string& key_id,
+                                                     const std::string& tree_head_id) const {
+    Stmt s;
+    const std::string sql = std::string("SELECT ") + kEntryColumns +
+                            " FROM published WHERE subject_did = ? AND key_id = ? AND tree_head_id = ?";
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s.st, nullptr) != SQLITE_OK) return store_error(db_, "read");
+    s.text(1, subject_did);
+    s.text(2, key_id);
+    s.text(3, tree_head_id);
+    const int rc = sqlite3_step(s.st);
+    if (rc == SQLITE_ROW) return std::optional<RevocationEntry>(entry_from_row(s));
+    if (rc != SQLITE_DONE) return store_error(db_, "read");
+    return std::optional<RevocationEntry>();
+  }
+
+  sqlite3* db_;
+  mutable std::mutex mu_;
+};
+
+}  // namespace
+
 Result<std::unique_ptr<RevocationPublisher>> RevocationPublisher::open(const std::filesystem::path& path) {
   const char* ddl =
       "PRAGMA journal_mode=WAL;"
@@ -94,27 +238,8 @@ Result<std::unique_ptr<RevocationPublisher>> RevocationPublisher::open(const std
       "CREATE INDEX IF NOT EXISTS published_order ON published(revoked_at_us DESC, id DESC);"
       "CREATE TABLE IF NOT EXISTS statements(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
       "  body TEXT NOT NULL, entry_id TEXT);";
-  HSK_ASSIGN_OR_RETURN(sqlite3* db, detail::open_sqlite(path, ddl, "registry.store_failed"));
-  return std::unique_ptr<RevocationPublisher>(new RevocationPublisher(db));
-}
-
-RevocationPublisher::~RevocationPublisher() { sqlite3_close_v2(db_of(db_)); }
-
-Result<std::optional<RevocationEntry>> RevocationPublisher::find(const std::string& subject_did,
-                                                                 const std::string& key_id,
-                                                                 const std::string& tree_head_id) const {
-  sqlite3* db = db_of(db_);
-  Stmt s;
-  const std::string sql = std::string("SELECT ") + kEntryColumns +
-                          " FROM published WHERE subject_did = ? AND key_id = ? AND tree_head_id = ?";
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s.st, nullptr) != SQLITE_OK) return store_error(db, "read");
-  s.text(1, subject_did);
-  s.text(2, key_id);
-  s.text(3, tree_head_id);
-  const int rc = sqlite3_step(s.st);
-  if (rc == SQLITE_ROW) return std::optional<RevocationEntry>(entry_from_row(s));
-  if (rc != SQLITE_DONE) return store_error(db, "read");
-  return std::optional<RevocationEntry>();
+  HSK_ASSIGN_OR_RETURN(sqlite3 * db, detail::open_sqlite(path, ddl, "registry.store_failed"));
+  return std::make_unique<RevocationPublisher>(std::make_unique<SqliteRevocationRows>(db));
 }
 
 Result<RevocationEntry> RevocationPublisher::publish(const std::string& subject_did, const std::string& key_id,
@@ -125,23 +250,10 @@ Result<RevocationEntry> RevocationPublisher::publish(const std::string& subject_
       reason.size() > 1024) {
     return entry_error("key_id and tree_head_id must be non-empty; every field at most 1 KiB");
   }
-  std::lock_guard lock(mu_);
-  HSK_ASSIGN_OR_RETURN(auto existing, find(subject_did, key_id, tree_head_id));
+  HSK_ASSIGN_OR_RETURN(auto existing, rows_->find_entry(subject_did, key_id, tree_head_id));
   if (existing) return *existing;
-  RevocationEntry e{ids::make_id("rvp_", now), subject_did, key_id, reason, revoked_at, tree_head_id, now};
-  sqlite3* db = db_of(db_);
-  Stmt s;
-  const std::string sql = std::string("INSERT INTO published(") + kEntryColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?)";
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s.st, nullptr) != SQLITE_OK) return store_error(db, "store");
-  s.text(1, e.id);
-  s.text(2, e.subject_did);
-  s.text(3, e.key_id);
-  s.text(4, e.reason);
-  s.i64(5, micros(e.revoked_at));
-  s.text(6, e.tree_head_id);
-  s.i64(7, micros(e.published_at));
-  if (sqlite3_step(s.st) != SQLITE_DONE) return store_error(db, "store");
-  return e;
+  return rows_->insert_entry(
+      RevocationEntry{ids::make_id("rvp_", now), subject_did, key_id, reason, revoked_at, tree_head_id, now});
 }
 
 Result<std::optional<RevocationEntry>> RevocationPublisher::add_statement(const Json& statement,
@@ -150,30 +262,17 @@ Result<std::optional<RevocationEntry>> RevocationPublisher::add_statement(const 
   HSK_ASSIGN_OR_RETURN(auto parsed, RevocationStatement::from_json(statement));
   HSK_ASSIGN_OR_RETURN(auto body, json::canonicalize(statement));
   std::lock_guard serial(statement_mu_);
-  sqlite3* db = db_of(db_);
-  {
-    std::lock_guard lock(mu_);
-    Stmt read;
-    if (sqlite3_prepare_v2(db, "SELECT body, entry_id FROM statements WHERE id = ?", -1, &read.st, nullptr) != SQLITE_OK) {
-      return store_error(db, "read");
+  HSK_ASSIGN_OR_RETURN(auto stored, rows_->statement(parsed.id));
+  if (stored) {
+    // A repeat: the same answer as the first time, nothing new stored.
+    if (stored->body != body) {
+      return make_error(ErrorCode::kInvalidArgument, "revocation.conflict",
+                        "another statement is already stored under " + parsed.id);
     }
-    read.text(1, parsed.id);
-    const int rc = sqlite3_step(read.st);
-    if (rc == SQLITE_ROW) {
-      // A repeat: the same answer as the first time, nothing new stored.
-      if (read.col_text(0) != body) {
-        return make_error(ErrorCode::kInvalidArgument, "revocation.conflict",
-                          "another statement is already stored under " + parsed.id);
-      }
-      if (sqlite3_column_type(read.st, 1) == SQLITE_NULL) return std::optional<RevocationEntry>();
-      Stmt e;
-      const std::string sql = std::string("SELECT ") + kEntryColumns + " FROM published WHERE id = ?";
-      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &e.st, nullptr) != SQLITE_OK) return store_error(db, "read");
-      e.text(1, read.col_text(1));
-      if (sqlite3_step(e.st) != SQLITE_ROW) return store_error(db, "read");
-      return std::optional<RevocationEntry>(entry_from_row(e));
-    }
-    if (rc != SQLITE_DONE) return store_error(db, "read");
+    if (!stored->entry_id) return std::optional<RevocationEntry>();
+    HSK_ASSIGN_OR_RETURN(auto e, rows_->entry(*stored->entry_id));
+    if (!e) return make_error(ErrorCode::kUnavailable, "registry.store_failed", "a statement's feed entry is missing");
+    return e;
   }
   std::optional<RevocationEntry> entry;
   if (parsed.revoked_principal) {
@@ -181,65 +280,32 @@ Result<std::optional<RevocationEntry>> RevocationPublisher::add_statement(const 
                                          parsed.effective_at.value_or(parsed.iat), now));
     entry = std::move(e);
   }
-  std::lock_guard lock(mu_);
-  Stmt ins;
-  if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO statements(id, body, entry_id) VALUES (?, ?, ?)", -1, &ins.st,
-                         nullptr) != SQLITE_OK) {
-    return store_error(db, "store");
-  }
-  ins.text(1, parsed.id);
-  ins.text(2, body);
-  if (entry) {
-    ins.text(3, entry->id);
-  } else {
-    sqlite3_bind_null(ins.st, 3);
-  }
-  if (sqlite3_step(ins.st) != SQLITE_DONE) return store_error(db, "store");
+  HSK_TRY(rows_->insert_statement(parsed.id, RevocationRows::StoredStatement{
+                                                 body, entry ? std::optional<std::string>(entry->id) : std::nullopt}));
   return entry;
 }
 
 Result<std::vector<Json>> RevocationPublisher::statements() const {
-  std::lock_guard lock(mu_);
-  sqlite3* db = db_of(db_);
-  Stmt s;
-  if (sqlite3_prepare_v2(db, "SELECT body FROM statements ORDER BY seq", -1, &s.st, nullptr) != SQLITE_OK) {
-    return store_error(db, "read");
-  }
+  HSK_ASSIGN_OR_RETURN(auto bodies, rows_->statements());
   std::vector<Json> out;
-  int rc;
-  while ((rc = sqlite3_step(s.st)) == SQLITE_ROW) {
-    auto doc = json::parse_strict(s.col_text(0));
-    if (!doc.ok()) return make_error(ErrorCode::kUnavailable, "registry.store_failed", "a stored statement does not parse");
-    out.push_back(std::move(doc).value());
+  out.reserve(bodies.size());
+  for (const auto& b : bodies) {
+    HSK_ASSIGN_OR_RETURN(auto doc, parse_stored(b, "statement"));
+    out.push_back(std::move(doc));
   }
-  if (rc != SQLITE_DONE) return store_error(db, "read");
   return out;
 }
 
 Result<RevocationPublisher::Page> RevocationPublisher::page(const std::optional<std::string>& cursor,
                                                             std::size_t limit) const {
-  std::optional<Cursor> after;
+  std::optional<std::pair<Timestamp, std::string>> after;
   if (cursor) {
     HSK_ASSIGN_OR_RETURN(auto c, decode_cursor(*cursor));
-    after = std::move(c);
+    after.emplace(from_micros(c.revoked_at_us), std::move(c.id));
   }
   limit = std::clamp<std::size_t>(limit, 1, 10000);
-  std::lock_guard lock(mu_);
-  sqlite3* db = db_of(db_);
-  Stmt s;
-  std::string sql = std::string("SELECT ") + kEntryColumns + " FROM published";
-  if (after) sql += " WHERE revoked_at_us < ?1 OR (revoked_at_us = ?1 AND id < ?2)";
-  sql += " ORDER BY revoked_at_us DESC, id DESC LIMIT ?3";
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s.st, nullptr) != SQLITE_OK) return store_error(db, "read");
-  if (after) {
-    s.i64(1, after->revoked_at_us);
-    s.text(2, after->id);
-  }
-  s.i64(3, static_cast<std::int64_t>(limit) + 1);  // one more tells whether a next page exists
   Page out;
-  int rc;
-  while ((rc = sqlite3_step(s.st)) == SQLITE_ROW) out.entries.push_back(entry_from_row(s));
-  if (rc != SQLITE_DONE) return store_error(db, "read");
+  HSK_ASSIGN_OR_RETURN(out.entries, rows_->entries(after, limit + 1));  // one more tells whether a next page exists
   if (out.entries.size() > limit) {
     out.entries.resize(limit);
     HSK_ASSIGN_OR_RETURN(auto next, encode_cursor(out.entries.back()));

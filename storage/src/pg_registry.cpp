@@ -7,6 +7,7 @@
 #include "handshake/encoding.hpp"
 #include "handshake/registry_dids.hpp"
 #include "handshake/registry_log.hpp"
+#include "handshake/registry_revocations.hpp"
 #include "handshake/storage/postgres.hpp"
 #include "pg_internal.hpp"
 
@@ -213,7 +214,124 @@ class PgDidRows final : public registry::DidRows {
   std::shared_ptr<PgPool> pool_;
 };
 
+constexpr const char* kRevSchema = R"sql(
+CREATE TABLE IF NOT EXISTS hsk_registry_feed(id text PRIMARY KEY, subject_did text NOT NULL, key_id text NOT NULL,
+  reason text NOT NULL, revoked_at_us bigint NOT NULL, tree_head_id text NOT NULL, published_at_us bigint NOT NULL,
+  UNIQUE (subject_did, key_id, tree_head_id));
+CREATE INDEX IF NOT EXISTS hsk_registry_feed_order ON hsk_registry_feed(revoked_at_us DESC, id DESC);
+CREATE TABLE IF NOT EXISTS hsk_registry_statements(seq bigserial PRIMARY KEY, id text NOT NULL UNIQUE,
+  body text NOT NULL, entry_id text)
+)sql";
+
+#define HSK_ENTRY_COLUMNS "id, subject_did, key_id, reason, revoked_at_us, tree_head_id, published_at_us"
+constexpr pg::Statement kEntryByTriple{
+    "hsk_reg_entry_triple",
+    "SELECT " HSK_ENTRY_COLUMNS " FROM hsk_registry_feed WHERE subject_did = $1 AND key_id = $2 AND tree_head_id = $3"};
+constexpr pg::Statement kEntryById{"hsk_reg_entry_id",
+                                   "SELECT " HSK_ENTRY_COLUMNS " FROM hsk_registry_feed WHERE id = $1"};
+constexpr pg::Statement kEntryInsert{
+    "hsk_reg_entry_insert",
+    "INSERT INTO hsk_registry_feed(" HSK_ENTRY_COLUMNS ") VALUES ($1, $2, $3, $4, $5::bigint, $6, $7::bigint) "
+    "ON CONFLICT (subject_did, key_id, tree_head_id) DO NOTHING"};
+constexpr pg::Statement kEntriesFirst{"hsk_reg_entries_first",
+                                      "SELECT " HSK_ENTRY_COLUMNS " FROM hsk_registry_feed "
+                                      "ORDER BY revoked_at_us DESC, id DESC LIMIT $1::bigint"};
+constexpr pg::Statement kEntriesAfter{
+    "hsk_reg_entries_after",
+    "SELECT " HSK_ENTRY_COLUMNS " FROM hsk_registry_feed "
+    "WHERE revoked_at_us < $1::bigint OR (revoked_at_us = $1::bigint AND id < $2) "
+    "ORDER BY revoked_at_us DESC, id DESC LIMIT $3::bigint"};
+#undef HSK_ENTRY_COLUMNS
+constexpr pg::Statement kStatementById{"hsk_reg_statement",
+                                       "SELECT body, entry_id FROM hsk_registry_statements WHERE id = $1"};
+constexpr pg::Statement kStatements{"hsk_reg_statements", "SELECT body FROM hsk_registry_statements ORDER BY seq"};
+
+std::int64_t micros(Timestamp t) { return t.time_since_epoch().count(); }
+
+registry::RevocationEntry entry_at(const pg::Rows& r, int i) {
+  registry::RevocationEntry e;
+  e.id = std::string(r.text(i, 0));
+  e.subject_did = std::string(r.text(i, 1));
+  e.key_id = std::string(r.text(i, 2));
+  e.reason = std::string(r.text(i, 3));
+  e.revoked_at = Timestamp(std::chrono::microseconds(r.int64(i, 4)));
+  e.tree_head_id = std::string(r.text(i, 5));
+  e.published_at = Timestamp(std::chrono::microseconds(r.int64(i, 6)));
+  return e;
+}
+
+class PgRevocationRows final : public registry::RevocationRows {
+ public:
+  explicit PgRevocationRows(std::shared_ptr<PgPool> pool) : pool_(std::move(pool)) {}
+
+  Result<std::optional<registry::RevocationEntry>> find_entry(const std::string& subject_did, const std::string& key_id,
+                                                              const std::string& tree_head_id) const override {
+    HSK_ASSIGN_OR_RETURN(auto rows, pool_->impl().run(kEntryByTriple, {subject_did, key_id, tree_head_id}, kLogFailed));
+    if (rows.size() == 0) return std::optional<registry::RevocationEntry>();
+    return std::optional<registry::RevocationEntry>(entry_at(rows, 0));
+  }
+  Result<std::optional<registry::RevocationEntry>> entry(const std::string& id) const override {
+    HSK_ASSIGN_OR_RETURN(auto rows, pool_->impl().run(kEntryById, {id}, kLogFailed));
+    if (rows.size() == 0) return std::optional<registry::RevocationEntry>();
+    return std::optional<registry::RevocationEntry>(entry_at(rows, 0));
+  }
+  Result<registry::RevocationEntry> insert_entry(const registry::RevocationEntry& e) override {
+    HSK_ASSIGN_OR_RETURN(auto ins, pool_->impl().run(kEntryInsert,
+                                                     {e.id, e.subject_did, e.key_id, e.reason,
+                                                      std::to_string(micros(e.revoked_at)), e.tree_head_id,
+                                                      std::to_string(micros(e.published_at))},
+                                                     kLogFailed));
+    if (ins.affected() == 1) return e;
+    // Another process stored the triple first: its entry is the one.
+    HSK_ASSIGN_OR_RETURN(auto stored, find_entry(e.subject_did, e.key_id, e.tree_head_id));
+    if (!stored) return make_error(ErrorCode::kUnavailable, kLogFailed, "postgresql: a feed entry vanished");
+    return *stored;
+  }
+  Result<std::optional<StoredStatement>> statement(const std::string& id) const override {
+    HSK_ASSIGN_OR_RETURN(auto rows, pool_->impl().run(kStatementById, {id}, kLogFailed));
+    if (rows.size() == 0) return std::optional<StoredStatement>();
+    StoredStatement s{std::string(rows.text(0, 0)), std::nullopt};
+    if (!rows.is_null(0, 1)) s.entry_id = std::string(rows.text(0, 1));
+    return std::optional<StoredStatement>(std::move(s));
+  }
+  Status insert_statement(const std::string& id, const StoredStatement& s) override {
+    // libpq takes NULL for a missing parameter value; run() passes text, so a missing entry id
+    // is stored through NULLIF on an empty string, which no entry id can be.
+    static constexpr pg::Statement kInsert{"hsk_reg_statement_insert_n",
+                                           "INSERT INTO hsk_registry_statements(id, body, entry_id) "
+                                           "VALUES ($1, $2, NULLIF($3, '')) ON CONFLICT (id) DO NOTHING"};
+    HSK_TRY(pool_->impl().run(kInsert, {id, s.body, s.entry_id.value_or("")}, kLogFailed));
+    return ok_status();
+  }
+  Result<std::vector<std::string>> statements() const override {
+    HSK_ASSIGN_OR_RETURN(auto rows, pool_->impl().run(kStatements, {}, kLogFailed));
+    std::vector<std::string> out;
+    for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.text(i, 0));
+    return out;
+  }
+  Result<std::vector<registry::RevocationEntry>> entries(const std::optional<std::pair<Timestamp, std::string>>& after,
+                                                         std::size_t limit) const override {
+    auto rows = after ? pool_->impl().run(kEntriesAfter,
+                                          {std::to_string(micros(after->first)), after->second, std::to_string(limit)},
+                                          kLogFailed)
+                      : pool_->impl().run(kEntriesFirst, {std::to_string(limit)}, kLogFailed);
+    if (!rows.ok()) return rows.error();
+    std::vector<registry::RevocationEntry> out;
+    for (int i = 0; i < rows->size(); ++i) out.push_back(entry_at(*rows, i));
+    return out;
+  }
+
+ private:
+  std::shared_ptr<PgPool> pool_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<registry::RevocationRows>> open_pg_revocation_rows(std::shared_ptr<PgPool> pool) {
+  if (!pool) return make_error(ErrorCode::kInvalidArgument, kLogFailed, "no PostgreSQL pool");
+  HSK_TRY(create_pg_schema(pool->impl(), kRevSchema, kLogFailed));
+  return std::unique_ptr<registry::RevocationRows>(std::make_unique<PgRevocationRows>(std::move(pool)));
+}
 
 Result<std::unique_ptr<registry::DidRows>> open_pg_did_rows(std::shared_ptr<PgPool> pool) {
   if (!pool) return make_error(ErrorCode::kInvalidArgument, kLogFailed, "no PostgreSQL pool");

@@ -338,10 +338,10 @@ contains err "keyfile.permissions" "loose session key reason"; one_line_err "loo
 chmod 600 previous.key
 { cat service.yaml; printf 'session_keys: current.key\n'; } >bad_keys.yaml
 expect 1 "session_keys must be a list" -- "$HSK" service verify --config bad_keys.yaml rq_w5.json
-contains err "config.invalid: session_keys" "session_keys list reason"; one_line_err "session_keys not a list"
+contains err "config.invalid:.*session_keys" "session_keys list reason"; one_line_err "session_keys not a list"
 { cat service.yaml; printf 'session_keys: []\n'; } >bad_keys2.yaml
 expect 1 "session_keys must name a key" -- "$HSK" service verify --config bad_keys2.yaml rq_w5.json
-contains err "config.invalid: session_keys" "empty session_keys reason"
+contains err "config.invalid:.*session_keys" "empty session_keys reason"
 { cat service.yaml; printf 'session_keys: [svc.key]\n'; } >bad_keys3.yaml
 expect 1 "an identity key file is not a session key" -- "$HSK" service verify --config bad_keys3.yaml rq_w5.json
 contains err "keyfile.format\|session_key.format" "identity key as session key reason"

@@ -40,7 +40,7 @@ expect 1 "an unreachable database is a start-up error" -- "$HSK" registry serve 
 contains err "127.0.0.1:1/postgres" "unreachable database named"
 
 start() {  # start NAME: a registry on the shared database; sets port_NAME
-  "$HSK" registry serve --key registry.key --db "$db" --did-db "$db" --port 0 --did-doc svc.did.json \
+  "$HSK" registry serve --key registry.key --db "$db" --did-db "$db" --revocation-db "$db" --port 0 --did-doc svc.did.json \
     > "$1.out" 2> "$1.err" &
   pids+=($!)
   eval "pid_$1=$!"

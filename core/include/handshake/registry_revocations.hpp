@@ -48,11 +48,39 @@ struct RevocationEntry {
   [[nodiscard]] Json to_json() const;  // the feed's RevocationEntry (no published_at)
 };
 
+// Where a RevocationPublisher keeps its rows: SQLite (RevocationPublisher::open) or PostgreSQL
+// (handshake/storage/postgres.hpp, open_pg_revocation_rows). Must be thread-safe; every write
+// durable before it returns. Errors: kUnavailable "registry.store_failed".
+class RevocationRows {
+ public:
+  virtual ~RevocationRows() = default;
+  struct StoredStatement {
+    std::string body;                     // JCS of the statement
+    std::optional<std::string> entry_id;  // the feed entry it became, if any
+  };
+  // The entry stored for the triple, if any.
+  [[nodiscard]] virtual Result<std::optional<RevocationEntry>> find_entry(const std::string& subject_did,
+                                                                          const std::string& key_id,
+                                                                          const std::string& tree_head_id) const = 0;
+  [[nodiscard]] virtual Result<std::optional<RevocationEntry>> entry(const std::string& id) const = 0;
+  // Stores `e` unless an entry with its triple is stored; returns the one stored (first wins).
+  [[nodiscard]] virtual Result<RevocationEntry> insert_entry(const RevocationEntry& e) = 0;
+  [[nodiscard]] virtual Result<std::optional<StoredStatement>> statement(const std::string& id) const = 0;
+  // Stores a statement unless one is stored under `id` (first wins).
+  [[nodiscard]] virtual Status insert_statement(const std::string& id, const StoredStatement& s) = 0;
+  // Every stored statement body, in the order they were stored.
+  [[nodiscard]] virtual Result<std::vector<std::string>> statements() const = 0;
+  // Entries ordered by revoked_at DESC then id DESC, strictly after (revoked_at, id) when given,
+  // at most `limit`.
+  [[nodiscard]] virtual Result<std::vector<RevocationEntry>> entries(
+      const std::optional<std::pair<Timestamp, std::string>>& after, std::size_t limit) const = 0;
+};
+
 class RevocationPublisher {
  public:
   // SQLite at `path` (WAL, synchronous=FULL). Errors: kUnavailable "registry.store_failed".
   [[nodiscard]] static Result<std::unique_ptr<RevocationPublisher>> open(const std::filesystem::path& path);
-  ~RevocationPublisher();
+  explicit RevocationPublisher(std::unique_ptr<RevocationRows> rows) : rows_(std::move(rows)) {}
   RevocationPublisher(const RevocationPublisher&) = delete;
   RevocationPublisher& operator=(const RevocationPublisher&) = delete;
 
@@ -79,12 +107,8 @@ class RevocationPublisher {
   [[nodiscard]] Result<Page> page(const std::optional<std::string>& cursor, std::size_t limit) const;
 
  private:
-  explicit RevocationPublisher(void* db) : db_(db) {}
-  [[nodiscard]] Result<std::optional<RevocationEntry>> find(const std::string& subject_did, const std::string& key_id,
-                                                            const std::string& tree_head_id) const;
-  void* db_;  // sqlite3*
-  mutable std::mutex mu_;
-  std::mutex statement_mu_;  // one add_statement at a time: a repeat must see the first one whole
+  std::unique_ptr<RevocationRows> rows_;
+  std::mutex statement_mu_;  // one add_statement at a time here: a repeat must see the first one whole
 };
 
 // The signed feed envelope (version 1) for one page, signed by `registry` with key id

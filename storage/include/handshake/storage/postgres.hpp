@@ -102,6 +102,7 @@ struct PgRevocationOptions {
 namespace handshake::registry {
 class LogStore;
 class DidRows;
+class RevocationRows;
 }  // namespace handshake::registry
 
 namespace handshake::storage {
@@ -118,5 +119,11 @@ namespace handshake::storage {
 // them) in table hsk_dids; a version is stored once, so two registry processes publishing the
 // same version at once store one and refuse the other. Errors: kUnavailable "registry.store_failed".
 [[nodiscard]] Result<std::unique_ptr<registry::DidRows>> open_pg_did_rows(std::shared_ptr<PgPool> pool);
+
+// The rows of a registry's published revocations (registry_revocations.hpp:
+// registry::RevocationPublisher runs on them) in tables hsk_registry_statements and
+// hsk_registry_feed; idempotent on the statement id and on the feed entry's triple across any
+// number of registry processes (first wins). Errors: kUnavailable "registry.store_failed".
+[[nodiscard]] Result<std::unique_ptr<registry::RevocationRows>> open_pg_revocation_rows(std::shared_ptr<PgPool> pool);
 
 }  // namespace handshake::storage
