@@ -14,12 +14,14 @@ using namespace mcp_fx;
 
 namespace {
 
-struct MemorySink final : mcp::ReceiptSink {
+struct MemorySink final : hs::ReceiptStore {
   std::vector<Json> receipts;
-  hs::Status store(const Json& receipt, const Json&, std::string_view) override {
+  hs::Status put_receipt(const Json& receipt, const Json&, std::string_view) override {
     receipts.push_back(receipt);
     return hs::ok_status();
   }
+  hs::Status put_refusal(const Json&, std::string_view) override { return hs::ok_status(); }
+  hs::Result<std::optional<Json>> find_receipt(std::string_view) const override { return std::optional<Json>(); }
 };
 
 // client -> agent gate -> (optional tamper) -> service middleware -> server.
@@ -168,32 +170,3 @@ TEST_CASE("mcp agent: whom it trusts", "[mcp][agent]") {
   }
 }
 
-TEST_CASE("mcp agent: receipt stores", "[mcp][agent]") {
-  const auto dir = std::filesystem::temp_directory_path() / ("hsk-mcp-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const Json receipt{{"id", "rc_1"}, {"handshake_id", "hs_1"}, {"executed_at", "2026-01-01T00:00:00Z"}};
-  SECTION("JSON Lines") {
-    auto sink = must(mcp::open_receipt_file(dir / "r.jsonl"));
-    REQUIRE(sink->store(receipt, Json::object(), "echo").ok());
-    REQUIRE(sink->store(receipt, Json::object(), "echo").ok());
-    sink.reset();
-    std::ifstream in(dir / "r.jsonl");
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-      CHECK(Json::parse(line)["receipt"]["id"] == "rc_1");
-      ++n;
-    }
-    CHECK(n == 2);
-  }
-  SECTION("SQLite") {
-    auto sink = must(mcp::open_receipt_db(dir / "r.db"));
-    REQUIRE(sink->store(receipt, Json::object(), "echo").ok());
-    REQUIRE(sink->store(receipt, Json::object(), "echo").ok());  // same id: kept once
-  }
-  SECTION("unwritable places are errors, not crashes") {
-    CHECK_FALSE(mcp::open_receipt_file(dir / "no" / "such" / "dir.jsonl").ok());
-    CHECK_FALSE(mcp::open_receipt_db(dir / "no" / "such" / "dir.db").ok());
-  }
-  std::filesystem::remove_all(dir);
-}

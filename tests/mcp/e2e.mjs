@@ -440,7 +440,7 @@ if (mode === 'stdio') {
   // The service proxy on a fixed port, so that a new process can take its place (a restart).
   const servicePort = await freePort();
   const serviceProc = {};
-  const startService = () => startHttpProxy([...serviceArgs, '--upstream', `http://127.0.0.1:${port}/mcp`],
+  const startService = () => startHttpProxy([...serviceArgs, '--receipts', file('issued-http.jsonl'), '--upstream', `http://127.0.0.1:${port}/mcp`],
     { listen: `127.0.0.1:${servicePort}`, proc: serviceProc });
   const serviceUrl = await startService();
   const restart = async () => {
@@ -463,6 +463,15 @@ if (mode === 'stdio') {
   // Keep the session for DELETE: close() does not end it.
   const sessionTransport = transport;
   await throughAgent(client, rootsSeen, file('receipts-http.jsonl'), { everything: true, restart, log });
+  await step('the service keeps every receipt it issued (and its refusals): the agent verified the same ones', async () => {
+    const records = (name) => readFileSync(file(name), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const issued = records('issued-http.jsonl');
+    const issuedIds = new Set(issued.filter((r) => r.kind === 'receipt').map((r) => r.receipt.id));
+    const verified = records('receipts-http.jsonl').map((r) => r.receipt.id);
+    assert.ok(verified.length >= 3, `${verified.length} receipts verified`);
+    for (const id of verified) assert.ok(issuedIds.has(id), `receipt ${id} verified by the agent but not kept by the service`);
+    for (const r of issued.filter((x) => x.kind === 'refusal')) assert.equal(r.refusal.kind, 'Refusal');
+  });
   await step('DELETE ends the session through both proxies', async () => {
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
       'mcp-session-id': sessionTransport.sessionId, 'mcp-protocol-version': '2025-11-25' };

@@ -20,6 +20,7 @@
 #include "handshake/a2a/envelope.hpp"
 #include "handshake/a2a/service_gate.hpp"
 #include "handshake/config.hpp"
+#include "handshake/storage/receipts.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
 #include "handshake/net/http_server.hpp"
@@ -34,10 +35,10 @@ namespace {
 
 const char* kUsage =
     "usage: hsk-a2a-proxy --role service --config SERVICE.yaml --skills SKILLS.yaml --listen HOST:PORT --upstream URL\n"
-    "                     [--did-doc FILE] [--optional] [--max-body-bytes N]\n"
+    "                     [--did-doc FILE] [--optional] [--max-body-bytes N] [--receipts FILE|--receipts-db DB]\n"
     "                     [--ap2-skill ID [--ap2-mapping FILE] [--ap2-issuer-key FILE]]\n"
     "       hsk-a2a-proxy --role agent --key AGENT.key --chain CHAIN.json --listen HOST:PORT --upstream URL\n"
-    "                     [--skill ID] [--service-did DID] [--service-did-doc FILE] [--receipts FILE]\n"
+    "                     [--skill ID] [--service-did DID] [--service-did-doc FILE] [--receipts FILE|--receipts-db DB]\n"
     "                     [--deployer DID] [--model NAME] [--instance ID] [--ap2-skill ID]\n"
     "\n"
     "--role service: serves the upstream agent's card (/.well-known/agent-card.json) with the Handshake\n"
@@ -51,7 +52,9 @@ const char* kUsage =
     "the message's metadata or --skill), activates the extension, checks acceptances, refusals and\n"
     "receipts (an answer that does not verify becomes a JSON-RPC error), and appends verified receipts\n"
     "to --receipts (JSON Lines); with --ap2-skill it checks that skill's receipts against the mandate it\n"
-    "sent and the PaymentReceipt it got. Both print 'listening on HOST:PORT' and stop on SIGINT/SIGTERM.\n";
+    "sent and the PaymentReceipt it got. Both print 'listening on HOST:PORT' and stop on SIGINT/SIGTERM.\n"
+    "--receipts FILE appends receipts (JSON Lines; the service: those it issued), --receipts-db keeps them\n"
+    "in a SQLite file or a PostgreSQL database (postgresql://...; password from PGPASSFILE).\n";
 
 struct Args {
   std::map<std::string, std::vector<std::string>> options;
@@ -505,7 +508,7 @@ int run(int argc, char** argv) {
   Args a;
   static const std::vector<std::string> kValued = {"role", "config", "skills", "listen", "upstream", "did-doc",
                                                    "max-body-bytes", "key", "chain", "skill", "service-did",
-                                                   "service-did-doc", "receipts", "deployer", "model", "instance",
+                                                   "service-did-doc", "receipts", "receipts-db", "deployer", "model", "instance",
                                                    "ap2-skill", "ap2-mapping", "ap2-issuer-key"};
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
@@ -550,8 +553,17 @@ int run(int argc, char** argv) {
   std::unique_ptr<a2a::ServiceGate> service_gate;
   std::unique_ptr<a2a::AgentGate> agent_gate;
   std::unique_ptr<Proxy> proxy;
-  std::mutex receipts_mu;
-  std::unique_ptr<std::ofstream> receipts;
+  std::unique_ptr<handshake::ReceiptStore> receipts;
+  if (opt(a, "receipts") && opt(a, "receipts-db")) return usage("--receipts and --receipts-db: choose one");
+  if (auto r = opt(a, "receipts")) {
+    auto s = handshake::storage::open_receipt_log(*r);
+    if (!s.ok()) return log(s.error().to_string()), 1;
+    receipts = std::move(s).value();
+  } else if (auto db = opt(a, "receipts-db")) {
+    auto s = handshake::storage::open_receipt_store(*db);
+    if (!s.ok()) return log("--receipts-db: " + s.error().to_string()), 1;
+    receipts = std::move(s).value();
+  }
 
   if (*role == "service") {
     const auto config = opt(a, "config"), skills_path = opt(a, "skills");
@@ -588,6 +600,13 @@ int run(int argc, char** argv) {
       return usage("this hsk-a2a-proxy was built without the AP2 adapter");
 #endif
     }
+    if (receipts) {
+      go.on_receipt = [store = receipts.get()](const Json& receipt) {
+        if (auto st = store->put_receipt(receipt, Json(), receipt.value("action", std::string())); !st.ok()) {
+          log("cannot keep receipt: " + st.error().to_string());
+        }
+      };
+    }
     service_gate = std::make_unique<a2a::ServiceGate>(*service, std::move(skills).value(), std::move(go));
     proxy = std::make_unique<ServiceProxy>(*service_gate);
   } else {
@@ -611,13 +630,11 @@ int run(int argc, char** argv) {
       if (!doc.ok()) return log(doc.error().to_string()), 1;
       go.service_did_document = std::move(doc).value();
     }
-    if (auto r = opt(a, "receipts")) {
-      receipts = std::make_unique<std::ofstream>(*r, std::ios::app);
-      if (!*receipts) return log("cannot open " + *r), 1;
-      go.on_receipt = [&receipts_mu, &receipts](const Json& receipt, const Json& acceptance) {
-        std::lock_guard lock(receipts_mu);
-        *receipts << Json{{"receipt", receipt}, {"acceptance", acceptance}}.dump() << "\n";
-        receipts->flush();
+    if (receipts) {
+      go.on_receipt = [store = receipts.get()](const Json& receipt, const Json& acceptance) {
+        if (auto st = store->put_receipt(receipt, acceptance, receipt.value("action", std::string())); !st.ok()) {
+          log("cannot keep receipt: " + st.error().to_string());
+        }
       };
     }
     if (auto ap2_skill = opt(a, "ap2-skill")) {

@@ -19,6 +19,7 @@
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
 #include "handshake/mcp/agent_gate.hpp"
+#include "handshake/storage/receipts.hpp"
 #include "handshake/mcp/envelope.hpp"
 #include "handshake/mcp/service_gate.hpp"
 #include "oauth_gateway.hpp"
@@ -56,12 +57,14 @@ constexpr const char* kHelp =
     "  --chain FILE         its delegation chain (JSON array of signed DelegationTokens, root first)\n"
     "  --service-did DID    accept answers only from this service\n"
     "  --service-did-doc F  the service's DID Document (trusted), instead of the one it publishes\n"
-    "  --receipts FILE      append verified receipts to FILE (JSON Lines)\n"
-    "  --receipts-db FILE   keep verified receipts in a SQLite database\n"
     "  --deployer DID       agent_attestation.deployer (default: the chain root's issuer)\n"
     "  --model NAME         agent_attestation.model (default \"unknown\")\n"
     "  --instance ID        agent_attestation.instance_id (default \"hsk-mcp-proxy\")\n"
     "both:\n"
+    "  --receipts FILE      append receipts to FILE (JSON Lines): the agent keeps those it verified, the\n"
+    "                       service those it issued and its refusals\n"
+    "  --receipts-db DB     the same in a SQLite file, or a PostgreSQL database (postgresql://...;\n"
+    "                       password from PGPASSFILE) that several instances share\n"
     "  --max-message-bytes N   refuse messages longer than N bytes (default 4194304)\n"
     "  --path P             the HTTP endpoint path (default /mcp)\n"
     "Only protocol messages go to stdout; logs go to stderr.\n";
@@ -171,6 +174,21 @@ class RegistryAnchor {
   std::thread worker_;
 };
 
+// --receipts FILE (JSON Lines) or --receipts-db FILE|postgresql://...: where receipts are kept.
+int open_receipts(const Args& a, std::unique_ptr<handshake::ReceiptStore>& out) {
+  if (opt(a, "receipts") && opt(a, "receipts-db")) return usage("--receipts and --receipts-db: choose one");
+  if (auto f = opt(a, "receipts")) {
+    auto s = handshake::storage::open_receipt_log(*f);
+    if (!s.ok()) return fail(*f, s.error());
+    out = std::move(s).value();
+  } else if (auto db = opt(a, "receipts-db")) {
+    auto s = handshake::storage::open_receipt_store(*db);
+    if (!s.ok()) return fail("--receipts-db", s.error());
+    out = std::move(s).value();
+  }
+  return 0;
+}
+
 int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std::optional<HttpAuth> auth = std::nullopt) {
   if (!a.command.empty()) {
     if (opt(a, "listen") || opt(a, "upstream")) return usage("give either -- COMMAND or --listen/--upstream");
@@ -221,9 +239,22 @@ int run_service(const Args& a, std::size_t max_bytes) {
     anchor = std::make_unique<RegistryAnchor>(*r);
     options.on_receipt = [p = anchor.get()](const Json& receipt) { p->push(receipt); };
   }
-  options.on_refusal = [](const handshake::Decision& d, std::string_view tool) {
+  std::unique_ptr<handshake::ReceiptStore> issued;
+  if (int rc = open_receipts(a, issued); rc != 0) return rc;
+  if (issued) {
+    options.on_receipt = [store = issued.get(), anchor_to = std::move(options.on_receipt)](const Json& receipt) {
+      if (auto st = store->put_receipt(receipt, Json(), receipt.value("action", std::string())); !st.ok()) {
+        log("cannot keep receipt: " + st.error().to_string());
+      }
+      if (anchor_to) anchor_to(receipt);
+    };
+  }
+  options.on_refusal = [store = issued.get()](const handshake::Decision& d, std::string_view tool) {
     log("refused tools/call " + std::string(tool) + ": " +
         (d.refusal ? std::string(handshake::to_string(d.refusal->code)) + ": " + d.refusal->detail : "?"));
+    if (store != nullptr) {
+      if (auto st = store->put_refusal(d.response, tool); !st.ok()) log("cannot keep refusal: " + st.error().to_string());
+    }
   };
   const mcp::ServiceGate gate(*service, std::move(map).value(), std::move(options));
   log("service " + service->did() + " ready");
@@ -289,16 +320,8 @@ int run_agent(const Args& a, std::size_t max_bytes) {
   att.model = opt(a, "model").value_or("unknown");
   att.instance_id = opt(a, "instance").value_or("hsk-mcp-proxy");
 
-  std::unique_ptr<mcp::ReceiptSink> sink;
-  if (auto f = opt(a, "receipts")) {
-    auto s = mcp::open_receipt_file(*f);
-    if (!s.ok()) return fail(*f, s.error());
-    sink = std::move(s).value();
-  } else if (auto db = opt(a, "receipts-db")) {
-    auto s = mcp::open_receipt_db(*db);
-    if (!s.ok()) return fail(*db, s.error());
-    sink = std::move(s).value();
-  }
+  std::unique_ptr<handshake::ReceiptStore> sink;
+  if (int rc = open_receipts(a, sink); rc != 0) return rc;
   mcp::AgentGateOptions options;
   options.service_did = opt(a, "service-did");
   if (auto d = opt(a, "service-did-doc")) {

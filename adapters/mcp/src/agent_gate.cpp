@@ -281,7 +281,7 @@ AgentReply AgentGate::check_call(const AgentExchange& exchange, Json response) {
     }
   }
   if (options_.receipts != nullptr) {
-    if (auto s = options_.receipts->store(receipt, acceptance, exchange.tool); !s.ok()) {
+    if (auto s = options_.receipts->put_receipt(receipt, acceptance, exchange.tool); !s.ok()) {
       log("cannot store the receipt of " + exchange.tool + ": " + s.error().to_string());
     }
   }

@@ -37,35 +37,21 @@
 #include "handshake/agent.hpp"
 #include "handshake/json.hpp"
 #include "handshake/mcp/envelope.hpp"
+#include "handshake/receipt_store.hpp"
 #include "handshake/mcp/tool_map.hpp"
 #include "handshake/result.hpp"
 #include "handshake/time.hpp"
 
 namespace handshake::mcp {
 
-// Where verified receipts are kept for audit.
-class ReceiptSink {
- public:
-  virtual ~ReceiptSink() = default;
-  // Must be thread-safe. Errors are logged by the caller; the call's result still reaches the
-  // client.
-  [[nodiscard]] virtual Status store(const Json& receipt, const Json& acceptance, std::string_view tool) = 0;
-};
-
-// Appends one JSON object per line: {"tool", "receipt", "acceptance"} (JSON Lines), flushed per
-// receipt. Errors: kIo "mcp.receipts_open".
-[[nodiscard]] Result<std::unique_ptr<ReceiptSink>> open_receipt_file(const std::filesystem::path& path);
-
-// SQLite table receipts(id TEXT PRIMARY KEY, handshake_id, tool, executed_at, receipt JSON,
-// acceptance JSON). Errors: kIo "mcp.receipts_open".
-[[nodiscard]] Result<std::unique_ptr<ReceiptSink>> open_receipt_db(const std::filesystem::path& path);
-
 struct AgentGateOptions {
   // When set, the service must be this DID (else its answers are not trusted).
   std::optional<std::string> service_did;
   // Trusted DID Document of the service (e.g. from a file), instead of the one it publishes.
   std::optional<Json> service_did_document;
-  ReceiptSink* receipts = nullptr;  // borrowed; may be null
+  // Where verified receipts are kept (receipt_store.hpp; the action is the tool's name). Borrowed;
+  // may be null. A store that fails is logged; the call's result still reaches the client.
+  ReceiptStore* receipts = nullptr;
   // Seconds before a session's end at which the agent stops using it (clock differences).
   std::int64_t session_margin_seconds = 5;
   // Log lines (stderr in the proxy).

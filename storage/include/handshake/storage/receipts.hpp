@@ -1,0 +1,34 @@
+// ReceiptStore backends (receipt_store.hpp): a JSON Lines file, SQLite for one host, PostgreSQL
+// for several.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "handshake/receipt_store.hpp"
+#include "handshake/result.hpp"
+#include "handshake/storage/postgres.hpp"
+
+namespace handshake::storage {
+
+// Appends one JSON object per line, flushed per record:
+//   {"kind": "receipt", "action": ..., "receipt": {...}, "acceptance": {...} or null}
+//   {"kind": "refusal", "action": ..., "refusal": {...}}
+// find_receipt reads the file through. Errors: kIo "receipts.store_failed".
+[[nodiscard]] Result<std::unique_ptr<ReceiptStore>> open_receipt_log(const std::filesystem::path& path);
+
+// Tables receipts(id PRIMARY KEY, handshake_id, action, executed_at, receipt, acceptance) and
+// refusals(seq, request_id, action, refusal) in SQLite (WAL). Errors: kIo "receipts.store_failed".
+[[nodiscard]] Result<std::unique_ptr<ReceiptStore>> open_sqlite_receipt_store(const std::filesystem::path& path);
+
+// The same in PostgreSQL (tables hsk_receipts, hsk_refusals), shared by every instance. Errors:
+// kUnavailable "receipts.store_failed".
+[[nodiscard]] Result<std::unique_ptr<ReceiptStore>> open_pg_receipt_store(std::shared_ptr<PgPool> pool);
+
+// "postgresql://..." or "postgres://...": PostgreSQL (password from `password_file` or
+// PGPASSFILE); "*.jsonl": a JSON Lines file; anything else: a SQLite file. For command lines.
+[[nodiscard]] Result<std::unique_ptr<ReceiptStore>> open_receipt_store(
+    const std::string& where, const std::optional<std::filesystem::path>& password_file = std::nullopt);
+
+}  // namespace handshake::storage

@@ -1,0 +1,224 @@
+// ReceiptStore backends: JSON Lines, SQLite, PostgreSQL.
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+
+#include "handshake/storage/receipts.hpp"
+#include "pg_internal.hpp"
+#include "sqlite_util.hpp"
+
+namespace handshake::storage {
+namespace {
+
+constexpr const char* kFailed = "receipts.store_failed";
+
+std::string member(const Json& doc, const char* key) {
+  auto it = doc.find(key);
+  return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+Result<std::string> text_of(const Json& doc) {
+  auto t = json::canonicalize(doc);
+  if (!t.ok()) return make_error(ErrorCode::kInvalidArgument, kFailed, "not canonicalizable: " + t.error().message);
+  return t;
+}
+
+class ReceiptLog final : public ReceiptStore {
+ public:
+  ReceiptLog(std::FILE* f, std::filesystem::path path) : f_(f), path_(std::move(path)) {}
+  ~ReceiptLog() override { std::fclose(f_); }
+  ReceiptLog(const ReceiptLog&) = delete;
+  ReceiptLog& operator=(const ReceiptLog&) = delete;
+
+  Status put_receipt(const Json& receipt, const Json& acceptance, std::string_view action) override {
+    return append(Json{{"kind", "receipt"}, {"action", std::string(action)}, {"receipt", receipt}, {"acceptance", acceptance}});
+  }
+  Status put_refusal(const Json& refusal, std::string_view action) override {
+    return append(Json{{"kind", "refusal"}, {"action", std::string(action)}, {"refusal", refusal}});
+  }
+  Result<std::optional<Json>> find_receipt(std::string_view id) const override {
+    std::lock_guard lock(mu_);
+    std::ifstream in(path_);
+    if (!in) return make_error(ErrorCode::kIo, kFailed, "cannot read " + path_.string());
+    std::string line;
+    while (std::getline(in, line)) {
+      auto doc = json::parse_strict(line);
+      if (!doc.ok() || !doc->is_object() || !doc->contains("receipt")) continue;
+      if (member((*doc)["receipt"], "id") == id) return std::optional<Json>((*doc)["receipt"]);
+    }
+    return std::optional<Json>();
+  }
+
+ private:
+  Status append(const Json& record) {
+    HSK_ASSIGN_OR_RETURN(auto text, text_of(record));
+    text.push_back('\n');
+    std::lock_guard lock(mu_);
+    if (std::fwrite(text.data(), 1, text.size(), f_) != text.size() || std::fflush(f_) != 0) {
+      return make_error(ErrorCode::kIo, kFailed, "cannot append to " + path_.string());
+    }
+    return ok_status();
+  }
+  mutable std::mutex mu_;
+  std::FILE* f_;
+  std::filesystem::path path_;
+};
+
+class SqliteReceipts final : public ReceiptStore {
+ public:
+  explicit SqliteReceipts(sqlite3* db) : db_(db) {}
+  ~SqliteReceipts() override { sqlite3_close(db_); }
+  SqliteReceipts(const SqliteReceipts&) = delete;
+  SqliteReceipts& operator=(const SqliteReceipts&) = delete;
+
+  Status put_receipt(const Json& receipt, const Json& acceptance, std::string_view action) override {
+    HSK_ASSIGN_OR_RETURN(auto r, text_of(receipt));
+    std::string a;
+    if (!acceptance.is_null()) {
+      HSK_ASSIGN_OR_RETURN(a, text_of(acceptance));
+    }
+    return run("INSERT OR IGNORE INTO receipts(id, handshake_id, action, executed_at, receipt, acceptance) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''))",
+               {member(receipt, "id"), member(receipt, "handshake_id"), std::string(action),
+                member(receipt, "executed_at"), r, a});
+  }
+  Status put_refusal(const Json& refusal, std::string_view action) override {
+    HSK_ASSIGN_OR_RETURN(auto r, text_of(refusal));
+    return run("INSERT INTO refusals(request_id, action, refusal) VALUES (?1, ?2, ?3)",
+               {member(refusal, "request_id"), std::string(action), r});
+  }
+  Result<std::optional<Json>> find_receipt(std::string_view id) const override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT receipt FROM receipts WHERE id = ?", -1, &st, nullptr) != SQLITE_OK) {
+      return detail::sqlite_error(db_, kFailed, "read");
+    }
+    sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+    const int rc = sqlite3_step(st);
+    std::optional<Json> out;
+    if (rc == SQLITE_ROW) {
+      const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+      auto doc = json::parse_strict(t ? t : "");
+      if (doc.ok()) out = std::move(doc).value();
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return detail::sqlite_error(db_, kFailed, "read");
+    if (rc == SQLITE_ROW && !out) return make_error(ErrorCode::kIo, kFailed, "a stored receipt does not parse");
+    return out;
+  }
+
+ private:
+  Status run(const char* sql, const std::vector<std::string>& values) {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK) return detail::sqlite_error(db_, kFailed, "store");
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      sqlite3_bind_text(st, static_cast<int>(i + 1), values[i].c_str(), static_cast<int>(values[i].size()),
+                        SQLITE_TRANSIENT);
+    }
+    const int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return detail::sqlite_error(db_, kFailed, "store");
+    return ok_status();
+  }
+  mutable std::mutex mu_;
+  sqlite3* db_;
+};
+
+constexpr const char* kPgSchema = R"sql(
+CREATE TABLE IF NOT EXISTS hsk_receipts(id text PRIMARY KEY, handshake_id text NOT NULL, action text NOT NULL,
+  executed_at text NOT NULL, receipt text NOT NULL, acceptance text);
+CREATE INDEX IF NOT EXISTS hsk_receipts_handshake ON hsk_receipts(handshake_id);
+CREATE TABLE IF NOT EXISTS hsk_refusals(seq bigserial PRIMARY KEY, request_id text NOT NULL, action text NOT NULL,
+  refusal text NOT NULL)
+)sql";
+constexpr pg::Statement kPutReceipt{"hsk_put_receipt",
+                                    "INSERT INTO hsk_receipts(id, handshake_id, action, executed_at, receipt, acceptance) "
+                                    "VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')) ON CONFLICT (id) DO NOTHING"};
+constexpr pg::Statement kPutRefusal{"hsk_put_refusal",
+                                    "INSERT INTO hsk_refusals(request_id, action, refusal) VALUES ($1, $2, $3)"};
+constexpr pg::Statement kFindReceipt{"hsk_find_receipt", "SELECT receipt FROM hsk_receipts WHERE id = $1"};
+
+class PgReceipts final : public ReceiptStore {
+ public:
+  explicit PgReceipts(std::shared_ptr<PgPool> pool) : pool_(std::move(pool)) {}
+  Status put_receipt(const Json& receipt, const Json& acceptance, std::string_view action) override {
+    HSK_ASSIGN_OR_RETURN(auto r, text_of(receipt));
+    std::string a;
+    if (!acceptance.is_null()) {
+      HSK_ASSIGN_OR_RETURN(a, text_of(acceptance));
+    }
+    HSK_TRY(pool_->impl().run(kPutReceipt,
+                              {member(receipt, "id"), member(receipt, "handshake_id"), std::string(action),
+                               member(receipt, "executed_at"), r, a},
+                              kFailed));
+    return ok_status();
+  }
+  Status put_refusal(const Json& refusal, std::string_view action) override {
+    HSK_ASSIGN_OR_RETURN(auto r, text_of(refusal));
+    HSK_TRY(pool_->impl().run(kPutRefusal, {member(refusal, "request_id"), std::string(action), r}, kFailed));
+    return ok_status();
+  }
+  Result<std::optional<Json>> find_receipt(std::string_view id) const override {
+    HSK_ASSIGN_OR_RETURN(auto rows, pool_->impl().run(kFindReceipt, {std::string(id)}, kFailed));
+    if (rows.size() == 0) return std::optional<Json>();
+    auto doc = json::parse_strict(rows.text(0, 0));
+    if (!doc.ok()) return make_error(ErrorCode::kUnavailable, kFailed, "a stored receipt does not parse");
+    return std::optional<Json>(std::move(doc).value());
+  }
+
+ private:
+  std::shared_ptr<PgPool> pool_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ReceiptStore>> open_receipt_log(const std::filesystem::path& path) {
+  std::FILE* f = std::fopen(path.c_str(), "ab");
+  if (f == nullptr) return make_error(ErrorCode::kIo, kFailed, "cannot open " + path.string());
+  return std::unique_ptr<ReceiptStore>(std::make_unique<ReceiptLog>(f, path));
+}
+
+Result<std::unique_ptr<ReceiptStore>> open_sqlite_receipt_store(const std::filesystem::path& path) {
+  const char* ddl =
+      "PRAGMA journal_mode=WAL;"
+      "CREATE TABLE IF NOT EXISTS receipts(id TEXT PRIMARY KEY, handshake_id TEXT, action TEXT, executed_at TEXT,"
+      "  receipt TEXT NOT NULL, acceptance TEXT);"
+      "CREATE TABLE IF NOT EXISTS refusals(seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT, action TEXT,"
+      "  refusal TEXT NOT NULL);";
+  auto db = detail::open_sqlite(path, ddl, kFailed, SQLITE_OPEN_FULLMUTEX);
+  if (!db.ok()) {
+    Error e = db.error();
+    e.code = ErrorCode::kIo;
+    return e;
+  }
+  return std::unique_ptr<ReceiptStore>(std::make_unique<SqliteReceipts>(*db));
+}
+
+Result<std::unique_ptr<ReceiptStore>> open_pg_receipt_store(std::shared_ptr<PgPool> pool) {
+  if (!pool) return make_error(ErrorCode::kInvalidArgument, kFailed, "no PostgreSQL pool");
+  HSK_TRY(create_pg_schema(pool->impl(), kPgSchema, kFailed));
+  return std::unique_ptr<ReceiptStore>(std::make_unique<PgReceipts>(std::move(pool)));
+}
+
+Result<std::unique_ptr<ReceiptStore>> open_receipt_store(const std::string& where,
+                                                        const std::optional<std::filesystem::path>& password_file) {
+  if (where.rfind("postgresql://", 0) == 0 || where.rfind("postgres://", 0) == 0) {
+    PgOptions o;
+    o.url = where;
+    o.password_file = password_file;
+    o.pool_size = 4;
+    HSK_ASSIGN_OR_RETURN(auto pool, PgPool::open(o));
+    return open_pg_receipt_store(std::move(pool));
+  }
+  if (password_file) {
+    return make_error(ErrorCode::kInvalidArgument, kFailed, "a password file is for a postgresql:// receipt store");
+  }
+  const std::filesystem::path p(where);
+  if (p.extension() == ".jsonl") return open_receipt_log(p);
+  return open_sqlite_receipt_store(p);
+}
+
+}  // namespace handshake::storage
