@@ -62,10 +62,14 @@ class PgCluster {
     if (port_ <= 0) throw std::runtime_error("PostgreSQL started without a port");
   }
 
-  static std::string script_path() { return std::string(HSK_TEST_SOURCE_DIR) + "/tools/pg_cluster.sh"; }
+  static std::string script_path() {
+    return (std::filesystem::path(HSK_TEST_SOURCE_DIR) / "tools" / "pg_cluster.sh").string();
+  }
 
   void script(const char* what, bool quiet = false) const {
-    const std::string cmd = "bash " + script_path() + " " + what + " " + dir_.string() + (quiet ? " >/dev/null 2>&1" : "");
+    std::string cmd = "bash ";
+    cmd.append(script_path()).append(" ").append(what).append(" ").append(dir_.string());
+    if (quiet) cmd.append(" >/dev/null 2>&1");
     if (std::system(cmd.c_str()) != 0 && !quiet) throw std::runtime_error(std::string("pg_cluster.sh ") + what + " failed");
   }
 

@@ -66,6 +66,22 @@ class Connection {
 
 Error failure(const char* reason, std::string_view what, PGconn* conn);
 
+// Runs `body` (returning a Result or Status) between BEGIN and COMMIT on `c`; rolls back when
+// the body or the commit fails, and returns that failure.
+template <typename F>
+auto in_transaction(Connection& c, const char* reason, F&& body) -> decltype(body()) {
+  if (auto begun = c.exec("BEGIN", reason); !begun.ok()) return begun.error();
+  auto r = body();
+  if (r.ok()) {
+    if (auto committed = c.exec("COMMIT", reason); !committed.ok()) r = committed.error();
+  }
+  if (!r.ok()) {
+    auto rolled = c.exec("ROLLBACK", reason);
+    (void)rolled;  // the connection is dropped by the pool if it broke
+  }
+  return r;
+}
+
 }  // namespace handshake::storage::pg
 
 namespace handshake::storage {

@@ -66,16 +66,7 @@ class PgLog final : public registry::LogStore {
   Result<std::vector<std::uint64_t>> append(std::span<const merkle::Hash> leaves) override {
     return pool_->impl().with<std::vector<std::uint64_t>>(
         kLogFailed, [&](pg::Connection& c) -> Result<std::vector<std::uint64_t>> {
-          HSK_TRY(c.exec("BEGIN", kLogFailed));
-          auto r = append_in(c, leaves);
-          if (r.ok()) {
-            if (auto committed = c.exec("COMMIT", kLogFailed); !committed.ok()) r = committed.error();
-          }
-          if (!r.ok()) {
-            auto rolled = c.exec("ROLLBACK", kLogFailed);
-            (void)rolled;
-          }
-          return r;
+          return pg::in_transaction(c, kLogFailed, [&] { return append_in(c, leaves); });
         });
   }
 

@@ -25,16 +25,12 @@ using detail::to_micros;
 // under a transaction-scoped advisory lock (CREATE ... IF NOT EXISTS alone races on the catalog).
 Status create_pg_schema(const PgPool::Impl& pool, const char* ddl, const char* reason) {
   auto created = pool.with<bool>(reason, [&](pg::Connection& c) -> Result<bool> {
-           const std::string sql =
-               std::string("BEGIN; SELECT pg_advisory_xact_lock(7262611); ") + ddl + "; COMMIT;";
-           auto r = c.exec(sql.c_str(), reason);
-           if (!r.ok()) {
-             auto rolled = c.exec("ROLLBACK", reason);
-             (void)rolled;
-             return r.error();
-           }
-           return true;
-         });
+    return pg::in_transaction(c, reason, [&]() -> Result<bool> {
+      const std::string sql = std::string("SELECT pg_advisory_xact_lock(7262611); ") + ddl;
+      HSK_TRY(c.exec(sql.c_str(), reason));
+      return true;
+    });
+  });
   if (!created.ok()) return created.error();
   return ok_status();
 }
@@ -45,32 +41,62 @@ Status create_schema(const PgPool::Impl& pool, const char* ddl, const char* reas
   return create_pg_schema(pool, ddl, reason);
 }
 
-// Wakes a background thread early (new work, or stop).
-class Waker {
+// Deletes expired rows in the background, in batches, at the latest time the store's callers gave
+// (their clocks are the store's notion of time, so an injected clock in tests is honoured): every
+// 5 s, and at once when nudged.
+class Sweeper {
  public:
-  void notify() {
+  Sweeper(const PgPool::Impl& pool, const pg::Statement& sweep, const char* reason)
+      : pool_(pool), sweep_(sweep), reason_(reason), thread_([this] { loop(); }) {}
+  ~Sweeper() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  Sweeper(const Sweeper&) = delete;
+  Sweeper& operator=(const Sweeper&) = delete;
+
+  void observe(std::int64_t now) {
+    std::int64_t seen = latest_.load(std::memory_order_relaxed);
+    while (now > seen && !latest_.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+    }
+  }
+  void nudge() {
     std::lock_guard lock(mu_);
     pending_ = true;
     cv_.notify_one();
   }
-  void stop() {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-    cv_.notify_one();
-  }
-  // False once stopped.
-  bool wait_for(std::chrono::milliseconds d) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, d, [&] { return pending_ || stop_; });
-    pending_ = false;
-    return !stop_;
-  }
 
  private:
+  static constexpr std::int64_t kBatch = 10000;
+  void loop() {
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, std::chrono::seconds(5), [&] { return pending_ || stop_; });
+        if (stop_) return;
+        pending_ = false;
+      }
+      const std::int64_t now = latest_.load(std::memory_order_relaxed);
+      if (now == 0) continue;
+      for (int i = 0; i < 100; ++i) {
+        auto r = pool_.run(sweep_, {std::to_string(now), std::to_string(kBatch)}, reason_);
+        if (!r.ok() || r->affected() < kBatch) break;
+      }
+    }
+  }
+  const PgPool::Impl& pool_;
+  const pg::Statement& sweep_;
+  const char* reason_;
+  std::atomic<std::int64_t> latest_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   bool pending_ = false;
   bool stop_ = false;
+  std::thread thread_;
 };
 
 // ---- nonces --------------------------------------------------------------------------------------
@@ -114,20 +140,14 @@ constexpr pg::Statement kNonceCount{"hsk_nonce_count", "SELECT coalesce(sum(n), 
 
 constexpr const char* kNonceFailed = "nonce.store_failed";
 constexpr std::uint32_t kSweepEvery = 1024;
-constexpr std::int64_t kSweepBatch = 10000;
 constexpr std::int64_t kFullSweepLimit = 4096;
 
 class PgNonceStore final : public NonceStore {
  public:
   PgNonceStore(std::shared_ptr<PgPool> pool, std::size_t max_entries)
       : pool_(std::move(pool)),
-        max_entries_(std::to_string(std::min<std::size_t>(max_entries, std::size_t{1} << 62))) {
-    sweeper_ = std::thread([this] { sweep_loop(); });
-  }
-  ~PgNonceStore() override {
-    waker_.stop();
-    sweeper_.join();
-  }
+        max_entries_(std::to_string(std::min<std::size_t>(max_entries, std::size_t{1} << 62))),
+        sweeper_(pool_->impl(), kNonceSweep, kNonceFailed) {}
   PgNonceStore(const PgNonceStore&) = delete;
   PgNonceStore& operator=(const PgNonceStore&) = delete;
 
@@ -135,9 +155,7 @@ class PgNonceStore final : public NonceStore {
                                 Timestamp now) override {
     HSK_TRY(detail::validate_nonce_key(iss, nonce));
     const Micros at = to_micros(now);
-    Micros seen = latest_now_.load(std::memory_order_relaxed);
-    while (at > seen && !latest_now_.compare_exchange_weak(seen, at, std::memory_order_relaxed)) {
-    }
+    sweeper_.observe(at);
     const std::vector<std::string> insert_params = {std::string(iss), std::string(nonce),
                                                     std::to_string(to_micros(expires_at)), std::to_string(at),
                                                     max_entries_};
@@ -163,30 +181,15 @@ class PgNonceStore final : public NonceStore {
 
  private:
   bool inserted() {
-    if (inserts_.fetch_add(1, std::memory_order_relaxed) % kSweepEvery == kSweepEvery - 1) waker_.notify();
+    if (inserts_.fetch_add(1, std::memory_order_relaxed) % kSweepEvery == kSweepEvery - 1) sweeper_.nudge();
     return true;
-  }
-
-  // Deletes expired rows in batches, at the latest time a caller gave (callers' clocks are the
-  // store's notion of time, so an injected clock in tests is honoured).
-  void sweep_loop() {
-    while (waker_.wait_for(std::chrono::seconds(5))) {
-      const Micros now = latest_now_.load(std::memory_order_relaxed);
-      if (now == 0) continue;
-      for (int i = 0; i < 100; ++i) {
-        auto r = pool_->impl().run(kNonceSweep, {std::to_string(now), std::to_string(kSweepBatch)}, kNonceFailed);
-        if (!r.ok() || r->affected() < kSweepBatch) break;
-      }
-    }
   }
 
   std::shared_ptr<PgPool> pool_;
   const std::string max_entries_;
-  std::atomic<Micros> latest_now_{0};
   std::atomic<std::uint64_t> inserts_{0};
   mutable std::size_t last_size_ = 0;
-  Waker waker_;
-  std::thread sweeper_;
+  Sweeper sweeper_;
 };
 
 // ---- rate limits ---------------------------------------------------------------------------------
@@ -225,13 +228,8 @@ constexpr const char* kRateFailed = "ratelimit.store_failed";
 
 class PgRateLimiter final : public RateLimiter {
  public:
-  explicit PgRateLimiter(std::shared_ptr<PgPool> pool) : pool_(std::move(pool)) {
-    sweeper_ = std::thread([this] { sweep_loop(); });
-  }
-  ~PgRateLimiter() override {
-    waker_.stop();
-    sweeper_.join();
-  }
+  explicit PgRateLimiter(std::shared_ptr<PgPool> pool)
+      : pool_(std::move(pool)), sweeper_(pool_->impl(), kRateSweep, kRateFailed) {}
   PgRateLimiter(const PgRateLimiter&) = delete;
   PgRateLimiter& operator=(const PgRateLimiter&) = delete;
 
@@ -240,9 +238,7 @@ class PgRateLimiter final : public RateLimiter {
     if (key.find('\0') != std::string_view::npos) {
       return make_error(ErrorCode::kInvalidArgument, "ratelimit.invalid", "key contains NUL");
     }
-    std::int64_t seen = latest_s_.load(std::memory_order_relaxed);
-    while (w.now_s > seen && !latest_s_.compare_exchange_weak(seen, w.now_s, std::memory_order_relaxed)) {
-    }
+    sweeper_.observe(w.now_s);
     const auto& db = pool_->impl();
     HSK_ASSIGN_OR_RETURN(auto rows, db.run(kRateHit,
                                            {std::string(key), std::to_string(per_seconds), std::to_string(w.index),
@@ -257,21 +253,8 @@ class PgRateLimiter final : public RateLimiter {
   }
 
  private:
-  void sweep_loop() {
-    while (waker_.wait_for(std::chrono::seconds(5))) {
-      const std::int64_t now = latest_s_.load(std::memory_order_relaxed);
-      if (now == 0) continue;
-      for (int i = 0; i < 100; ++i) {
-        auto r = pool_->impl().run(kRateSweep, {std::to_string(now), std::to_string(kSweepBatch)}, kRateFailed);
-        if (!r.ok() || r->affected() < kSweepBatch) break;
-      }
-    }
-  }
-
   std::shared_ptr<PgPool> pool_;
-  std::atomic<std::int64_t> latest_s_{0};
-  Waker waker_;
-  std::thread sweeper_;
+  Sweeper sweeper_;
 };
 
 // ---- revocations ---------------------------------------------------------------------------------
@@ -323,24 +306,17 @@ class PgRevocationStore final : public RevocationStore {
     HSK_TRY(list_.check_statement(statement, keys_));
     HSK_ASSIGN_OR_RETURN(auto text, json::canonicalize(statement));
     const std::string id = statement["id"].get<std::string>();
-    HSK_TRY(pool_->impl().with<bool>(kRevFailed, [&](pg::Connection& c) -> Result<bool> {
-      auto body = [&]() -> Status {
-        HSK_TRY(c.exec("BEGIN", kRevFailed));
+    auto added = pool_->impl().with<bool>(kRevFailed, [&](pg::Connection& c) -> Result<bool> {
+      return pg::in_transaction(c, kRevFailed, [&]() -> Result<bool> {
         // One writer at a time: rows then commit in sequence order, so a reader that has seen
         // seq N has seen every row below it.
         HSK_TRY(c.run(kRevLock, {}, kRevFailed));
         HSK_TRY(c.run(kRevInsert, {id, text}, kRevFailed));
         HSK_TRY(c.run(kRevNotify, {}, kRevFailed));
-        HSK_TRY(c.exec("COMMIT", kRevFailed));
-        return ok_status();
-      };
-      if (auto st = body(); !st.ok()) {
-        auto rolled = c.exec("ROLLBACK", kRevFailed);
-        (void)rolled;
-        return st.error();
-      }
-      return true;
-    }));
+        return true;
+      });
+    });
+    if (!added.ok()) return added.error();
     return refresh();
   }
 

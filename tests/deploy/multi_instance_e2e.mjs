@@ -243,7 +243,8 @@ async function call(client, name, args, options = {}) {
   }
 }
 
-const describe = (r) => (r.ok ? 'accepted' : r.refusal ? `refused ${r.code}: ${r.refusal.reason?.detail}` : r.error);
+const describe = (r) => (r.ok ? 'accepted' : r.refusal ? `refused ${r.code}: ${r.refusal.reason?.detail}`
+  : r.error.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 160));
 
 let receiptN = 0;
 // The result's receipt, checked offline with `hsk receipt verify` against what it commits to.
@@ -621,13 +622,13 @@ if (setUpOk) {
     const results = [];
     let stop = false;
     const receiptsBefore = receiptIdsIn(main.receipts);
-    // Six calls of 2 s each, one after the other (round robin: two at each instance), so that some
-    // are in flight at the instance killed; then echo calls from three workers.
+    // Twelve calls of 2 s each, one after the other (round robin: four at each instance), so that
+    // some are in flight at the instance killed; then echo calls from four workers.
     const long = [];
-    for (let j = 0; j < 6; j++) {
+    for (let j = 0; j < 12; j++) {
       long.push(call(main.client, 'trigger-long-running-operation', { duration: 2, steps: 4 }, { onprogress: () => {}, timeout: 5000 })
         .then((r) => { r.long = true; results.push(r); }));
-      await sleep(30);
+      await sleep(20);
     }
     const workers = Array.from({ length: 4 }, async (_, w) => {
       for (let n = 0; !stop && n < 1000; n++) results.push(await call(main.client, 'echo', { message: `load-${w}-${n}` }));
@@ -658,7 +659,7 @@ if (setUpOk) {
       `${unverified.length} results WITHOUT acceptance/receipt, ${failed.length} failed ` +
       `(${[...new Set(failed.map(describe))].join('; ') || 'none'}); ${inFlight.length} in flight at the kill ` +
       `(${cutAtDead.length} of them cut at the dead instance, per nginx), ${after.length} started after; ` +
-      `SSE resumptions (GET with Last-Event-ID) logged by nginx: ${resumptions.length}`);
+      `SSE resumptions (GET with Last-Event-ID) ended so far: ${resumptions.length}`);
     const keptNow = receiptIdsIn(main.receipts);
     const keptHere = [...keptNow].filter((k) => !receiptsBefore.has(k)).length;
     for (const r of unverified) console.log(`#   unverified result reached the client: ${JSON.stringify(r.result).slice(0, 200)}`);
@@ -768,6 +769,11 @@ if (setUpOk) {
 
 // Orderly shutdown (cleanup() on exit is the backstop).
 for (const c of [...children].reverse()) await stopChild(c);
+if (nginxPrefix) {
+  const gets = readAccessLog().filter((e) => e.method === 'GET');
+  console.log(`# nginx logged ${gets.length} GET streams, ${gets.filter((e) => e.lastEventId).length} of them SSE resumptions ` +
+    '(Last-Event-ID)');
+}
 if (failures > 0) dumpLogs();
 cleanup();
 console.log(`# run time ${((performance.now() - started) / 1000).toFixed(1)} s`);

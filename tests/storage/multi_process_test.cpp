@@ -21,6 +21,7 @@
 #include "handshake/json.hpp"
 #include "handshake/revocation.hpp"
 #include "handshake/time.hpp"
+#include "fixtures.hpp"
 #include "pg_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -29,20 +30,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <typename T>
-T must(hs::Result<T> r) {
-  if (!r.ok()) throw std::runtime_error("unexpected error: " + r.error().to_string());
-  return std::move(r).value();
-}
+using hsk_storage_fx::identity;
+using hsk_storage_fx::must;
 
-hs::Identity identity(hs::PrincipalType type, std::uint8_t n) {
-  return must(hs::Identity::generate({type, {}, {}, std::vector<std::uint8_t>(32, n)}));
-}
 
 // An org delegating to an agent, a service configured to trust the org and to keep its nonces and
 // revocations in PostgreSQL; `instances` processes of `hsk service verify --lines` on it.
 struct Deployment {
-  fs::path dir;
+  hsk_storage_fx::TempDir tmp{"hsk-multi"};
+  const fs::path& dir = tmp.path();
   hs::Identity org = identity(hs::PrincipalType::kOrg, 21);
   hs::Identity agent_id = identity(hs::PrincipalType::kAgent, 22);
   hs::Identity svc = identity(hs::PrincipalType::kSvc, 23);
@@ -51,9 +47,6 @@ struct Deployment {
   std::vector<std::unique_ptr<hsk_test::ChildProcess>> instances;
 
   explicit Deployment(int n) {
-    std::string tmpl = (fs::temp_directory_path() / "hsk-multi-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir = tmpl;
     const hs::Timestamp now = hs::SystemClock().now();
     hs::DelegationSpec spec;
     spec.holder = agent_id.did_string();
@@ -81,11 +74,7 @@ struct Deployment {
           dir.string()));
     }
   }
-  ~Deployment() {
-    instances.clear();
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  ~Deployment() { instances.clear(); }  // the processes end before their directory goes
   Deployment(const Deployment&) = delete;
   Deployment& operator=(const Deployment&) = delete;
 

@@ -22,6 +22,7 @@
 #include "handshake/storage/postgres.hpp"
 #include "handshake/storage/sqlite.hpp"
 #include "handshake/time.hpp"
+#include "fixtures.hpp"
 #include "pg_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -45,25 +46,7 @@ std::string why(const Result<T>& r) {
   return r.ok() ? std::string("ok") : r.error().to_string();
 }
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "hsk-nonce-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using hsk_storage_fx::TempDir;
 
 std::shared_ptr<handshake::storage::PgPool> open_pool(const std::string& url, std::size_t pool_size = 8) {
   handshake::storage::PgOptions o;
@@ -337,44 +320,6 @@ TEST_CASE("sqlite nonce store: expired rows are swept as inserts go on, live one
   for (int i = 0; i < 5; ++i) CHECK_FALSE(fresh(*store, kIss, "long-" + std::to_string(i), exp_long, later));
 }
 
-TEST_CASE("sqlite nonce store: two instances on one file never both accept a nonce", "[nonce]") {
-  TempDir dir;
-  const fs::path file = dir.path() / "shared.db";
-  auto a = open_sqlite(file);
-  auto b = open_sqlite(file);
-  const Timestamp exp = kT0 + 5min;
-  constexpr int kNonces = 300;
-  constexpr int kThreadsPerStore = 4;
-
-  std::vector<std::atomic<int>> wins(kNonces);
-  std::atomic<int> errors{0};
-  {
-    std::vector<std::jthread> threads;
-    for (int t = 0; t < 2 * kThreadsPerStore; ++t) {
-      NonceStore& store = t % 2 == 0 ? *a : *b;
-      threads.emplace_back([&, t] {
-        for (int k = 0; k < kNonces; ++k) {
-          const int i = t < kThreadsPerStore ? k : kNonces - 1 - k;  // meet from both ends too
-          auto r = store.check_and_insert(kIss, "shared-" + std::to_string(i), exp, kT0);
-          if (!r.ok()) {
-            errors.fetch_add(1);
-          } else if (r.value()) {
-            wins[static_cast<std::size_t>(i)].fetch_add(1);
-          }
-        }
-      });
-    }
-  }
-  CHECK(errors.load() == 0);
-  int not_exactly_once = 0;
-  for (const auto& w : wins) {
-    if (w.load() != 1) ++not_exactly_once;
-  }
-  CHECK(not_exactly_once == 0);
-  CHECK(a->size() == static_cast<std::size_t>(kNonces));
-  CHECK(b->size() == static_cast<std::size_t>(kNonces));
-}
-
 TEST_CASE("sqlite nonce store: the capacity bound holds across instances", "[nonce]") {
   TempDir dir;
   const fs::path file = dir.path() / "shared.db";
@@ -565,12 +510,16 @@ TEST_CASE("rate limiter: concurrent hits are counted exactly", "[nonce]") {
 
 // --- PostgreSQL: several instances, connection handling, failure ---------------------------------
 
-TEST_CASE("postgres nonce store: instances on one database never both accept a nonce", "[nonce][postgres]") {
-  const std::string url = hsk_test::PgCluster::shared().fresh_url();
-  // Three instances, each with its own pool, as three processes would have.
-  auto a = open_pg(url);
-  auto b = open_pg(url);
-  auto c = open_pg(url);
+TEST_CASE("nonce store: instances on one database never both accept a nonce", "[nonce][postgres]") {
+  const std::string kind = GENERATE(as<std::string>{}, "sqlite", "postgres");
+  CAPTURE(kind);
+  // Three instances on one store, as three processes would have them (PostgreSQL: a pool each).
+  TempDir dir;
+  const std::string url = kind == "postgres" ? hsk_test::PgCluster::shared().fresh_url() : std::string();
+  auto open = [&] { return kind == "postgres" ? open_pg(url) : open_sqlite(dir.path() / "shared.db"); };
+  auto a = open();
+  auto b = open();
+  auto c = open();
   NonceStore* stores[] = {a.get(), b.get(), c.get()};
   const Timestamp exp = kT0 + 5min;
   constexpr int kNonces = 200;
@@ -583,7 +532,7 @@ TEST_CASE("postgres nonce store: instances on one database never both accept a n
       threads.emplace_back([&, t] {
         NonceStore& store = *stores[t % 3];
         for (int k = 0; k < kNonces; ++k) {
-          const int i = t % 2 == 0 ? k : kNonces - 1 - k;
+          const int i = t % 2 == 0 ? k : kNonces - 1 - k;  // meet from both ends too
           auto r = store.check_and_insert(kIss, "shared-" + std::to_string(i), exp, kT0);
           if (!r.ok()) {
             errors.fetch_add(1);
@@ -599,6 +548,7 @@ TEST_CASE("postgres nonce store: instances on one database never both accept a n
   for (const auto& w : wins) not_exactly_once += w.load() != 1 ? 1 : 0;
   CHECK(not_exactly_once == 0);
   CHECK(a->size() == static_cast<std::size_t>(kNonces));
+  CHECK(b->size() == static_cast<std::size_t>(kNonces));
 }
 
 TEST_CASE("postgres nonce store: the capacity bound holds across instances; rows survive a restart of the store",

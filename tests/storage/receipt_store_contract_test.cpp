@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "handshake/storage/receipts.hpp"
+#include "fixtures.hpp"
 #include "pg_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -16,24 +17,11 @@ using hs::Json;
 
 namespace {
 
-struct Place {
-  fs::path dir;
-  Place() {
-    std::string tmpl = (fs::temp_directory_path() / "hsk-receipts-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir = tmpl;
-  }
-  ~Place() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  Place(const Place&) = delete;
-  Place& operator=(const Place&) = delete;
-};
+using Place = hsk_storage_fx::TempDir;
 
 std::string where_for(const std::string& kind, const Place& place) {
-  if (kind == "jsonl") return (place.dir / "receipts.jsonl").string();
-  if (kind == "sqlite") return (place.dir / "receipts.db").string();
+  if (kind == "jsonl") return (place.path() / "receipts.jsonl").string();
+  if (kind == "sqlite") return (place.path() / "receipts.db").string();
   return hsk_test::PgCluster::shared().fresh_url();
 }
 
@@ -89,11 +77,11 @@ TEST_CASE("receipt store: kept, found by id, reopened", "[receipts][postgres]") 
 
 TEST_CASE("receipt store: unusable places are errors, never crashes", "[receipts]") {
   Place place;
-  CHECK_FALSE(hs::storage::open_receipt_store((place.dir / "no" / "such" / "r.jsonl").string()).ok());
-  CHECK_FALSE(hs::storage::open_receipt_store((place.dir / "no" / "such" / "r.db").string()).ok());
-  CHECK_FALSE(hs::storage::open_receipt_store(place.dir.string()).ok());  // a directory
+  CHECK_FALSE(hs::storage::open_receipt_store((place.path() / "no" / "such" / "r.jsonl").string()).ok());
+  CHECK_FALSE(hs::storage::open_receipt_store((place.path() / "no" / "such" / "r.db").string()).ok());
+  CHECK_FALSE(hs::storage::open_receipt_store(place.path().string()).ok());  // a directory
   auto pw = hs::storage::open_receipt_store("postgresql://hsk:pw@127.0.0.1:1/x");
   REQUIRE_FALSE(pw.ok());
   CHECK(pw.error().reason == "pg.url");
-  CHECK_FALSE(hs::storage::open_receipt_store((place.dir / "r.db").string(), place.dir / "pass").ok());
+  CHECK_FALSE(hs::storage::open_receipt_store((place.path() / "r.db").string(), place.path() / "pass").ok());
 }

@@ -17,6 +17,7 @@
 #include "handshake/merkle.hpp"
 #include "handshake/registry_log.hpp"
 #include "handshake/storage/postgres.hpp"
+#include "fixtures.hpp"
 #include "pg_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -26,18 +27,7 @@ using handshake::Json;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "hsk-log-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using hsk_storage_fx::TempDir;
 
 hm::Hash leaf_n(std::uint64_t n) {
   const std::string s = "receipt-commitment-" + std::to_string(n);
@@ -54,7 +44,7 @@ struct LogPlace {
     if (kind == "postgres") url = hsk_test::PgCluster::shared().fresh_url();
   }
   [[nodiscard]] handshake::Result<std::unique_ptr<hr::LogStore>> open() const {
-    if (kind == "sqlite") return hr::open_sqlite_log(dir.path / "log.db");
+    if (kind == "sqlite") return hr::open_sqlite_log(dir.path() / "log.db");
     handshake::storage::PgOptions o;
     o.url = url;
     o.pool_size = 4;
@@ -209,7 +199,7 @@ TEST_CASE("registry log: a process killed mid-append loses no acknowledged leaf"
 
 TEST_CASE("registry log: an unusable path is an error, not a crash", "[registry]") {
   TempDir dir;
-  auto log = hr::open_sqlite_log(dir.path);  // a directory
+  auto log = hr::open_sqlite_log(dir.path());  // a directory
   REQUIRE_FALSE(log.ok());
   CHECK(log.error().reason == "registry.store_failed");
 }

@@ -18,6 +18,7 @@
 #include "handshake/registry_revocations.hpp"
 #include "handshake/revocation.hpp"
 #include "handshake/storage/postgres.hpp"
+#include "fixtures.hpp"
 #include "pg_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -27,38 +28,20 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <typename T>
-T must(hs::Result<T> r) {
-  if (!r.ok()) throw std::runtime_error("unexpected error: " + r.error().to_string());
-  return std::move(r).value();
-}
+using hsk_storage_fx::identity;
+using hsk_storage_fx::must;
 
 const hs::Timestamp kNow = hs::time::parse_rfc3339("2026-05-01T12:00:00Z").value();
 
-hs::Identity identity(hs::PrincipalType type, std::uint8_t n) {
-  return must(hs::Identity::generate({type, {}, {}, std::vector<std::uint8_t>(32, n)}));
-}
 
 // A registry's stores of a kind; open() again is another process on the same data.
 struct Place {
   std::string kind;
-  fs::path dir;
+  hsk_storage_fx::TempDir dir;
   std::string url;
   explicit Place(std::string k) : kind(std::move(k)) {
-    if (kind == "sqlite") {
-      std::string tmpl = (fs::temp_directory_path() / "hsk-rows-XXXXXX").string();
-      if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-      dir = tmpl;
-    } else {
-      url = hsk_test::PgCluster::shared().fresh_url();
-    }
+    if (kind == "postgres") url = hsk_test::PgCluster::shared().fresh_url();
   }
-  ~Place() {
-    std::error_code ec;
-    if (!dir.empty()) fs::remove_all(dir, ec);
-  }
-  Place(const Place&) = delete;
-  Place& operator=(const Place&) = delete;
 
   [[nodiscard]] std::shared_ptr<hs::storage::PgPool> pool() const {
     hs::storage::PgOptions o;
@@ -67,11 +50,11 @@ struct Place {
     return must(hs::storage::PgPool::open(o));
   }
   [[nodiscard]] std::unique_ptr<hr::DidStore> dids() const {
-    if (kind == "sqlite") return must(hr::DidStore::open(dir / "dids.db"));
+    if (kind == "sqlite") return must(hr::DidStore::open(dir.path() / "dids.db"));
     return std::make_unique<hr::DidStore>(must(hs::storage::open_pg_did_rows(pool())));
   }
   [[nodiscard]] std::unique_ptr<hr::RevocationPublisher> revocations() const {
-    if (kind == "sqlite") return must(hr::RevocationPublisher::open(dir / "revocations.db"));
+    if (kind == "sqlite") return must(hr::RevocationPublisher::open(dir.path() / "revocations.db"));
     return std::make_unique<hr::RevocationPublisher>(must(hs::storage::open_pg_revocation_rows(pool())));
   }
 };

@@ -17,6 +17,7 @@
 #include "handshake/revocation.hpp"
 #include "handshake/storage/postgres.hpp"
 #include "handshake/storage/sqlite.hpp"
+#include "fixtures.hpp"
 #include "pg_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -26,18 +27,13 @@ using Answer = hs::RevocationSource::Answer;
 
 namespace {
 
-template <typename T>
-T must(hs::Result<T> r) {
-  if (!r.ok()) throw std::runtime_error("unexpected error: " + r.error().to_string());
-  return std::move(r).value();
-}
+using hsk_storage_fx::must;
 
 const hs::Timestamp kNow = hs::time::parse_rfc3339("2026-04-29T14:00:00Z").value();
 
 struct World {
-  hs::Identity org = must(hs::Identity::generate({hs::PrincipalType::kOrg, {}, {}, std::vector<std::uint8_t>(32, 7)}));
-  hs::Identity stranger =
-      must(hs::Identity::generate({hs::PrincipalType::kOrg, {}, {}, std::vector<std::uint8_t>(32, 9)}));
+  hs::Identity org = hsk_storage_fx::identity(hs::PrincipalType::kOrg, 7);
+  hs::Identity stranger = hsk_storage_fx::identity(hs::PrincipalType::kOrg, 9);
   hs::StaticKeyResolver keys;
   World() {
     keys.add(org.did_string(), org.public_key());
@@ -48,26 +44,14 @@ struct World {
 // Where a store of a kind keeps its data: a file, or a PostgreSQL schema.
 struct Place {
   std::string kind;
-  fs::path dir;
+  hsk_storage_fx::TempDir dir;
   std::string url;
   explicit Place(std::string k) : kind(std::move(k)) {
-    if (kind == "sqlite") {
-      std::string tmpl = (fs::temp_directory_path() / "hsk-rev-XXXXXX").string();
-      if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-      dir = tmpl;
-    } else {
-      url = hsk_test::PgCluster::shared().fresh_url();
-    }
+    if (kind == "postgres") url = hsk_test::PgCluster::shared().fresh_url();
   }
-  ~Place() {
-    std::error_code ec;
-    if (!dir.empty()) fs::remove_all(dir, ec);
-  }
-  Place(const Place&) = delete;
-  Place& operator=(const Place&) = delete;
 
   std::unique_ptr<hs::RevocationStore> open(const hs::KeyResolver& keys, hs::storage::PgRevocationOptions o = {}) const {
-    if (kind == "sqlite") return must(hs::storage::open_sqlite_revocation_store(dir / "revocations.db", keys));
+    if (kind == "sqlite") return must(hs::storage::open_sqlite_revocation_store(dir.path() / "revocations.db", keys));
     hs::storage::PgOptions po;
     po.url = url;
     po.pool_size = 2;
