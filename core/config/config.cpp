@@ -125,8 +125,10 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   o.chain.max_chain_length = static_cast<std::size_t>(len);
   HSK_ASSIGN_OR_RETURN(auto ttl, positive(cfg, "session_ttl_seconds", 0, 0));
   o.session_ttl = std::chrono::seconds(ttl);
-  HSK_ASSIGN_OR_RETURN(auto max_sessions, positive(cfg, "max_sessions", 100000));
-  o.max_sessions = static_cast<std::size_t>(max_sessions);
+  if (cfg.contains("max_sessions")) {
+    // A setting that would silently do nothing is refused: there is no session table to bound.
+    return invalid("max_sessions", "no longer used: warm sessions are sealed tickets (session_keys), no table is kept");
+  }
   HSK_ASSIGN_OR_RETURN(o.ticket_keys, session_keys(cfg, base));
 
   if (cfg.contains("capabilities")) {

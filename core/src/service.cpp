@@ -91,6 +91,9 @@ Decision Service::refuse(const Json* request, RefusalInfo r) const {
   out.reason.code = std::string(to_string(r.code));
   if (!r.detail.empty()) out.reason.detail = clean_detail(r.detail);
   out.reason.retry_after_seconds = r.retry_after_seconds;
+  // Whatever could not answer (a store, a resolver, a revocation source), the agent is told when
+  // to try again: such a refusal says nothing about the request itself.
+  if (r.code == RefusalCode::kServiceUnavailable && !out.reason.retry_after_seconds) out.reason.retry_after_seconds = 1;
   auto signed_refusal = sign_message(out.to_json(), identity_.key());
   if (signed_refusal.ok()) {
     d.response = std::move(signed_refusal).value();

@@ -50,7 +50,7 @@ class ServiceWorld {
     std::ofstream(dir / "service.yaml") << "identity: svc.key\ntrust_roots: [" << org_.did_string() << "]\n"
                                         << "did_documents: " << docs.dump() << "\n"
                                         << "max_request_age_seconds: 10\nclock_skew_seconds: 2\n"
-                                        << "session_ttl_seconds: 15\nmax_sessions: 20000\n";
+                                        << "session_ttl_seconds: 15\n";
     handshake::DelegationSpec spec;
     spec.holder = agent_did_;
     spec.ttl = std::chrono::hours(2);

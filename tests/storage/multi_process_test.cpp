@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -147,4 +148,32 @@ TEST_CASE("three service processes on one database: a revocation added through o
     } while (o == "accepted" && std::chrono::steady_clock::now() - start < 1500ms);
     CHECK(o == "refused:credential_revoked");
   }
+}
+
+TEST_CASE("a service on PostgreSQL: the database down is a signed service_unavailable, and accepts resume by themselves",
+          "[postgres][multi]") {
+  ::signal(SIGPIPE, SIG_IGN);
+  Deployment d(1);
+  auto& service = *d.instances[0];
+  REQUIRE(service.write(d.request() + "\n"));
+  REQUIRE(outcome(service.read_line(10s)) == "accepted");
+
+  auto& cluster = hsk_test::PgCluster::shared();
+  cluster.halt();
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(service.write(d.request() + "\n"));
+    const auto line = service.read_line(15s);
+    CHECK(outcome(line) == "refused:service_unavailable");  // signed, never an accept, never a crash
+    if (line) CHECK(line->find("\"retry_after_seconds\":") != std::string::npos);
+  }
+  cluster.resume();
+  const auto start = std::chrono::steady_clock::now();
+  std::string o;
+  do {
+    REQUIRE(service.write(d.request() + "\n"));
+    o = outcome(service.read_line(15s));
+    if (o != "accepted") std::this_thread::sleep_for(100ms);
+  } while (o != "accepted" && std::chrono::steady_clock::now() - start < 10s);
+  CHECK(o == "accepted");
+  CHECK(std::chrono::steady_clock::now() - start < 5s);  // without a restart
 }

@@ -76,9 +76,6 @@ struct ServiceOptions {
   // session_ttl > 0: the service generates a random key of its own (sessions of this Service
   // object only).
   std::shared_ptr<const SessionTicketKeys> ticket_keys;
-  // Unused: sessions are sealed tickets, nothing is stored. Kept so that configurations naming
-  // max_sessions still load.
-  std::size_t max_sessions = 100'000;
   capability::CapabilitySchemaSet capabilities;
   Policy policy;
   std::vector<RateLimitRule> rate_limits;
