@@ -244,21 +244,28 @@ class SseRelay {
       if (resend) break;  // the rest of this reply is not for the client
       splitter_->feed(c, [&](const SseEvent& ev) {
         if (resend) return;
-        if (finish_) {
-          const std::string d = ev.data();
-          if (!d.empty()) {
-            auto message = mcp::decode(d);
-            if (message && mcp::message_type(*message) == mcp::MessageType::kResponse &&
-                mcp::serialize((*message)["id"]) == id_text_) {
-              Finished f = finish_(std::move(*message));
-              finish_ = nullptr;
-              if (f.resend) {
-                resend = std::move(f);
-                return;
-              }
-              out += ev.render(mcp::serialize(f.message));
+        const std::string d = ev.data();
+        auto message = d.empty() ? std::nullopt : mcp::decode(d);
+        if (message && mcp::message_type(*message) == mcp::MessageType::kResponse) {
+          // Only this request's own response, once, and through the role: a response to any other
+          // request (a resumed stream replaying earlier ones, a GET stream, a duplicate) has not
+          // been checked and never reaches the client.
+          if (answered_ || mcp::serialize((*message)["id"]) != id_text_) {
+            log("dropped a JSON-RPC response to another request (id " + mcp::serialize((*message)["id"]).substr(0, 64) +
+                ") on an upstream event stream: it would bypass the handshake checks");
+            return;
+          }
+          answered_ = true;
+          if (finish_) {
+            Finished f = finish_(std::move(*message));
+            finish_ = nullptr;
+            if (f.resend) {
+              answered_ = false;
+              resend = std::move(f);
               return;
             }
+            out += ev.render(mcp::serialize(f.message));
+            return;
           }
         }
         out += ev.render(std::nullopt);
@@ -336,6 +343,7 @@ class SseRelay {
   std::unique_ptr<SseSplitter> splitter_ = std::make_unique<SseSplitter>();
   bool waiting_headers_ = false;
   bool whole_body_ = false;
+  bool answered_ = false;  // this request's response has been relayed
 };
 
 // Relays the upstream reply to `res`: headers, then the body (the response to `id` through
@@ -372,6 +380,14 @@ void relay_reply(const std::shared_ptr<Upstream>& up, httplib::Response& res, co
     std::unique_lock lock(up->mu);
     up->cv.wait(lock, [&] { return up->done; });
     for (auto& c : up->chunks) body += c;
+  }
+  if (!finish && id.is_null() && content_type.rfind("application/json", 0) == 0) {
+    // A GET or DELETE answered with a JSON-RPC response: nothing checked it, so it does not pass.
+    if (auto message = mcp::decode(body); message && mcp::message_type(*message) == mcp::MessageType::kResponse) {
+      log("dropped a JSON-RPC response in the body of a GET or DELETE: it would bypass the handshake checks");
+      res.headers.clear();
+      return json_reply(res, 502, mcp::error_response(Json(), mcp::kInternalError, "unexpected response upstream"));
+    }
   }
   if (finish && content_type.rfind("application/json", 0) == 0) {
     if (auto message = mcp::decode(body); message && mcp::message_type(*message) == mcp::MessageType::kResponse) {
