@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "handshake/encoding.hpp"
+#include "handshake/net/wellknown_resolver.hpp"
 #include "handshake/storage/postgres.hpp"
 #include "handshake/storage/sqlite.hpp"
 
@@ -82,6 +83,42 @@ Result<std::shared_ptr<const SessionTicketKeys>> session_keys(const Json& cfg, c
   return SessionTicketKeys::from_files(paths);
 }
 
+// One entry of `resolvers:`:
+//   {type: well_known, cache_ttl_seconds: 300, tls: {ca_file: ...}, origins: {acme.com: https://...}}
+Result<std::shared_ptr<KeyResolver>> make_resolver(const Json& r, const std::filesystem::path& base) {
+  static const SystemClock clock;
+  if (!r.is_object() || !r.contains("type") || !r["type"].is_string()) {
+    return invalid("resolvers", "each entry is a map with a type (well_known)");
+  }
+  const std::string type = r["type"].get<std::string>();
+  if (type != "well_known") return invalid("resolvers.type", "must be well_known");
+  for (const auto& [k, v] : r.items()) {
+    if (k != "type" && k != "cache_ttl_seconds" && k != "tls" && k != "origins") {
+      return invalid("resolvers." + k, "unknown key");
+    }
+  }
+  net::WellKnownResolverOptions o;
+  HSK_ASSIGN_OR_RETURN(auto ttl, positive(r, "cache_ttl_seconds", 300, 0));
+  o.cache_ttl = std::chrono::seconds(ttl);
+  if (r.contains("tls")) {
+    HSK_ASSIGN_OR_RETURN(o.client.tls, net::tls_client_options_from_json(r["tls"], base));
+  }
+  if (r.contains("origins")) {
+    if (!r["origins"].is_object()) return invalid("resolvers.origins", "must map host names to https URLs");
+    for (const auto& [host, url] : r["origins"].items()) {
+      if (!url.is_string()) return invalid("resolvers.origins", host + ": must be an https URL");
+      o.origins[host] = url.get<std::string>();
+    }
+  }
+  auto made = net::WellKnownKeyResolver::create(std::move(o), clock);
+  if (!made.ok()) {
+    Error e = made.error();
+    e.message = "resolvers: " + e.message;
+    return e;
+  }
+  return std::shared_ptr<KeyResolver>(std::move(made).value());
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ServiceSetup>> ServiceSetup::load(const std::filesystem::path& config_path) {
@@ -95,7 +132,7 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   static const char* kKnown[] = {"identity",          "trust_roots",          "capabilities",       "did_documents",
                                  "public_keys",       "policy",               "clock_skew_seconds", "max_request_age_seconds",
                                  "max_request_bytes", "max_chain_length",     "session_ttl_seconds", "rate_limits",
-                                 "nonce_store",       "revocations",          "max_sessions",       "rate_limit_store",
+                                 "nonce_store",       "revocations",          "max_sessions",       "rate_limit_store",   "resolvers",
                                  "session_keys"};
   for (const auto& [k, v] : cfg.items()) {
     if (std::none_of(std::begin(kKnown), std::end(kKnown), [&key = k](const char* n) { return key == n; })) {
@@ -194,6 +231,14 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   }
   HSK_TRY(directory.finish(/*trusted_source=*/true));
   s->resolver_->add(std::make_shared<DirectoryKeyResolver>(std::move(directory)));
+  // Then the resolvers that fetch (§5.1), in the order given.
+  if (cfg.contains("resolvers")) {
+    if (!cfg["resolvers"].is_array()) return invalid("resolvers", "must be a list");
+    for (const auto& r : cfg["resolvers"]) {
+      HSK_ASSIGN_OR_RETURN(auto resolver, make_resolver(r, base));
+      s->resolver_->add(std::move(resolver));
+    }
+  }
 
   // Stores: memory / SQLite for one host, PostgreSQL for several (storage/). Stores naming the same
   // database share one connection pool.

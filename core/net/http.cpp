@@ -444,6 +444,9 @@ int serve_until_signal(httplib::Server& server, const ServeOptions& options) {
   sigemptyset(&signals);
   for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A client that goes away mid-answer must cost its connection, not the process (cpp-httplib
+  // and OpenSSL write to sockets without MSG_NOSIGNAL).
+  ::signal(SIGPIPE, SIG_IGN);
   errno = 0;
   const int port = bind_server(server, options.host, options.port);
   if (port <= 0) {

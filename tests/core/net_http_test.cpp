@@ -15,6 +15,7 @@
 
 #include "handshake/net/http.hpp"
 #include "handshake/net/http_server.hpp"
+#include "net_fixture.hpp"
 
 #include <openssl/ssl.h>
 
@@ -24,54 +25,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <typename T>
-std::string why(const handshake::Result<T>& r) {
-  return r.ok() ? std::string("ok") : r.error().to_string();
-}
-
-// The certificates of make_certs.sh, made once per test process.
-const fs::path& certs() {
-  static const fs::path dir = [] {
-    const fs::path d = fs::temp_directory_path() / ("hsk-certs-" + std::to_string(::getpid()));
-    const std::string cmd = "bash " + (fs::path(HSK_TEST_SOURCE_DIR) / "tools" / "make_certs.sh").string() + " " + d.string();
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("make_certs.sh failed");
-    return d;
-  }();
-  return dir;
-}
-
-// One of our listeners on a free loopback port, serving GET /hello, until destroyed.
-struct Listener {
-  std::unique_ptr<httplib::Server> server;
-  std::shared_ptr<net::TlsCredentials> credentials;
-  std::thread thread;
-  int port = 0;
-
-  explicit Listener(const std::optional<net::TlsServerOptions>& tls) {
-    auto made = net::make_server(tls, &credentials);
-    INFO(why(made));
-    REQUIRE(made.ok());
-    server = std::move(made).value();
-    server->Get("/hello", [](const httplib::Request&, httplib::Response& res) { res.set_content("hello", "text/plain"); });
-    server->Get("/big", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(std::string(100000, 'x'), "text/plain");
-    });
-    port = net::bind_server(*server, "127.0.0.1", 0);
-    REQUIRE(port > 0);
-    thread = std::thread([this] { server->listen_after_bind(); });
-    for (int i = 0; i < 100 && !server->is_running(); ++i) std::this_thread::sleep_for(10ms);
-  }
-  ~Listener() {
-    server->stop();
-    thread.join();
-  }
-  Listener(const Listener&) = delete;
-  Listener& operator=(const Listener&) = delete;
-
-  [[nodiscard]] net::Url url(const std::string& scheme, const std::string& host = "127.0.0.1") const {
-    return net::Url::parse(scheme + "://" + host + ":" + std::to_string(port) + "/").value();
-  }
-};
+using hsk_net_fx::certs;
+using hsk_net_fx::Listener;
+using hsk_net_fx::why;
 
 net::TlsServerOptions server_tls(const std::string& name = "server") {
   net::TlsServerOptions o;

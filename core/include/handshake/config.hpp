@@ -5,6 +5,8 @@
 //   capabilities: capabilities.json       # §10 discovery document: a path, or inline
 //   did_documents: [org.did.json, agent.did.json]   # trusted DID Documents (files or directories)
 //   public_keys: {did:hsk:user:bob@acme.com: <base64url raw key>}   # fixed keys, optional
+//   resolvers: [{type: well_known, cache_ttl_seconds: 300, tls: {ca_file: ca.pem}}]
+//                # tried after public_keys and did_documents: §5.1 did:hsk:org:<domain> over TLS 1.3
 //   policy: {default: allow, rules: [...]} # see policy.hpp
 //   clock_skew_seconds: 60
 //   max_request_age_seconds: 300
