@@ -42,6 +42,11 @@ class PgCluster {
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("psql failed: " + sql);
   }
 
+  // A role that must log in with `password` (SCRAM); the others keep trust authentication.
+  void require_password(const std::string& user, const std::string& password) {
+    script(("password " + dir_.string() + " " + user + " " + password).c_str(), false, /*dir_given=*/true);
+  }
+
   // Crash the server (immediate shutdown), and start it again on the same port.
   void halt() { script("halt"); }
   void resume() { script("resume"); }
@@ -66,9 +71,10 @@ class PgCluster {
     return (std::filesystem::path(HSK_TEST_SOURCE_DIR) / "tools" / "pg_cluster.sh").string();
   }
 
-  void script(const char* what, bool quiet = false) const {
+  void script(const char* what, bool quiet = false, bool dir_given = false) const {
     std::string cmd = "bash ";
-    cmd.append(script_path()).append(" ").append(what).append(" ").append(dir_.string());
+    cmd.append(script_path()).append(" ").append(what);
+    if (!dir_given) cmd.append(" ").append(dir_.string());
     if (quiet) cmd.append(" >/dev/null 2>&1");
     if (std::system(cmd.c_str()) != 0 && !quiet) throw std::runtime_error(std::string("pg_cluster.sh ") + what + " failed");
   }

@@ -692,3 +692,48 @@ TEST_CASE("postgres rate limiter: one budget shared by every instance", "[nonce]
   CHECK(hit_ok(*limiters[0], "lag", 1, 60, kT0 + 61s).allowed);
   CHECK_FALSE(hit_ok(*limiters[1], "lag", 1, 60, kT0 + 59s).allowed);
 }
+
+TEST_CASE("postgres pool: a password from an owner-only file, never from the URL", "[postgres]") {
+  auto& cluster = hsk_test::PgCluster::shared();
+  static bool made = false;
+  if (!made) {
+    cluster.require_password("hsk_pw", "s3cret-pass");
+    made = true;
+  }
+  TempDir dir;
+  const fs::path pw = dir.path() / "pg.pass";
+  {
+    std::ofstream out(pw);
+    out << "s3cret-pass\n";
+  }
+  fs::permissions(pw, fs::perms::owner_read | fs::perms::owner_write);
+  handshake::storage::PgOptions o;
+  o.url = "postgresql://hsk_pw@127.0.0.1:" + std::to_string(cluster.port()) + "/postgres";
+  o.connect_timeout = 2s;
+  SECTION("the right password from the file") {
+    o.password_file = pw;
+    auto pool = handshake::storage::PgPool::open(o);
+    INFO(why(pool));
+    REQUIRE(pool.ok());
+    CHECK((*pool)->ping().ok());
+  }
+  SECTION("no password: refused by the server, a clear start-up error") {
+    ::setenv("PGPASSFILE", "/nonexistent", 1);
+    auto pool = handshake::storage::PgPool::open(o);
+    ::unsetenv("PGPASSFILE");
+    REQUIRE_FALSE(pool.ok());
+    CHECK(pool.error().reason == "pg.connect");
+  }
+  SECTION("a wrong password: refused, and the message does not repeat it") {
+    {
+      std::ofstream out(pw, std::ios::trunc);
+      out << "wrong-pass\n";
+    }
+    o.password_file = pw;
+    auto pool = handshake::storage::PgPool::open(o);
+    REQUIRE_FALSE(pool.ok());
+    CHECK(pool.error().reason == "pg.connect");
+    CHECK(pool.error().message.find("wrong-pass") == std::string::npos);
+    CHECK(pool.error().message.find("hsk_pw") != std::string::npos);  // names who failed, not with what
+  }
+}

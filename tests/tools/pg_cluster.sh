@@ -7,6 +7,7 @@
 #   pg_cluster.sh stop DIR        fast shutdown, then removes DIR
 #   pg_cluster.sh halt DIR        immediate shutdown (a crash), keeps DIR
 #   pg_cluster.sh resume DIR      starts it again on the same port
+#   pg_cluster.sh password DIR USER PASSWORD   a role that must log in with its password (SCRAM)
 #
 # PostgreSQL refuses to run as root: as root, initdb and the server run as the `postgres` user the
 # Debian package creates (DIR is handed to it).
@@ -60,6 +61,18 @@ case "$cmd" in
     ;;
   resume)
     start_server "$(cat "$dir/port")"
+    ;;
+  password)
+    user=${3:?user}; pass=${4:?password}
+    port=$(cat "$dir/port")
+    psql -q -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U hsk -d postgres \
+      -c "SET password_encryption = 'scram-sha-256'; CREATE ROLE $user LOGIN PASSWORD '$pass'" >/dev/null
+    # Before the trust lines: this role alone must give its password.
+    hba="$dir/data/pg_hba.conf"
+    { echo "host all $user 127.0.0.1/32 scram-sha-256"; echo "local all $user scram-sha-256"; cat "$hba"; } > "$hba.new"
+    mv "$hba.new" "$hba"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$hba"
+    "${as_pg[@]}" "$bindir/pg_ctl" -D "$dir/data" reload >/dev/null
     ;;
   *) echo "pg_cluster: unknown command $cmd" >&2; exit 2 ;;
 esac
