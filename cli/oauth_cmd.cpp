@@ -11,6 +11,7 @@
 #ifdef HSK_WITH_OAUTH
 #include "handshake/config.hpp"
 #include "handshake/did_document.hpp"
+#include "handshake/net/http.hpp"
 #include "handshake/oauth/bridge.hpp"
 #include "handshake/oauth/bridge_server.hpp"
 #endif
@@ -23,6 +24,8 @@ int cmd_oauth(const std::vector<std::string>& argv) {
       "                        --client-id ID --client-secret-file FILE [--auth basic|post]\n"
       "                        [--audience RESOURCE] [--agent-claim NAME] [--accept-agent-header]\n"
       "                        [--agent DID] [--max-ttl SECONDS] [--host 127.0.0.1] [--port 8090]\n"
+      "                        [--ca-file FILE] [--client-cert FILE --client-key FILE]\n"
+      "                        [--tls-cert CERT.pem --tls-key KEY.pem [--tls-client-ca CA.pem]]\n"
       "\n"
       "Serves POST /v1/delegations (Authorization: Bearer <access token>) and POST /token (RFC 8693\n"
       "token exchange): each access token is introspected (RFC 7662, with the client credentials\n"
@@ -30,7 +33,11 @@ int cmd_oauth(const std::vector<std::string>& argv) {
       "(docs/oauth.md), exp = min(token exp, max TTL <= 600 s). The agent's DID comes from the\n"
       "token claim --agent-claim, else the Handshake-Agent-DID header (with --accept-agent-header),\n"
       "else --agent. --audience makes tokens for any other resource invalid (RFC 8707). The client\n"
-      "secret file must be readable by its owner only. Prints 'listening on HOST:PORT'.\n";
+      "secret file must be readable by its owner only. An https introspection URL is verified against\n"
+      "the system trust store, or --ca-file; --client-cert/--client-key authenticate the bridge to\n"
+      "the authorization server with mutual TLS (the key file owner-only). Prints 'listening on HOST:PORT'.\n"
+      "--tls-cert/--tls-key serve https (TLS 1.2+, the key file owner-only, both reloaded on SIGHUP);\n"
+      "--tls-client-ca requires client certificates from that CA.\n";
   if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") return std::cout << kHelp, argv.empty() ? kUsage : kOk;
   if (argv[0] != "bridge") return usage_error("oauth", "unknown subcommand '" + argv[0] + "' (bridge)");
 #ifndef HSK_WITH_OAUTH
@@ -40,7 +47,8 @@ int cmd_oauth(const std::vector<std::string>& argv) {
   std::string err;
   auto a = parse_args(rest,
                       {"key", "map", "introspection-url", "client-id", "client-secret-file", "auth", "audience",
-                       "agent-claim", "agent", "max-ttl", "host", "port"},
+                       "agent-claim", "agent", "max-ttl", "host", "port", "ca-file", "client-cert", "client-key",
+                       "tls-cert", "tls-key", "tls-client-ca"},
                       {"accept-agent-header"}, err);
   if (!a) return usage_error("oauth bridge", err);
   if (a->help) return std::cout << kHelp, kOk;
@@ -72,6 +80,10 @@ int cmd_oauth(const std::vector<std::string>& argv) {
   } else if (auth != "basic") {
     return usage_error("oauth bridge", "--auth is basic or post");
   }
+  // TLS to the authorization server: its CA (else the system trust store), mutual TLS.
+  auto as_tls = handshake::net::tls_client_options(opt(*a, "ca-file"), opt(*a, "client-cert"), opt(*a, "client-key"));
+  if (!as_tls.ok()) return usage_error("oauth bridge", as_tls.error().message);
+  io.tls = std::move(as_tls).value();
   auto secret = handshake::read_secret_file(*secret_file, 4096);
   if (!secret.ok()) return refused("oauth bridge", secret.error());
   io.client_secret = std::move(secret).value();
@@ -98,21 +110,22 @@ int cmd_oauth(const std::vector<std::string>& argv) {
     doc_options.version_time = std::chrono::floor<std::chrono::seconds>(wall_clock().now());
     if (auto doc = handshake::make_did_document(*identity, doc_options); doc.ok()) so.did_document = *doc;
   }
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto tls = handshake::net::tls_server_options(opt(*a, "tls-cert"), opt(*a, "tls-key"), opt(*a, "tls-client-ca"));
+  if (!tls.ok()) return refused("oauth bridge", tls.error());
+  std::shared_ptr<handshake::net::TlsCredentials> credentials;
+  auto listener = handshake::net::make_server(*tls, &credentials);
+  if (!listener.ok()) return refused("oauth bridge", listener.error());
+  so.server = std::shared_ptr<httplib::Server>(std::move(listener).value());
   handshake::oauth::Bridge bridge(std::move(identity).value(), std::move(map).value(), **introspection, wall_clock(), bo);
   handshake::oauth::BridgeServer server(bridge, so);
-  const std::string host = opt(*a, "host").value_or("127.0.0.1");
-  auto bound = server.start(host, static_cast<int>(port));
-  if (!bound.ok()) return refused("oauth bridge", bound.error());
-  std::cout << "listening on " << host << ":" << *bound << std::endl;
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  server.stop();
-  return kOk;
+  // The listener (plain, or TLS with its certificate reloaded on SIGHUP) until SIGINT/SIGTERM.
+  handshake::net::ServeOptions serve;
+  serve.host = opt(*a, "host").value_or("127.0.0.1");
+  serve.port = static_cast<int>(port);
+  serve.on_listening = [&](int bound) { std::cout << "listening on " << serve.host << ":" << bound << std::endl; };
+  if (credentials) serve.on_reload = [&] { return handshake::net::reload(*credentials); };
+  serve.log = [](const std::string& line) { std::cerr << "hsk oauth bridge: " << line << std::endl; };
+  return handshake::net::serve_until_signal(*so.server, serve) == 0 ? kOk : kRefused;
 #endif
 }
 

@@ -15,6 +15,8 @@
 #include "handshake/encoding.hpp"
 #include "handshake/identity.hpp"
 #include "handshake/merkle.hpp"
+#include "handshake/net/http.hpp"
+#include "handshake/net/registry_client.hpp"
 #include "handshake/net/registry_server.hpp"
 #include "handshake/registry_anchor.hpp"
 #include "handshake/registry_log.hpp"
@@ -62,11 +64,13 @@ handshake::Result<handshake::crypto::PublicKey> registry_key(const std::string& 
 int cmd_registry(const std::vector<std::string>& argv) {
   static const char* kHelp =
       "usage: hsk registry serve --key REGISTRY.key --db LOG.db|postgresql://... [--db-password-file FILE]\n"
-      "                          [--host 127.0.0.1] [--port 8080]\n"
+      "                          [--host 127.0.0.1] [--port 8080] [--tls-cert CERT.pem --tls-key KEY.pem\n"
+      "                           [--tls-client-ca CA.pem]]\n"
       "                          [--did-doc SERVICE.did.json]... [--did-db DIDS.db|postgresql://...]\n"
       "                          [--revocation-db REVOCATIONS.db|postgresql://... [--revocation-authority DID]...\n"
       "                           [--admin-token-file TOKEN]]\n"
-      "       hsk registry anchor --url http://HOST:PORT [--key SERVICE.key [--out ANCHORED.json]] RECEIPT.json\n"
+      "       hsk registry anchor --url http(s)://HOST:PORT [--key SERVICE.key [--out ANCHORED.json]]\n"
+      "                           [--ca-file CA.pem] [--client-cert CERT.pem --client-key KEY.pem] RECEIPT.json\n"
       "\n"
       "serve   runs the registry's HTTP API on a Merkle log (see docs/registry.md): an embedded SQLite\n"
       "        file, or a PostgreSQL database that several registry processes share (one linear log;\n"
@@ -74,6 +78,8 @@ int cmd_registry(const std::vector<std::string>& argv) {
       "        receipts from the services whose DID Documents are given are checked and their\n"
       "        commitments appended durably; tree heads are signed with REGISTRY.key. Prints\n"
       "        'listening on HOST:PORT' (port 0 picks a free one); SIGINT/SIGTERM stop it. With\n"
+      "        --tls-cert/--tls-key it serves https (TLS 1.2+; the key file owner-only; SIGHUP reloads\n"
+      "        both files), with --tls-client-ca only to clients with a certificate from that CA. With\n"
       "        --did-db it also publishes countersigned DID Documents (/v1/dids). With\n"
       "        --revocation-db it publishes RevocationStatements (POST /v1/revocations, from the\n"
       "        principals above or in --did-db) and serves the registry-signed revocation feed; the\n"
@@ -82,14 +88,16 @@ int cmd_registry(const std::vector<std::string>& argv) {
       "anchor  posts a receipt and prints the registry's answer: leaf index, leaf hash, signed tree\n"
       "        head, inclusion proof and registry_anchor (check it offline with hsk verify\n"
       "        inclusion). With --key (the receipt's issuer), the answer also holds \"receipt\": the\n"
-      "        receipt with its registry_anchor, re-signed (also written to --out).\n";
+      "        receipt with its registry_anchor, re-signed (also written to --out). https: the\n"
+      "        registry's certificate is checked against the system trust store or --ca-file;\n"
+      "        --client-cert/--client-key for a registry that requires client certificates.\n";
   if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") return std::cout << kHelp, argv.empty() ? kUsage : kOk;
   const std::string sub = argv[0];
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
   std::string err;
   if (sub == "serve") {
     auto a = parse_args(rest, {"key", "db", "db-password-file", "host", "port", "did-doc", "did-db", "revocation-db",
-                               "revocation-authority", "admin-token-file"},
+                               "revocation-authority", "admin-token-file", "tls-cert", "tls-key", "tls-client-ca"},
                         {}, err);
     if (!a) return usage_error("registry serve", err);
     if (a->help) return std::cout << kHelp, kOk;
@@ -104,6 +112,11 @@ int cmd_registry(const std::vector<std::string>& argv) {
       }
       if (port < 0 || port > 65535) return usage_error("registry serve", "--port must be 0..65535");
     }
+    auto tls = handshake::net::tls_server_options(opt(*a, "tls-cert"), opt(*a, "tls-key"), opt(*a, "tls-client-ca"));
+    if (!tls.ok()) return refused("registry serve", tls.error());
+    std::shared_ptr<handshake::net::TlsCredentials> credentials;
+    auto listener = handshake::net::make_server(*tls, &credentials);
+    if (!listener.ok()) return refused("registry serve", listener.error());
     auto identity = handshake::load_key_file(*key);
     if (!identity.ok()) return refused("registry serve", identity.error());
     handshake::DidDirectory directory;
@@ -202,29 +215,29 @@ int cmd_registry(const std::vector<std::string>& argv) {
     if (identity->key_version() == 1) {
       if (auto doc = handshake::make_did_document(*identity, doc_options); doc.ok()) options.did_document = *doc;
     }
-    // SIGINT and SIGTERM are blocked before the serving thread starts (it inherits the mask) and
-    // taken synchronously here with sigwait: no work in a signal handler.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // The listener (plain, or TLS with its certificate reloaded on SIGHUP) until SIGINT/SIGTERM.
+    options.server = std::shared_ptr<httplib::Server>(std::move(listener).value());
     handshake::net::RegistryServer server(*identity, **log, keys, wall_clock(), options);
-    const std::string host = opt(*a, "host").value_or("127.0.0.1");
-    auto bound = server.start(host, port);
-    if (!bound.ok()) return refused("registry serve", bound.error());
-    std::cout << "listening on " << host << ":" << *bound << std::endl;
-    int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
-    server.stop();
-    return kOk;
+    handshake::net::ServeOptions serve;
+    serve.host = opt(*a, "host").value_or("127.0.0.1");
+    serve.port = port;
+    serve.on_listening = [&](int bound) { std::cout << "listening on " << serve.host << ":" << bound << std::endl; };
+    if (credentials) serve.on_reload = [&] { return handshake::net::reload(*credentials); };
+    serve.log = [](const std::string& line) { std::cerr << "hsk registry serve: " << line << std::endl; };
+    return handshake::net::serve_until_signal(*options.server, serve) == 0 ? kOk : kRefused;
   }
   if (sub == "anchor") {
-    auto a = parse_args(rest, {"url", "key", "out"}, {}, err);
+    auto a = parse_args(rest, {"url", "key", "out", "ca-file", "client-cert", "client-key"}, {}, err);
     if (!a) return usage_error("registry anchor", err);
     if (a->help) return std::cout << kHelp, kOk;
     const auto url = opt(*a, "url");
     if (!url || a->positional.size() != 1) return usage_error("registry anchor", "--url and one RECEIPT are required");
+    auto tls = handshake::net::tls_client_options(opt(*a, "ca-file"), opt(*a, "client-cert"), opt(*a, "client-key"));
+    if (!tls.ok()) return usage_error("registry anchor", tls.error().message);
+    handshake::net::ClientOptions client_options;
+    client_options.tls = std::move(tls).value();
+    auto client = handshake::net::RegistryClient::open(*url, client_options);
+    if (!client.ok()) return refused("registry anchor", client.error());
     auto receipt = read_json_input(a->positional[0]);
     if (!receipt.ok()) return refused("registry anchor", receipt.error());
     std::optional<handshake::Identity> issuer;
@@ -233,24 +246,8 @@ int cmd_registry(const std::vector<std::string>& argv) {
       if (!loaded.ok()) return refused("registry anchor", loaded.error());
       issuer = std::move(loaded).value();
     }
-    httplib::Client client(*url);
-    client.set_connection_timeout(5, 0);
-    client.set_read_timeout(10, 0);
-    auto res = client.Post("/v1/receipts", canonical(*receipt), "application/json");
-    if (!res) {
-      return refused("registry anchor", handshake::make_error(handshake::ErrorCode::kUnavailable, "registry.unreachable",
-                                                              *url + ": " + httplib::to_string(res.error())));
-    }
-    auto body = handshake::json::parse_strict(res->body);
-    if (res->status != 200 || !body.ok()) {
-      std::string code = "registry.refused";
-      if (body.ok() && body->is_object() && body->contains("error") && (*body)["error"].is_object() &&
-          (*body)["error"].contains("code") && (*body)["error"]["code"].is_string()) {
-        code = (*body)["error"]["code"].get<std::string>();
-      }
-      return refused("registry anchor", handshake::make_error(handshake::ErrorCode::kInvalidArgument, code,
-                                                              "registry answered HTTP " + std::to_string(res->status)));
-    }
+    auto body = (*client)->post_receipt(*receipt);
+    if (!body.ok()) return refused("registry anchor", body.error());
     if (issuer) {
       if (!body->is_object() || !body->contains("registry_anchor")) {
         return refused("registry anchor", handshake::make_error(handshake::ErrorCode::kSchema, "anchor.missing",

@@ -265,6 +265,14 @@ Result<std::unique_ptr<Client>> Client::open(const Url& origin, const ClientOpti
       ssl = std::make_unique<httplib::SSLClient>(origin.host, origin.port);
     }
     if (!ssl->is_valid()) return tls_error("cannot set up TLS for " + origin.origin());
+    // A server that refuses us mid-handshake (e.g. no client certificate) must be an error, not
+    // the end of the process: OpenSSL writes to the socket without MSG_NOSIGNAL. A SIGPIPE
+    // handler the program installed itself is left alone.
+    static std::once_flag sigpipe_once;
+    std::call_once(sigpipe_once, [] {
+      struct sigaction current {};
+      if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+    });
     if (tls.ca_file) {
       X509_STORE* store = X509_STORE_new();
       if (store == nullptr || X509_STORE_load_file(store, tls.ca_file->c_str()) != 1) {
@@ -295,7 +303,10 @@ httplib::ClientImpl& Client::http() { return *impl_; }
 std::string Client::describe(httplib::Error error) const {
   std::string what = httplib::to_string(error);
   if (tls_ != nullptr && error == httplib::Error::SSLServerVerification) {
-    what += ": " + std::string(X509_verify_cert_error_string(tls_->get_openssl_verify_result()));
+    const long verify = tls_->get_openssl_verify_result();
+    // The chain verified: what failed is cpp-httplib's host name check after the handshake.
+    what += ": " + (verify == X509_V_OK ? "the certificate is not for host " + origin_.host
+                                        : std::string(X509_verify_cert_error_string(verify)));
   } else if (tls_ != nullptr && error == httplib::Error::SSLConnection) {
     what += " (TLS handshake failed: wrong protocol version, no client certificate accepted, or not a TLS server)";
   }

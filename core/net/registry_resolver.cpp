@@ -8,43 +8,34 @@ namespace handshake::net {
 
 Result<std::unique_ptr<RegistryKeyResolver>> RegistryKeyResolver::create(RegistryResolverOptions options,
                                                                         const Clock& clock) {
-  const std::string& url = options.url;
-  const auto scheme_end = url.find("://");
-  const std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
-  if ((scheme != "http" && scheme != "https") || url.size() <= scheme_end + 3 ||
-      url.find('/', scheme_end + 3) != std::string::npos) {
+  auto url = Url::parse(options.url);
+  if (!url.ok()) {
+    Error e = url.error();
+    e.message = "the registry URL: " + e.message;
+    return e;
+  }
+  if (url->path != "/") {
     return make_error(ErrorCode::kInvalidArgument, "resolver.url", "the registry URL is http(s)://host[:port]");
   }
-  return std::unique_ptr<RegistryKeyResolver>(new RegistryKeyResolver(std::move(options), clock));
+  HSK_TRY(Client::open(*url, options.client));  // TLS options checked at start-up
+  return std::unique_ptr<RegistryKeyResolver>(new RegistryKeyResolver(std::move(options), std::move(url).value(), clock));
 }
 
 Result<DidKeyHistory> RegistryKeyResolver::fetch(const std::string& did) const {
   auto unavailable = [&](const std::string& why) {
     return make_error(ErrorCode::kUnavailable, "did.unavailable", options_.url + ": " + why);
   };
-  httplib::Client client(options_.url);
-  const auto t = static_cast<time_t>(options_.timeout.count());
-  client.set_connection_timeout(t, 0);
-  client.set_read_timeout(t, 0);
-  client.set_follow_location(false);
-  std::string body;
-  bool too_large = false;
+  // A client per fetch: key_at() is called from many threads; fetches are rare (cache_ttl).
+  auto client = Client::open(url_, options_.client);
+  if (!client.ok()) return unavailable(client.error().message);
   const std::string path = "/v1/dids/" + httplib::detail::encode_query_param(did) + "/versions";
-  auto res = client.Get(path, [&](const char* data, std::size_t n) {
-    if (body.size() + n > options_.max_body_bytes) {
-      too_large = true;
-      return false;
-    }
-    body.append(data, n);
-    return true;
-  });
-  if (too_large) return unavailable("answer exceeds the size limit");
-  if (!res) return unavailable(httplib::to_string(res.error()));
+  auto res = (*client)->get(path);
+  if (!res.ok()) return unavailable(res.error().message);
   if (res->status == 404) return make_error(ErrorCode::kNotFound, "did.not_found", "the registry has no " + did.substr(0, 200));
   if (res->status != 200) return unavailable("HTTP " + std::to_string(res->status));
   json::ParseLimits limits;
-  limits.max_bytes = options_.max_body_bytes;
-  auto doc = json::parse_strict(body, limits);
+  limits.max_bytes = options_.client.max_response_bytes;
+  auto doc = json::parse_strict(res->body, limits);
   if (!doc.ok()) return unavailable("answer does not parse: " + doc.error().message);
   if (!doc->is_object() || !doc->contains("did") || (*doc)["did"] != did || !doc->contains("versions") ||
       !(*doc)["versions"].is_array() || (*doc)["versions"].empty()) {

@@ -60,7 +60,8 @@ struct RegistryServer::Impl {
   const KeyResolver& keys;
   const Clock& clock;
   RegistryServerOptions options;
-  httplib::Server server;
+  std::shared_ptr<httplib::Server> holder;
+  httplib::Server& server;
   std::thread thread;
 
   // Group commit: appenders queue their leaf; one of them integrates the whole queue in one
@@ -75,7 +76,8 @@ struct RegistryServer::Impl {
   bool integrating = false;
 
   Impl(const Identity& r, registry::LogStore& l, const KeyResolver& k, const Clock& c, RegistryServerOptions o)
-      : registry(r), log(l), keys(k), clock(c), options(std::move(o)) {}
+      : registry(r), log(l), keys(k), clock(c), options(std::move(o)),
+        holder(options.server ? options.server : std::make_shared<httplib::Server>()), server(*holder) {}
 
   Result<std::uint64_t> append(const merkle::Hash& leaf) {
     Pending me;

@@ -14,52 +14,36 @@ std::int64_t micros(Timestamp t) { return t.time_since_epoch().count(); }
 
 Result<std::unique_ptr<PolledRevocationFeed>> PolledRevocationFeed::create(FeedOptions options, const KeyResolver& keys,
                                                                            const Clock& clock) {
-  const std::string& url = options.url;
-  const auto scheme_end = url.find("://");
-  const std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
-  if (scheme != "http" && scheme != "https") {
-    return make_error(ErrorCode::kInvalidArgument, "feed.url", "the feed URL must start with http:// or https://");
+  auto url = Url::parse(options.url);
+  if (!url.ok()) {
+    Error e = url.error();
+    e.message = "the feed URL: " + e.message;
+    return e;
   }
-  const auto path_start = url.find('/', scheme_end + 3);
-  std::string base = url.substr(0, path_start);
-  std::string path = path_start == std::string::npos ? "/" : url.substr(path_start);
-  if (base.size() <= scheme_end + 3) return make_error(ErrorCode::kInvalidArgument, "feed.url", "the feed URL has no host");
-  return std::unique_ptr<PolledRevocationFeed>(
-      new PolledRevocationFeed(std::move(options), std::move(base), std::move(path), keys, clock));
+  HSK_TRY(Client::open(*url, options.client));  // TLS options checked at start-up
+  return std::unique_ptr<PolledRevocationFeed>(new PolledRevocationFeed(std::move(options), std::move(url).value(), keys, clock));
 }
 
-PolledRevocationFeed::PolledRevocationFeed(FeedOptions options, std::string base, std::string path,
-                                           const KeyResolver& keys, const Clock& clock)
-    : options_(std::move(options)), base_(std::move(base)), path_(std::move(path)), keys_(keys), clock_(clock) {}
+PolledRevocationFeed::PolledRevocationFeed(FeedOptions options, Url url, const KeyResolver& keys, const Clock& clock)
+    : options_(std::move(options)), url_(std::move(url)), path_(url_.path), keys_(keys), clock_(clock) {}
 
 PolledRevocationFeed::~PolledRevocationFeed() { stop(); }
 
 Result<std::string> PolledRevocationFeed::fetch(const std::string& path) {
-  httplib::Client client(base_);
-  const auto t = static_cast<time_t>(options_.timeout.count());
-  client.set_connection_timeout(t, 0);
-  client.set_read_timeout(t, 0);
-  client.set_write_timeout(t, 0);
-  client.set_follow_location(false);
-  std::string body;
-  bool too_large = false;
-  auto res = client.Get(path, [&](const char* data, std::size_t n) {
-    if (body.size() + n > options_.max_body_bytes) {
-      too_large = true;
-      return false;
-    }
-    body.append(data, n);
-    return true;
-  });
-  if (too_large) return make_error(ErrorCode::kUnavailable, "feed.unreachable", "feed response exceeds the size limit");
-  if (!res) {
-    return make_error(ErrorCode::kUnavailable, "feed.unreachable",
-                      options_.url + ": " + httplib::to_string(res.error()));
+  if (!client_) {
+    auto opened = Client::open(url_, options_.client);
+    if (!opened.ok()) return make_error(ErrorCode::kUnavailable, "feed.unreachable", opened.error().message);
+    client_ = std::move(opened).value();
+  }
+  auto res = client_->get(path);
+  if (!res.ok()) {
+    client_.reset();  // a fresh connection next time
+    return make_error(ErrorCode::kUnavailable, "feed.unreachable", options_.url + ": " + res.error().message);
   }
   if (res->status != 200) {
     return make_error(ErrorCode::kUnavailable, "feed.unreachable", options_.url + ": HTTP " + std::to_string(res->status));
   }
-  return body;
+  return std::move(res->body);
 }
 
 Status PolledRevocationFeed::poll_once() {
@@ -72,7 +56,7 @@ Status PolledRevocationFeed::poll_once() {
 Status PolledRevocationFeed::poll_statements() {
   HSK_ASSIGN_OR_RETURN(auto body, fetch(path_));
   json::ParseLimits limits;
-  limits.max_bytes = options_.max_body_bytes;
+  limits.max_bytes = options_.client.max_response_bytes;
   HSK_ASSIGN_OR_RETURN(auto doc, json::parse_strict(body, limits));
   if (!doc.is_array()) {
     return make_error(ErrorCode::kSchema, "feed.format", "the feed must be a JSON array of RevocationStatements");
@@ -97,7 +81,7 @@ Status PolledRevocationFeed::poll_registry_feed() {
   std::vector<registry::RevocationEntry> entries;
   std::optional<std::string> cursor;
   json::ParseLimits limits;
-  limits.max_bytes = options_.max_body_bytes;
+  limits.max_bytes = options_.client.max_response_bytes;
   for (std::size_t page = 0;; ++page) {
     if (page == options_.max_pages) {
       return make_error(ErrorCode::kUnavailable, "feed.unreachable", "the feed has more pages than allowed");

@@ -141,7 +141,7 @@ TEST_CASE("revocation feed: polls, verifies, fails closed", "[revocation][feed]"
 
   SECTION("oversized responses are cut off") {
     hn::FeedOptions small = options;
-    small.max_body_bytes = 64;
+    small.client.max_response_bytes = 64;
     auto tiny = hn::PolledRevocationFeed::create(small, keys, clock);
     REQUIRE(tiny.ok());
     server.answer(200, Json::array({rv1}).dump());
@@ -168,6 +168,6 @@ TEST_CASE("revocation feed: URLs it cannot poll are refused", "[revocation][feed
     INFO(bad);
     auto f = hn::PolledRevocationFeed::create({bad}, keys, clock);
     REQUIRE_FALSE(f.ok());
-    CHECK(f.error().reason == "feed.url");
+    CHECK(f.error().reason == "url.invalid");
   }
 }

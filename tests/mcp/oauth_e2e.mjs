@@ -3,10 +3,13 @@
 // authorization server (oidc-provider): client credentials -> introspection -> delegation ->
 // a handshake-checked tools/call -> receipt; and every way the token can be wrong.
 //
-// usage: node oauth_e2e.mjs --hsk PATH --proxy PATH --as PATH/as.mjs
+// usage: node oauth_e2e.mjs --hsk PATH --proxy PATH --as PATH/as.mjs [--tls PATH/make_certs.sh]
+// With --tls the authorization server is served over https (test certificates made by
+// make_certs.sh) and oauth.yaml trusts the test CA with its `tls:` block; a second gateway whose
+// `tls:` trusts another CA answers 503, and a malformed introspection URL is a start-up error.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
 import { Readable } from 'node:stream';
@@ -22,6 +25,23 @@ const arg = (name) => {
   if (i < 0 || i + 1 >= process.argv.length) throw new Error(`--${name} is required`);
   return process.argv[i + 1];
 };
+const optArg = (name) => (process.argv.includes(`--${name}`) ? arg(name) : undefined);
+const MAKE_CERTS = optArg('tls');
+let CERTS;
+if (MAKE_CERTS) {
+  // This process's fetch() must trust the test CA too: NODE_EXTRA_CA_CERTS is read at start-up,
+  // so make the certificates and run again with it.
+  if (!process.env.HSK_E2E_CERTS) {
+    const dir = mkdtempSync(join(tmpdir(), 'hsk-mcp-oauth-certs-'));
+    const made = spawnSync('bash', [MAKE_CERTS, dir], { stdio: 'inherit' });
+    if (made.status !== 0) { console.error('make_certs.sh failed'); process.exit(1); }
+    const again = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit',
+      env: { ...process.env, HSK_E2E_CERTS: dir, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') } });
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(again.status ?? 1);
+  }
+  CERTS = process.env.HSK_E2E_CERTS;
+}
 const HSK = arg('hsk');
 const PROXY = arg('proxy');
 const AS_SCRIPT = arg('as');
@@ -86,7 +106,10 @@ function startWithLine(command, args, prefix, stream = 'stdout') {
 }
 
 // ---- the authorization server, identities, configuration -------------------------------------------
-const asUrl = await startWithLine('node', [AS_SCRIPT], 'AS_URL ');
+const asUrl = await startWithLine('node', CERTS
+  ? [AS_SCRIPT, '--tls-cert', join(CERTS, 'server.pem'), '--tls-key', join(CERTS, 'server.key')]
+  : [AS_SCRIPT], 'AS_URL ');
+if (CERTS) assert.match(asUrl, /^https:/);
 const did = {};
 for (const [who, kind] of [['org', 'org'], ['gateway', 'agent'], ['svc', 'svc']]) {
   did[who] = hsk(['keygen', '--kind', kind, '--out', `${who}.key`]).stdout.trim();
@@ -128,6 +151,7 @@ writeFileSync(file('oauth.yaml'), [
   'bridge_key: org.key',
   'gateway_key: gateway.key',
   'max_ttl_seconds: 300',
+  ...(CERTS ? ['tls:', `  ca_file: ${join(CERTS, 'ca.pem')}`] : []),
   '',
 ].join('\n'));
 
@@ -239,6 +263,33 @@ await step('the token never reached the MCP server (no token passthrough)', asyn
   assert.ok(upstreamAuth.length > 0, 'requests went upstream');
   assert.deepEqual([...new Set(upstreamAuth)], [null]);
 });
+if (CERTS) {
+  await step('a gateway whose tls block trusts another CA: 503, never an accept', async () => {
+    const otherPort = await freePort();
+    const yaml = readFileSync(file('oauth.yaml'), 'utf8')
+      .replace(`ca_file: ${join(CERTS, 'ca.pem')}`, `ca_file: ${join(CERTS, 'other-ca.pem')}`)
+      .replace(`resource: ${resource}`, `resource: http://127.0.0.1:${otherPort}/mcp`);
+    writeFileSync(file('oauth-other-ca.yaml'), yaml);
+    await startWithLine(PROXY, ['--role', 'service', '--config', file('service.yaml'), '--tools', file('tools.yaml'),
+      '--oauth', file('oauth-other-ca.yaml'), '--listen', `127.0.0.1:${otherPort}`, '--upstream',
+      `http://127.0.0.1:${tapPort}/mcp`], 'listening on', 'stderr');
+    const r = await fetch(`http://127.0.0.1:${otherPort}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream', authorization: `Bearer ${await token('tools:call', `http://127.0.0.1:${otherPort}/mcp`)}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25',
+        capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) });
+    assert.equal(r.status, 503);
+  });
+  await step('a malformed introspection_endpoint: a start-up error', async () => {
+    const yaml = readFileSync(file('oauth.yaml'), 'utf8')
+      .replace(`introspection_endpoint: ${asUrl}/token/introspection`, 'introspection_endpoint: "https://127.0.0.1:99999/x"');
+    writeFileSync(file('oauth-bad-url.yaml'), yaml);
+    const r = spawnSync(PROXY, ['--role', 'service', '--config', file('service.yaml'), '--tools', file('tools.yaml'),
+      '--oauth', file('oauth-bad-url.yaml'), '--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${tapPort}/mcp`],
+    { encoding: 'utf8', timeout: 10_000 });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /url\.invalid/);
+  });
+}
 tap.close();
 
 console.log(`${passed} passed, ${failures} failed`);

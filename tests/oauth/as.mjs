@@ -4,13 +4,23 @@
 //
 // Environment: AGENT_DID (the DID put into agent-a's tokens as the claim
 // https://handshake.dev/agent_did).
+// Arguments: --tls-cert CERT.pem --tls-key KEY.pem serve https (node's https module) instead.
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { Provider } from 'oidc-provider';
 
+const arg = (name) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const tlsCert = arg('--tls-cert'), tlsKey = arg('--tls-key');
 const scopes = ['invoices:read', 'files:read', 'files:write', 'tools:call', 'unmapped:thing'];
-const server = http.createServer();
+const server = tlsCert
+  ? https.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) })
+  : http.createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const issuer = `http://127.0.0.1:${server.address().port}`;
+const issuer = `${tlsCert ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
   clients: [

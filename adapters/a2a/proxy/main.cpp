@@ -23,6 +23,7 @@
 #include "handshake/storage/receipts.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/net/http.hpp"
 #include "handshake/net/http_server.hpp"
 #ifdef HSK_A2A_PROXY_AP2
 #include "handshake/ap2/payment_skill.hpp"
@@ -53,6 +54,9 @@ const char* kUsage =
     "receipts (an answer that does not verify becomes a JSON-RPC error), and appends verified receipts\n"
     "to --receipts (JSON Lines); with --ap2-skill it checks that skill's receipts against the mandate it\n"
     "sent and the PaymentReceipt it got. Both print 'listening on HOST:PORT' and stop on SIGINT/SIGTERM.\n"
+    "TLS: --tls-cert FILE --tls-key FILE serve https (TLS 1.2+, key owner-only; SIGHUP reloads both),\n"
+    "--tls-client-ca FILE requires client certificates from that CA; an https --upstream is verified\n"
+    "against the system store or --ca-file FILE, --client-cert FILE --client-key FILE for mutual TLS.\n"
     "--receipts FILE appends receipts (JSON Lines; the service: those it issued), --receipts-db keeps them\n"
     "in a SQLite file or a PostgreSQL database (postgresql://...; password from PGPASSFILE).\n";
 
@@ -79,17 +83,6 @@ handshake::Result<Json> read_json_file(const std::string& path) {
   return handshake::json::parse_strict(text);
 }
 
-struct Url {
-  std::string base;  // scheme://host:port
-  std::string path;  // the JSON-RPC endpoint path
-};
-std::optional<Url> parse_url(const std::string& url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string::npos || url.compare(0, 4, "http") != 0) return std::nullopt;
-  const auto slash = url.find('/', scheme + 3);
-  return Url{url.substr(0, slash), slash == std::string::npos ? "/" : url.substr(slash)};
-}
-
 bool forwardable_header(const std::string& name) {
   static const char* const kKeep[] = {"A2A-Version", "A2A-Extensions", "X-A2A-Extensions", "Accept"};
   for (const char* k : kKeep) {
@@ -102,15 +95,26 @@ bool forwardable_header(const std::string& name) {
 class Proxy {
  public:
   virtual ~Proxy() = default;
-  Url upstream;
+  handshake::net::Url upstream;            // its path is the JSON-RPC endpoint
+  handshake::net::ClientOptions upstream_client;  // https: CA file (else the system store), mTLS
   std::string self_url;
   std::size_t max_body = 1024 * 1024;
 
+  // A client of the upstream (net::Client); nullptr, logged, when it cannot be set up.
+  [[nodiscard]] std::unique_ptr<handshake::net::Client> open_upstream(int read_timeout_seconds) const {
+    auto c = handshake::net::Client::open(upstream, upstream_client);
+    if (!c.ok()) {
+      log("upstream " + upstream.origin() + ": " + c.error().message);
+      return nullptr;
+    }
+    (*c)->http().set_read_timeout(read_timeout_seconds, 0);
+    return std::move(c).value();
+  }
+
   [[nodiscard]] std::optional<Json> fetch_card() const {
-    httplib::Client c(upstream.base);
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(10, 0);
-    auto res = c.Get("/.well-known/agent-card.json");
+    auto c = open_upstream(10);
+    if (!c) return std::nullopt;
+    auto res = c->http().Get("/.well-known/agent-card.json");
     if (!res || res->status != 200) return std::nullopt;
     auto card = handshake::json::parse_strict(res->body);
     if (!card.ok()) return std::nullopt;
@@ -210,15 +214,18 @@ class Proxy {
     outgoing_headers(headers, v);
     const std::string body = step->forward.dump();
     if (!stream) {
-      httplib::Client c(upstream.base);
-      c.set_connection_timeout(5, 0);
-      c.set_read_timeout(300, 0);
+      auto c = open_upstream(300);
+      if (!c) {
+        res.set_content(rpc_error(step->forward.value("id", Json(nullptr)), -32603, "upstream agent unreachable").dump(),
+                        "application/json");
+        return;
+      }
       std::string sent = body;
       for (;;) {
-        auto up = c.Post(upstream.path, headers, sent, "application/json");
+        auto up = c->http().Post(upstream.path, headers, sent, "application/json");
         if (!up) {
           res.set_content(rpc_error(step->forward.value("id", Json(nullptr)), -32603,
-                                    "upstream agent unreachable: " + httplib::to_string(up.error()))
+                                    "upstream agent unreachable: " + c->describe(up.error()))
                               .dump(),
                           "application/json");
           return;
@@ -244,9 +251,15 @@ class Proxy {
     }
     // Streaming: the upstream exchange runs inside the provider, event by event.
     res.set_chunked_content_provider("text/event-stream", [this, step, headers, body, v](size_t, httplib::DataSink& sink) {
-      httplib::Client c(upstream.base);
-      c.set_connection_timeout(5, 0);
-      c.set_read_timeout(300, 0);
+      auto c = open_upstream(300);
+      if (!c) {
+        const std::string e =
+            "data: " + rpc_error(step->forward.value("id", Json(nullptr)), -32603, "upstream agent unreachable").dump() +
+            "\n\n";
+        sink.write(e.data(), e.size());
+        sink.done();
+        return true;
+      }
       std::string buffer;
       // Set when the role sends another request in place of this stream's: the rest of it is
       // dropped, and the new stream follows on the same sink.
@@ -317,12 +330,12 @@ class Proxy {
         };
         httplib::Response r;
         httplib::Error err = httplib::Error::Success;
-        const bool ok = c.send(up, r, err);
+        const bool ok = c->http().send(up, r, err);
         if (!resend && !client_gone) {
           if (!ok) {
             const std::string e = "data: " +
                                   rpc_error(step->forward.value("id", Json(nullptr)), -32603,
-                                            "upstream agent unreachable: " + httplib::to_string(err))
+                                            "upstream agent unreachable: " + c->describe(err))
                                       .dump() +
                                   "\n\n";
             sink.write(e.data(), e.size());
@@ -509,7 +522,8 @@ int run(int argc, char** argv) {
   static const std::vector<std::string> kValued = {"role", "config", "skills", "listen", "upstream", "did-doc",
                                                    "max-body-bytes", "key", "chain", "skill", "service-did",
                                                    "service-did-doc", "receipts", "receipts-db", "deployer", "model", "instance",
-                                                   "ap2-skill", "ap2-mapping", "ap2-issuer-key"};
+                                                   "ap2-skill", "ap2-mapping", "ap2-issuer-key", "tls-cert", "tls-key",
+                                                   "tls-client-ca", "ca-file", "client-cert", "client-key"};
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     if (s == "--help" || s == "-h") return std::cout << kUsage, 0;
@@ -536,8 +550,21 @@ int run(int argc, char** argv) {
   } catch (...) {
   }
   if (port < 0 || port > 65535) return usage("--listen must be HOST:PORT");
-  const auto upstream = parse_url(*upstream_url);
-  if (!upstream) return usage("--upstream must be an http(s):// URL");
+  auto upstream = handshake::net::Url::parse(*upstream_url);
+  if (!upstream.ok()) return usage("--upstream: " + upstream.error().message);
+  handshake::net::ClientOptions upstream_client;
+  auto upstream_tls = handshake::net::tls_client_options(opt(a, "ca-file"), opt(a, "client-cert"), opt(a, "client-key"));
+  if (!upstream_tls.ok()) return usage(upstream_tls.error().message);
+  upstream_client.tls = std::move(upstream_tls).value();
+  // The TLS options (files, key permissions) are checked now, not at the first request.
+  if (auto probe = handshake::net::Client::open(*upstream, upstream_client); !probe.ok()) {
+    return log("--upstream: " + probe.error().message), 2;
+  }
+  auto listen_tls = handshake::net::tls_server_options(opt(a, "tls-cert"), opt(a, "tls-key"), opt(a, "tls-client-ca"));
+  if (!listen_tls.ok()) return usage(listen_tls.error().message);
+  std::shared_ptr<handshake::net::TlsCredentials> credentials;
+  auto listener = handshake::net::make_server(*listen_tls, &credentials);
+  if (!listener.ok()) return log("--tls-cert/--tls-key: " + listener.error().message), 2;
   std::size_t max_body = 1024 * 1024;
   if (auto m = opt(a, "max-body-bytes")) {
     try {
@@ -651,25 +678,22 @@ int run(int argc, char** argv) {
     proxy = std::make_unique<AgentProxy>(*agent_gate);
   }
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  httplib::Server server;
+  httplib::Server& server = **listener;
   proxy->upstream = *upstream;
+  proxy->upstream_client = upstream_client;
   proxy->max_body = max_body;
   proxy->serve(server);  // before binding: the limits set socket options of the listening socket
-  const int bound = handshake::net::bind_server(server, host, port);
-  if (bound <= 0) return log("cannot listen on " + *listen), 1;
-  proxy->self_url = "http://" + host + ":" + std::to_string(bound) + "/";
-  std::thread t([&] { server.listen_after_bind(); });
-  std::cout << "listening on " << host << ":" << bound << std::endl;
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  server.stop();
-  t.join();
-  return 0;
+  // The listener (plain, or TLS with its certificate reloaded on SIGHUP) until SIGINT/SIGTERM.
+  handshake::net::ServeOptions serve;
+  serve.host = host;
+  serve.port = port;
+  serve.on_listening = [&](int bound) {
+    proxy->self_url = std::string(*listen_tls ? "https://" : "http://") + host + ":" + std::to_string(bound) + "/";
+    std::cout << "listening on " << host << ":" << bound << std::endl;
+  };
+  if (credentials) serve.on_reload = [&] { return handshake::net::reload(*credentials); };
+  serve.log = [](const std::string& line) { log(line); };
+  return handshake::net::serve_until_signal(server, serve);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "handshake/storage/receipts.hpp"
 #include "handshake/mcp/envelope.hpp"
 #include "handshake/mcp/service_gate.hpp"
+#include "handshake/net/registry_client.hpp"
 #include "oauth_gateway.hpp"
 #include "relay.hpp"
 
@@ -52,6 +53,8 @@ constexpr const char* kHelp =
     "  --oauth FILE         (HTTP) be an OAuth 2.1 resource server: tokens introspected, turned into\n"
     "                       delegations, handshakes signed for OAuth clients (docs/oauth.md)\n"
     "  --registry URL       anchor every receipt in a registry (POST URL/v1/receipts, in the background)\n"
+    "  --registry-ca-file FILE   verify an https registry against this CA (default: the system store)\n"
+    "  --registry-client-cert FILE --registry-client-key FILE   client certificate for the registry (mTLS)\n"
     "agent role:\n"
     "  --key FILE           the agent's key file\n"
     "  --chain FILE         its delegation chain (JSON array of signed DelegationTokens, root first)\n"
@@ -67,6 +70,11 @@ constexpr const char* kHelp =
     "                       password from PGPASSFILE) that several instances share\n"
     "  --max-message-bytes N   refuse messages longer than N bytes (default 4194304)\n"
     "  --path P             the HTTP endpoint path (default /mcp)\n"
+    "  --tls-cert FILE --tls-key FILE   (HTTP) serve https with this certificate chain and key (PEM, the\n"
+    "                       key owner-only; TLS 1.2+); SIGHUP reloads both without dropping the listener\n"
+    "  --tls-client-ca FILE (HTTP) require client certificates issued by this CA (mutual TLS)\n"
+    "  --ca-file FILE       (HTTP) verify an https upstream against this CA (default: the system store)\n"
+    "  --client-cert FILE --client-key FILE   (HTTP) client certificate for an https upstream (mTLS)\n"
     "Only protocol messages go to stdout; logs go to stderr.\n";
 
 struct Args {
@@ -78,7 +86,9 @@ std::optional<Args> parse(int argc, char** argv, std::string& err) {
   static const char* const kKnown[] = {"role",     "config",  "tools",      "did-doc",     "registry",
                                        "key",      "chain",   "service-did", "service-did-doc", "receipts",
                                        "receipts-db", "deployer", "model",   "instance",    "max-message-bytes",
-                                       "path",     "listen",  "upstream",   "oauth"};
+                                       "path",     "listen",  "upstream",   "oauth",
+                                       "tls-cert", "tls-key", "tls-client-ca", "ca-file", "client-cert", "client-key",
+                                       "registry-ca-file", "registry-client-cert", "registry-client-key"};
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
@@ -141,36 +151,35 @@ int fail(const std::string& what, const handshake::Error& e) {
 // Posts receipts to a registry on one background thread, so calls never wait for it.
 class RegistryAnchor {
  public:
-  explicit RegistryAnchor(std::string url) : url_(std::move(url)), worker_([this] { run(); }) { worker_.detach(); }
+  explicit RegistryAnchor(std::unique_ptr<handshake::net::RegistryClient> client)
+      : client_(std::move(client)), worker_([this] { run(); }) {
+    worker_.detach();
+  }
   void push(const Json& receipt) {
     std::lock_guard lock(mu_);
-    if (queue_.size() < 10000) queue_.push_back(mcp::serialize(receipt));
+    if (queue_.size() < 10000) queue_.push_back(receipt);
     cv_.notify_one();
   }
 
  private:
   void run() {
-    httplib::Client client(url_);
-    client.set_connection_timeout(5, 0);
-    client.set_read_timeout(10, 0);
     for (;;) {
-      std::string body;
+      Json receipt;
       {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [&] { return !queue_.empty(); });
-        body = std::move(queue_.front());
+        receipt = std::move(queue_.front());
         queue_.pop_front();
       }
-      auto res = client.Post("/v1/receipts", body, "application/json");
-      if (!res || res->status != 200) {
-        log("registry anchor failed: " + (res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error())));
+      if (auto answer = client_->post_receipt(receipt); !answer.ok()) {
+        log("registry anchor failed: " + answer.error().to_string());
       }
     }
   }
-  std::string url_;
+  std::unique_ptr<handshake::net::RegistryClient> client_;  // used by the worker only
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;
+  std::deque<Json> queue_;
   std::thread worker_;
 };
 
@@ -193,6 +202,9 @@ int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std:
   if (!a.command.empty()) {
     if (opt(a, "listen") || opt(a, "upstream")) return usage("give either -- COMMAND or --listen/--upstream");
     if (auth) return usage("--oauth needs Streamable HTTP (--listen/--upstream)");
+    for (const char* k : {"tls-cert", "tls-key", "tls-client-ca", "ca-file", "client-cert", "client-key"}) {
+      if (opt(a, k)) return usage(std::string("--") + k + " needs Streamable HTTP (--listen/--upstream)");
+    }
     return run_stdio(StdioOptions{a.command, max_bytes}, route);
   }
   const auto listen = opt(a, "listen"), upstream = opt(a, "upstream");
@@ -207,6 +219,12 @@ int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std:
     return usage("--listen must be HOST:PORT");
   }
   h.upstream = *upstream;
+  auto listen_tls = handshake::net::tls_server_options(opt(a, "tls-cert"), opt(a, "tls-key"), opt(a, "tls-client-ca"));
+  if (!listen_tls.ok()) return usage(listen_tls.error().message);
+  h.listen_tls = std::move(listen_tls).value();
+  auto upstream_tls = handshake::net::tls_client_options(opt(a, "ca-file"), opt(a, "client-cert"), opt(a, "client-key"));
+  if (!upstream_tls.ok()) return usage(upstream_tls.error().message);
+  h.upstream_tls = std::move(upstream_tls).value();
   h.path = opt(a, "path").value_or("/mcp");
   h.max_message_bytes = max_bytes;
   h.auth = std::move(auth);
@@ -236,8 +254,17 @@ int run_service(const Args& a, std::size_t max_bytes) {
   }
   std::unique_ptr<RegistryAnchor> anchor;
   if (auto r = opt(a, "registry")) {
-    anchor = std::make_unique<RegistryAnchor>(*r);
+    auto tls = handshake::net::tls_client_options(opt(a, "registry-ca-file"), opt(a, "registry-client-cert"),
+                                                  opt(a, "registry-client-key"));
+    if (!tls.ok()) return usage("--registry-client-cert and --registry-client-key go together");
+    handshake::net::ClientOptions client_options;
+    client_options.tls = std::move(tls).value();
+    auto client = handshake::net::RegistryClient::open(*r, client_options);
+    if (!client.ok()) return fail("--registry", client.error());
+    anchor = std::make_unique<RegistryAnchor>(std::move(client).value());
     options.on_receipt = [p = anchor.get()](const Json& receipt) { p->push(receipt); };
+  } else if (opt(a, "registry-ca-file") || opt(a, "registry-client-cert") || opt(a, "registry-client-key")) {
+    return usage("--registry-ca-file, --registry-client-cert and --registry-client-key need --registry");
   }
   std::unique_ptr<handshake::ReceiptStore> issued;
   if (int rc = open_receipts(a, issued); rc != 0) return rc;

@@ -9,6 +9,7 @@
 #include "handshake/config.hpp"
 #include "handshake/identity.hpp"
 #include "handshake/mcp/envelope.hpp"
+#include "handshake/net/http.hpp"
 #include "handshake/oauth/bridge.hpp"
 #include "handshake/oauth/resource_server.hpp"
 #endif
@@ -67,7 +68,7 @@ handshake::Result<HttpAuth> load_oauth(const std::string& path, const mcp::Servi
   if (!cfg.is_object()) return config_error("(top)", "must be a mapping");
   static const char* kKnown[] = {"resource",      "authorization_servers", "scopes_supported", "introspection_endpoint",
                                  "client_id",     "client_secret_file",    "client_auth",      "scope_map",
-                                 "bridge_key",    "gateway_key",           "max_ttl_seconds"};
+                                 "bridge_key",    "gateway_key",           "max_ttl_seconds",  "tls"};
   for (const auto& [k, v] : cfg.items()) {
     if (std::none_of(std::begin(kKnown), std::end(kKnown), [&key = k](const char* n) { return key == n; })) {
       return config_error(k, "unknown key");
@@ -101,6 +102,10 @@ handshake::Result<HttpAuth> load_oauth(const std::string& path, const mcp::Servi
     } else if (cfg["client_auth"] != "basic") {
       return config_error("client_auth", "basic or post");
     }
+  }
+  if (cfg.contains("tls")) {
+    // TLS to the authorization server: {ca_file, client_cert, client_key, min_version}.
+    HSK_ASSIGN_OR_RETURN(io.tls, handshake::net::tls_client_options_from_json(cfg["tls"], base));
   }
   HSK_ASSIGN_OR_RETURN(gw->introspection, oauth::IntrospectionClient::create(io, clock));
   HSK_ASSIGN_OR_RETURN(auto map_path, file_of("scope_map"));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "handshake/json.hpp"
+#include "handshake/net/http.hpp"
 
 namespace hsk::mcp_proxy {
 
@@ -74,14 +75,17 @@ struct HttpOptions {
   std::string listen_host = "127.0.0.1";
   int listen_port = 0;          // 0: any free port (printed on stderr)
   std::string path = "/mcp";
-  std::string upstream;         // http://host:port/path
+  std::string upstream;         // http(s)://host[:port]/path (net::Url; malformed: start-up error)
+  handshake::net::TlsClientOptions upstream_tls;  // https upstream: CA file (else system store), mTLS
+  std::optional<handshake::net::TlsServerOptions> listen_tls;  // serve https; SIGHUP reloads the pair
   std::size_t max_message_bytes = 4 * 1024 * 1024;
   std::optional<HttpAuth> auth;
 };
 
 // Serves Streamable HTTP at listen_host:listen_port + path and forwards to `upstream`: POST
 // (JSON or SSE replies, relayed event by event), GET streams, DELETE; Mcp-Session-Id,
-// MCP-Protocol-Version and the other end-to-end headers pass both ways. Runs until SIGTERM/SIGINT.
+// MCP-Protocol-Version and the other end-to-end headers pass both ways. Runs until SIGTERM/SIGINT
+// (net::serve_until_signal; SIGHUP reloads the TLS certificate and key).
 int run_http(const HttpOptions& options, const Route& route);
 
 }  // namespace hsk::mcp_proxy

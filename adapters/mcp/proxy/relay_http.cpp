@@ -26,7 +26,9 @@ namespace {
 bool hop_by_hop(const std::string& name) {
   static const char* const kSkip[] = {"host", "content-length", "connection", "transfer-encoding", "keep-alive",
                                       "upgrade", "accept-encoding", "content-encoding", "te", "trailer",
-                                      "proxy-connection", "content-type"};
+                                      "proxy-connection", "content-type",
+                                      // cpp-httplib puts the peer's addresses among a request's headers
+                                      "remote_addr", "remote_port", "local_addr", "local_port"};
   for (const char* s : kSkip) {
     if (::strcasecmp(name.c_str(), s) == 0) return true;
   }
@@ -47,19 +49,11 @@ struct Upstream {
   std::string error;
 };
 
+// The upstream endpoint and how to reach it (net::Client: https, CA file, mTLS).
 struct Target {
-  std::string base;  // scheme://host:port
-  std::string path;
+  handshake::net::Url url;
+  handshake::net::ClientOptions client;
 };
-
-bool parse_url(const std::string& url, Target& t) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string::npos) return false;
-  const auto slash = url.find('/', scheme + 3);
-  t.base = url.substr(0, slash);
-  t.path = slash == std::string::npos ? "/" : url.substr(slash);
-  return url.compare(0, scheme, "http") == 0;
-}
 
 // The end-to-end headers of a client request, as they go upstream.
 httplib::Headers upstream_headers(const httplib::Request& from, bool drop_authorization) {
@@ -78,14 +72,24 @@ std::shared_ptr<Upstream> start_upstream(const Target& target, const std::string
                                          std::string content_type, std::string body) {
   auto up = std::make_shared<Upstream>();
   std::thread([up, target, method, headers = std::move(headers), body = std::move(body), content_type]() mutable {
-    httplib::Client client(target.base);
-    client.set_connection_timeout(5, 0);
+    auto opened = handshake::net::Client::open(target.url, target.client);
+    if (!opened.ok()) {
+      std::lock_guard lock(up->mu);
+      up->failed = true;
+      up->have_headers = true;
+      up->error = opened.error().message;
+      up->done = true;
+      up->cv.notify_all();
+      return;
+    }
+    auto& owner = **opened;
+    httplib::ClientImpl& client = owner.http();
     client.set_read_timeout(24 * 3600, 0);  // GET streams may be quiet for a long time
     client.set_write_timeout(30, 0);
     client.set_keep_alive(false);
     httplib::Request req;
     req.method = method;
-    req.path = target.path;
+    req.path = target.url.path;
     req.headers = std::move(headers);
     if (method == "POST") {
       req.body = std::move(body);
@@ -114,7 +118,7 @@ std::shared_ptr<Upstream> start_upstream(const Target& target, const std::string
       up->status = ok ? res.status : 502;
       up->headers = res.headers;
       up->have_headers = true;
-      up->error = ok ? std::string() : httplib::to_string(err);
+      up->error = ok ? std::string() : owner.describe(err);
     }
     if (ok && up->chunks.empty() && !res.body.empty()) up->chunks.push_back(res.body);
     up->done = true;
@@ -409,17 +413,27 @@ void relay_reply(const std::shared_ptr<Upstream>& up, httplib::Response& res, co
 
 int run_http(const HttpOptions& options, const Route& route) {
   Target target;
-  if (!parse_url(options.upstream, target)) {
-    log("--upstream must be an http:// URL");
+  auto url = handshake::net::Url::parse(options.upstream);
+  if (!url.ok()) {
+    log("--upstream: " + url.error().message);
     return 2;
   }
-  sigset_t stop;
-  sigemptyset(&stop);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop, s);
-  ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  target.url = std::move(url).value();
+  target.client.tls = options.upstream_tls;
+  // Checks the TLS options (files, key permissions) now rather than at the first request.
+  if (auto probe = handshake::net::Client::open(target.url, target.client); !probe.ok()) {
+    log("--upstream: " + probe.error().message);
+    return 2;
+  }
   ::signal(SIGPIPE, SIG_IGN);
 
-  httplib::Server server;
+  std::shared_ptr<handshake::net::TlsCredentials> credentials;
+  auto listener = handshake::net::make_server(options.listen_tls, &credentials);
+  if (!listener.ok()) {
+    log("--tls-cert/--tls-key: " + listener.error().message);
+    return 2;
+  }
+  httplib::Server& server = **listener;
   // The limits every server of ours applies (worker pool, timeouts, keep-alive; slowloris in
   // tests/load); the body limit is the proxy's own.
   handshake::net::HttpServerLimits limits;
@@ -480,19 +494,16 @@ int run_http(const HttpOptions& options, const Route& route) {
   });
   // Oversized bodies: httplib answers 413 itself.
 
-  const int port = handshake::net::bind_server(server, options.listen_host, options.listen_port);
-  if (port <= 0) {
-    log("cannot listen on " + options.listen_host + ":" + std::to_string(options.listen_port));
-    return 1;
-  }
-  log("listening on http://" + options.listen_host + ":" + std::to_string(port) + options.path + " -> " +
-      options.upstream);
-  std::thread serve([&] { server.listen_after_bind(); });
-  int sig = 0;
-  ::sigwait(&stop, &sig);
-  server.stop();
-  serve.join();
-  return 0;
+  handshake::net::ServeOptions serve;
+  serve.host = options.listen_host;
+  serve.port = options.listen_port;
+  serve.on_listening = [&](int port) {
+    log(std::string("listening on ") + (options.listen_tls ? "https://" : "http://") + options.listen_host + ":" +
+        std::to_string(port) + options.path + " -> " + target.url.str());
+  };
+  if (credentials) serve.on_reload = [&] { return handshake::net::reload(*credentials); };
+  serve.log = [](const std::string& line) { log(line); };
+  return handshake::net::serve_until_signal(server, serve);
 }
 
 }  // namespace hsk::mcp_proxy

@@ -26,10 +26,13 @@ void send_error(httplib::Response& res, int status, const std::string& error, co
 struct BridgeServer::Impl {
   const Bridge& bridge;
   BridgeServerOptions options;
-  httplib::Server server;
+  std::shared_ptr<httplib::Server> holder;
+  httplib::Server& server;
   std::thread thread;
 
-  Impl(const Bridge& b, BridgeServerOptions o) : bridge(b), options(std::move(o)) {}
+  Impl(const Bridge& b, BridgeServerOptions o)
+      : bridge(b), options(std::move(o)),
+        holder(options.server ? options.server : std::make_shared<httplib::Server>()), server(*holder) {}
 
   std::optional<std::string> hint(const httplib::Request& req) const {
     if (!req.has_header("Handshake-Agent-DID")) return std::nullopt;

@@ -28,6 +28,15 @@ Result<std::optional<std::string>> text(const Json& o, const char* name) {
 
 std::string form_escape(std::string_view s) { return httplib::detail::encode_query_param(std::string(s)); }
 
+net::ClientOptions client_options(const IntrospectionOptions& o) {
+  net::ClientOptions c;
+  c.tls = o.tls;
+  c.connect_timeout = o.timeout;
+  c.read_timeout = o.timeout;
+  c.max_response_bytes = o.max_body_bytes;
+  return c;
+}
+
 }  // namespace
 
 Result<TokenInfo> parse_introspection_response(std::string_view body) {
@@ -84,29 +93,29 @@ Result<TokenInfo> parse_introspection_response(std::string_view body) {
 
 Result<std::unique_ptr<IntrospectionClient>> IntrospectionClient::create(IntrospectionOptions options,
                                                                         const Clock& clock) {
-  const std::string& url = options.endpoint;
-  const auto scheme_end = url.find("://");
-  const std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
-  const auto path_start = scheme_end == std::string::npos ? std::string::npos : url.find('/', scheme_end + 3);
-  if ((scheme != "http" && scheme != "https") || path_start == std::string::npos || path_start == scheme_end + 3) {
+  auto url = net::Url::parse(options.endpoint);
+  if (!url.ok()) {
+    Error e = url.error();
+    e.message = "the introspection endpoint: " + e.message;
+    return e;
+  }
+  if (url->path.empty() || url->path == "/") {
     return make_error(ErrorCode::kInvalidArgument, "oauth.endpoint",
                       "the introspection endpoint must be http(s)://host[:port]/path");
   }
   if (options.client_id.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "oauth.endpoint", "introspection needs client credentials");
   }
-  std::string base = url.substr(0, path_start);
-  std::string path = url.substr(path_start);
-  return std::unique_ptr<IntrospectionClient>(new IntrospectionClient(std::move(options), std::move(base), std::move(path), clock));
+  // Opened once here so that an unreadable CA file or client key is a start-up error.
+  HSK_TRY(net::Client::open(*url, client_options(options)));
+  return std::unique_ptr<IntrospectionClient>(new IntrospectionClient(std::move(options), std::move(url).value(), clock));
 }
 
 Result<TokenInfo> IntrospectionClient::fetch(std::string_view token) const {
-  httplib::Client client(base_);
-  const auto ms = options_.timeout.count();
-  client.set_connection_timeout(std::chrono::milliseconds(ms));
-  client.set_read_timeout(std::chrono::milliseconds(ms));
-  client.set_write_timeout(std::chrono::milliseconds(ms));
-  client.set_follow_location(false);
+  // One client per exchange: introspect() is called from many threads at once.
+  auto opened = net::Client::open(url_, client_options(options_));
+  if (!opened.ok()) return make_error(ErrorCode::kUnavailable, "oauth.unavailable", opened.error().message);
+  net::Client& client = **opened;
   std::string form = "token=" + form_escape(token) + "&token_type_hint=access_token";
   httplib::Headers headers = {{"Accept", "application/json"}};
   if (options_.auth == IntrospectionOptions::Auth::kClientSecretBasic) {
@@ -116,15 +125,11 @@ Result<TokenInfo> IntrospectionClient::fetch(std::string_view token) const {
   } else {
     form += "&client_id=" + form_escape(options_.client_id) + "&client_secret=" + form_escape(options_.client_secret);
   }
-  std::string body;
-  bool too_large = false;
-  auto res = client.Post(path_, headers, form, "application/x-www-form-urlencoded");
-  if (res && res->body.size() > options_.max_body_bytes) too_large = true;
-  if (!res) {
-    return make_error(ErrorCode::kUnavailable, "oauth.unavailable",
-                      "introspection at " + options_.endpoint + ": " + httplib::to_string(res.error()));
+  auto res = client.post(url_.path, form, "application/x-www-form-urlencoded", headers);
+  if (!res.ok()) {
+    // net::Client's words: connection refused, timeout, certificate verification, too large.
+    return make_error(ErrorCode::kUnavailable, "oauth.unavailable", "introspection at " + url_.str() + ": " + res.error().message);
   }
-  if (too_large) return make_error(ErrorCode::kUnavailable, "oauth.unavailable", "the introspection answer is too large");
   if (res->status != 200) {
     return make_error(ErrorCode::kUnavailable, "oauth.unavailable",
                       "introspection at " + options_.endpoint + " answered HTTP " + std::to_string(res->status));

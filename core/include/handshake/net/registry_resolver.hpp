@@ -21,6 +21,7 @@
 
 #include "handshake/crypto.hpp"
 #include "handshake/did_document.hpp"
+#include "handshake/net/http.hpp"
 #include "handshake/resolver.hpp"
 #include "handshake/result.hpp"
 #include "handshake/time.hpp"
@@ -32,13 +33,15 @@ struct RegistryResolverOptions {
   std::string registry_did;               // the registry's DID
   crypto::PublicKey registry_key{};       // its key
   std::chrono::seconds cache_ttl{60};
-  std::chrono::seconds timeout{5};
-  std::size_t max_body_bytes = 4 * 1024 * 1024;
+  // TLS (the system trust store or tls.ca_file; mutual TLS), timeouts, the response bound.
+  ClientOptions client{{}, std::chrono::seconds(5), std::chrono::seconds(5), 4 * 1024 * 1024};
 };
 
 class RegistryKeyResolver final : public KeyResolver {
  public:
-  // Errors: kInvalidArgument "resolver.url" for a URL that is not http(s)://host[:port].
+  // Errors: kInvalidArgument "url.invalid" for a URL net::Url refuses, "resolver.url" for one
+  // with a path (the registry URL is http(s)://host[:port]), and the errors of net::Client::open
+  // for the TLS options.
   [[nodiscard]] static Result<std::unique_ptr<RegistryKeyResolver>> create(RegistryResolverOptions options,
                                                                           const Clock& clock);
   [[nodiscard]] Answer key_at(const std::string& did, Timestamp at) const override;
@@ -47,13 +50,14 @@ class RegistryKeyResolver final : public KeyResolver {
   [[nodiscard]] Result<DidKeyHistory> fetch(const std::string& did) const;
 
  private:
-  RegistryKeyResolver(RegistryResolverOptions options, const Clock& clock)
-      : options_(std::move(options)), clock_(clock) {}
+  RegistryKeyResolver(RegistryResolverOptions options, Url url, const Clock& clock)
+      : options_(std::move(options)), url_(std::move(url)), clock_(clock) {}
   struct Cached {
     DidKeyHistory history;
     Timestamp fetched_at;
   };
   RegistryResolverOptions options_;
+  Url url_;
   const Clock& clock_;
   mutable std::mutex mu_;
   mutable std::map<std::string, Cached, std::less<>> cache_;

@@ -55,6 +55,10 @@
 #include "handshake/result.hpp"
 #include "handshake/time.hpp"
 
+namespace httplib {
+class Server;
+}
+
 namespace handshake::net {
 
 struct RegistryServerOptions {
@@ -67,6 +71,9 @@ struct RegistryServerOptions {
   // Enables POST /v1/admin/revocations/publish (with `dids`); compared in constant time. Empty: off.
   std::string admin_token;
   std::size_t feed_page_size = 1000;
+  // The listener the routes go on, e.g. a TLS one from net::make_server (net/http.hpp); absent: a
+  // plain http one. Serve it with start()/listen() or net::serve_until_signal.
+  std::shared_ptr<httplib::Server> server;
 };
 
 

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "handshake/crypto.hpp"
+#include "handshake/net/http.hpp"
 #include "handshake/resolver.hpp"
 #include "handshake/result.hpp"
 #include "handshake/revocation.hpp"
@@ -40,8 +41,9 @@ struct FeedOptions {
   std::string url;                              // http://host[:port]/path or https://...
   std::chrono::seconds poll_interval{30};       // background polling period
   std::chrono::seconds max_staleness{120};      // older than this: kUnavailable
-  std::chrono::seconds timeout{5};              // connect and read
-  std::size_t max_body_bytes = 16 * 1024 * 1024;
+  // TLS (the system trust store or tls.ca_file; mutual TLS with a client certificate),
+  // connect and read timeouts, the bound on each response body.
+  ClientOptions client{{}, std::chrono::seconds(5), std::chrono::seconds(5), 16 * 1024 * 1024};
   struct RegistryFeed {
     std::string did;          // the registry's DID (the feed's issuer_did)
     crypto::PublicKey key{};  // its key (keys-1 of its /.well-known/handshake/did.json)
@@ -52,7 +54,8 @@ struct FeedOptions {
 
 class PolledRevocationFeed final : public RevocationSource {
  public:
-  // Errors: kInvalidArgument "feed.url" for a URL that is not http(s)://host[:port]/path.
+  // Errors: kInvalidArgument "url.invalid" for a URL net::Url refuses, and the errors of
+  // net::Client::open for the TLS options (checked now: a start-up error, not a failed poll).
   [[nodiscard]] static Result<std::unique_ptr<PolledRevocationFeed>> create(FeedOptions options,
                                                                            const KeyResolver& keys,
                                                                            const Clock& clock);
@@ -74,16 +77,16 @@ class PolledRevocationFeed final : public RevocationSource {
   void add_authority(std::string did) { list_.add_authority(std::move(did)); }
 
  private:
-  PolledRevocationFeed(FeedOptions options, std::string base, std::string path, const KeyResolver& keys,
-                       const Clock& clock);
+  PolledRevocationFeed(FeedOptions options, Url url, const KeyResolver& keys, const Clock& clock);
   [[nodiscard]] bool fresh() const;
   [[nodiscard]] Result<std::string> fetch(const std::string& path);
   [[nodiscard]] Status poll_statements();
   [[nodiscard]] Status poll_registry_feed();
 
   FeedOptions options_;
-  std::string base_;  // scheme://host:port
-  std::string path_;
+  Url url_;
+  std::string path_;  // url_.path
+  std::unique_ptr<Client> client_;  // guarded by poll_mu_
   const KeyResolver& keys_;
   const Clock& clock_;
   RevocationList list_;

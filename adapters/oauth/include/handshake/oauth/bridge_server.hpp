@@ -20,11 +20,18 @@
 #include "handshake/oauth/bridge.hpp"
 #include "handshake/result.hpp"
 
+namespace httplib {
+class Server;
+}
+
 namespace handshake::oauth {
 
 struct BridgeServerOptions {
   std::size_t max_body_bytes = 64 * 1024;
   Json did_document;  // the bridge's own, served at /.well-known/handshake/did.json
+  // The listener the routes go on, e.g. a TLS one from net::make_server (net/http.hpp); absent: a
+  // plain http one. Serve it with start() or net::serve_until_signal.
+  std::shared_ptr<httplib::Server> server;
 };
 
 class BridgeServer {

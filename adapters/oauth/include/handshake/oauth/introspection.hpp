@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "handshake/json.hpp"
+#include "handshake/net/http.hpp"
 #include "handshake/result.hpp"
 #include "handshake/time.hpp"
 
@@ -40,7 +41,10 @@ struct TokenInfo {
 [[nodiscard]] Result<TokenInfo> parse_introspection_response(std::string_view body);
 
 struct IntrospectionOptions {
-  std::string endpoint;  // http(s)://host[:port]/path of the introspection endpoint
+  std::string endpoint;  // http(s)://host[:port]/path of the introspection endpoint (net::Url)
+  // https: the system trust store or tls.ca_file; tls.client_cert/client_key for mutual TLS
+  // (`hsk oauth bridge --ca-file/--client-cert/--client-key`, the `tls:` block of oauth.yaml).
+  net::TlsClientOptions tls;
   std::string client_id;
   std::string client_secret;
   enum class Auth { kClientSecretBasic, kClientSecretPost } auth = Auth::kClientSecretBasic;
@@ -52,13 +56,17 @@ struct IntrospectionOptions {
 
 class IntrospectionClient {
  public:
-  // Errors: kInvalidArgument "oauth.endpoint" for a URL that is not http(s)://host[:port]/path.
+  // Checks the endpoint and the TLS options now, so a bad configuration is a start-up error:
+  // kInvalidArgument "url.invalid" (net::Url::parse), "oauth.endpoint" (no path, or no client
+  // id), and the errors of net::Client::open (unreadable CA file or client certificate, a client
+  // key that is not owner-only, a CA file or client certificate with a plain http endpoint).
   [[nodiscard]] static Result<std::unique_ptr<IntrospectionClient>> create(IntrospectionOptions options,
                                                                           const Clock& clock);
   // Introspects `token` (or answers from the cache: keyed by SHA-256 of the token, so the cache
   // holds no tokens). Errors: kPermission "oauth.inactive" (active false: unknown, expired,
   // revoked), kUnavailable "oauth.unavailable" (connection, timeout, HTTP status other than 200,
-  // including 401 when our own client authentication fails, an oversized answer), and those of
+  // including 401 when our own client authentication fails, an oversized answer, a TLS handshake or
+  // certificate verification failure: wrong CA, expired, another host name), and those of
   // parse_introspection_response. Thread-safe.
   [[nodiscard]] Result<TokenInfo> introspect(std::string_view token);
   // Drops every cached answer (e.g. after a revocation elsewhere).
@@ -66,15 +74,15 @@ class IntrospectionClient {
   [[nodiscard]] std::size_t cached() const;
 
  private:
-  IntrospectionClient(IntrospectionOptions options, std::string base, std::string path, const Clock& clock)
-      : options_(std::move(options)), base_(std::move(base)), path_(std::move(path)), clock_(clock) {}
+  IntrospectionClient(IntrospectionOptions options, net::Url url, const Clock& clock)
+      : options_(std::move(options)), url_(std::move(url)), clock_(clock) {}
   [[nodiscard]] Result<TokenInfo> fetch(std::string_view token) const;
   struct Cached {
     TokenInfo info;
     Timestamp until;
   };
   IntrospectionOptions options_;
-  std::string base_, path_;
+  net::Url url_;
   const Clock& clock_;
   mutable std::mutex mu_;
   std::map<std::string, Cached, std::less<>> cache_;
