@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes, sign as signWith } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -240,6 +241,49 @@ await step('streaming: events relayed, the final status update carries the recei
   }
   assert.ok(kinds.includes('artifactUpdate'), `events: ${kinds}`);
   assert.ok(receipt, 'receipt on the final status update');
+});
+
+// A peer that frames its event streams with CRLF (allowed by the SSE format): a pass-through in
+// front of `target` that turns every LF of a text/event-stream body into CRLF as the bytes pass.
+function crlfFraming(target) {
+  const t = new URL(target);
+  const server = createServer((req, res) => {
+    const up = httpRequest({ host: t.hostname, port: t.port, path: req.url, method: req.method,
+      headers: { ...req.headers, host: t.host } }, (r) => {
+      const sse = String(r.headers['content-type'] ?? '').startsWith('text/event-stream');
+      const headers = { ...r.headers };
+      if (sse) delete headers['content-length'];
+      res.writeHead(r.statusCode, headers);
+      r.on('data', (chunk) => res.write(sse ? Buffer.from(chunk.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1') : chunk));
+      r.on('end', () => res.end());
+    });
+    up.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(up);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    children.push({ kill: () => server.close() });
+    resolve(`http://127.0.0.1:${server.address().port}`);
+  }));
+}
+
+await step('streaming with CRLF framing on both hops: events relayed one by one, the receipt verifies', async () => {
+  // agent proxy -> CRLF -> service proxy -> CRLF -> the A2A SDK server
+  const toAgent = await crlfFraming(upstream);
+  const crlfService = await start(PROXY, ['--role', 'service', '--config', file('service.yaml'), '--skills',
+    file('skills.yaml'), '--listen', '127.0.0.1:0', '--upstream', toAgent], 'listening on ');
+  const toService = await crlfFraming(`http://${crlfService}/`);
+  const crlfAgent = await start(PROXY, ['--role', 'agent', '--key', file('agent.key'), '--chain', file('chain.json'),
+    '--listen', '127.0.0.1:0', '--upstream', `${toService}/`, '--service-did', did.svc], 'listening on ');
+  const c = await factory.createFromUrl(`http://${crlfAgent}/`);
+  const kinds = [];
+  let receipt = null;
+  for await (const ev of c.sendMessageStream(send([dataPart({ limit: 3 })], 'list-invoices'), opts)) {
+    kinds.push(ev.payload?.$case);
+    if (ev.payload?.$case === 'statusUpdate' && ext(ev.payload.value)?.receipt) receipt = ext(ev.payload.value).receipt;
+  }
+  assert.ok(kinds.length >= 3, `events: ${kinds}`);
+  assert.ok(kinds.includes('artifactUpdate'), `events: ${kinds}`);
+  assert.ok(receipt, 'receipt on the final status update (the agent proxy verified it)');
 });
 
 await step('the agent proxy kept every verified receipt', async () => {

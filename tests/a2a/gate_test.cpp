@@ -560,3 +560,24 @@ TEST_CASE("a2a agent gate: a streamed warm send refused for its session is retri
     CHECK(t.gate->cold_retries() == 1);
   }
 }
+
+TEST_CASE("a2a envelope: what a relay passes on, and the card pointed at the relay", "[a2a]") {
+  using handshake::a2a::is_end_to_end_header;
+  for (const char* keep : {"A2A-Version", "a2a-extensions", "X-A2A-EXTENSIONS", "Accept"}) CHECK(is_end_to_end_header(keep));
+  for (const char* drop : {"Authorization", "Cookie", "remote_addr", "Host", "A2A-Versions", ""}) {
+    CHECK_FALSE(is_end_to_end_header(drop));
+  }
+  handshake::Json card = {{"url", "http://agent/"},
+                          {"supportedInterfaces", {{{"url", "http://agent/a"}}, {{"protocol", "x"}}}},
+                          {"additionalInterfaces", {{{"url", "http://agent/b"}}}},
+                          {"name", "kept"}};
+  handshake::a2a::point_card_at(card, "https://relay:8443/");
+  CHECK(card["url"] == "https://relay:8443/");
+  CHECK(card["supportedInterfaces"][0]["url"] == "https://relay:8443/");
+  CHECK_FALSE(card["supportedInterfaces"][1].contains("url"));
+  CHECK(card["additionalInterfaces"][0]["url"] == "https://relay:8443/");
+  CHECK(card["name"] == "kept");
+  handshake::Json not_a_card = "text";
+  handshake::a2a::point_card_at(not_a_card, "x");  // nothing to point: no crash
+  CHECK(not_a_card == "text");
+}

@@ -235,3 +235,24 @@ TEST_CASE("introspection client: authentication, fail closed, cache never outliv
     }
   }
 }
+
+TEST_CASE("resource server: what each failure of a token answers (RFC 6750 §3.1)", "[oauth]") {
+  const std::string md = "http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp";
+  const auto none = ho::token_challenge(std::nullopt, md);
+  CHECK(none.status == 401);
+  CHECK(none.www_authenticate.find(md) != std::string::npos);
+  CHECK(none.body["error"] == "invalid_token");
+  const auto down = ho::token_challenge(hs::make_error(hs::ErrorCode::kUnavailable, "oauth.introspection", "AS down"), md);
+  CHECK(down.status == 503);  // nothing said about the token, never an accept
+  CHECK(down.www_authenticate.empty());
+  CHECK(down.body["error"] == "temporarily_unavailable");
+  for (const char* reason : {"oauth.unmapped_scope", "oauth.no_capability"}) {
+    const auto scope = ho::token_challenge(hs::make_error(hs::ErrorCode::kPermission, reason, "no capability"), md);
+    CHECK(scope.status == 403);
+    CHECK(scope.www_authenticate.find("insufficient_scope") != std::string::npos);
+  }
+  const auto inactive = ho::token_challenge(hs::make_error(hs::ErrorCode::kPermission, "oauth.inactive", "inactive"), md);
+  CHECK(inactive.status == 401);
+  CHECK(inactive.www_authenticate.find("invalid_token") != std::string::npos);
+  CHECK(inactive.body["error_description"] == "oauth.inactive");
+}

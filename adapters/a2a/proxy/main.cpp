@@ -4,7 +4,6 @@
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
-#include <strings.h>
 
 #include <fstream>
 #include <iostream>
@@ -24,6 +23,7 @@
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
 #include "handshake/net/http.hpp"
+#include "handshake/net/sse.hpp"
 #include "handshake/net/http_server.hpp"
 #ifdef HSK_A2A_PROXY_AP2
 #include "handshake/ap2/payment_skill.hpp"
@@ -83,13 +83,6 @@ handshake::Result<Json> read_json_file(const std::string& path) {
   return handshake::json::parse_strict(text);
 }
 
-bool forwardable_header(const std::string& name) {
-  static const char* const kKeep[] = {"A2A-Version", "A2A-Extensions", "X-A2A-Extensions", "Accept"};
-  for (const char* k : kKeep) {
-    if (::strcasecmp(name.c_str(), k) == 0) return true;
-  }
-  return false;
-}
 
 // What both roles share: the listener, the upstream, the card with its URLs pointing at us.
 class Proxy {
@@ -121,19 +114,7 @@ class Proxy {
     return std::move(card).value();
   }
   // The card's interface URLs name this proxy, so clients come back through it.
-  void point_at_self(Json& card) const {
-    if (card.contains("supportedInterfaces") && card["supportedInterfaces"].is_array()) {
-      for (auto& i : card["supportedInterfaces"]) {
-        if (i.is_object() && i.contains("url")) i["url"] = self_url;
-      }
-    }
-    if (card.contains("url")) card["url"] = self_url;
-    if (card.contains("additionalInterfaces") && card["additionalInterfaces"].is_array()) {
-      for (auto& i : card["additionalInterfaces"]) {
-        if (i.is_object() && i.contains("url")) i["url"] = self_url;
-      }
-    }
-  }
+  void point_at_self(Json& card) const { a2a::point_card_at(card, self_url); }
 
   virtual Json card(Json upstream_card) = 0;
   // Returns the JSON-RPC answer to send now, or nullopt to forward `rpc` (possibly rewritten).
@@ -209,7 +190,7 @@ class Proxy {
     }
     httplib::Headers headers;
     for (const auto& [k, val] : req.headers) {
-      if (forwardable_header(k)) headers.emplace(k, val);
+      if (a2a::is_end_to_end_header(k)) headers.emplace(k, val);
     }
     outgoing_headers(headers, v);
     const std::string body = step->forward.dump();
@@ -260,62 +241,39 @@ class Proxy {
         sink.done();
         return true;
       }
-      std::string buffer;
+      // Split as the events come, whatever the line endings (net/sse.hpp).
+      handshake::net::SseSplitter splitter;
+      bool fed = false;
       // Set when the role sends another request in place of this stream's: the rest of it is
       // dropped, and the new stream follows on the same sink.
       std::optional<std::string> resend;
       bool client_gone = false;
-      auto flush_events = [&](bool final) {
-        for (;;) {
-          if (resend || client_gone) return;
-          auto end = buffer.find("\n\n");
-          if (end == std::string::npos) {
-            if (!final || buffer.empty()) return;
-            end = buffer.size();
-          }
-          std::string raw = buffer.substr(0, end);
-          buffer.erase(0, std::min(buffer.size(), end + 2));
-          std::string data, other;
-          std::size_t i = 0;
-          while (i < raw.size()) {
-            auto nl = raw.find('\n', i);
-            std::string line = raw.substr(i, nl == std::string::npos ? std::string::npos : nl - i);
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (line.rfind("data:", 0) == 0) {
-              std::string d = line.substr(5);
-              if (!d.empty() && d.front() == ' ') d.erase(0, 1);
-              data += (data.empty() ? "" : "\n") + d;
-            } else if (!line.empty()) {
-              other += line + "\n";
-            }
-            if (nl == std::string::npos) break;
-            i = nl + 1;
-          }
-          std::string out = other;
-          if (!data.empty()) {
-            auto ev = handshake::json::parse_strict(data);
-            std::string text = data;
-            if (ev.ok()) {
-              Outcome o = on_event(*step, std::move(ev).value(), v);
-              if (o.resend) {
-                resend = o.message.dump();
-                return;
-              }
-              text = o.message.dump();
-            }
-            out += "data: " + text + "\n";
-          }
-          out += "\n";
-          if (!sink.write(out.data(), out.size())) {
-            client_gone = true;
-            return;
-          }
-          if (final && buffer.empty()) return;
+      auto on_sse = [&](const handshake::net::SseEvent& ev) {
+        if (resend || client_gone) return;
+        std::string out;
+        for (const auto& line : ev.lines) {
+          if (line.rfind("data:", 0) != 0) out += line + "\n";
         }
+        if (const std::string data = ev.data(); !data.empty()) {
+          auto parsed = handshake::json::parse_strict(data);
+          std::string text = data;
+          if (parsed.ok()) {
+            Outcome o = on_event(*step, std::move(parsed).value(), v);
+            if (o.resend) {
+              resend = o.message.dump();
+              return;
+            }
+            text = o.message.dump();
+          }
+          out += "data: " + text + "\n";
+        }
+        out += "\n";
+        if (!sink.write(out.data(), out.size())) client_gone = true;
       };
       std::string sent = body;
       for (;;) {
-        buffer.clear();
+        splitter = handshake::net::SseSplitter();
+        fed = false;
         resend.reset();
         httplib::Request up;
         up.method = "POST";
@@ -324,8 +282,8 @@ class Proxy {
         up.body = sent;
         up.set_header("Content-Type", "application/json");
         up.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
-          buffer.append(d, n);
-          flush_events(false);
+          fed = true;
+          splitter.feed(std::string_view(d, n), on_sse);
           return !resend && !client_gone;  // false: stop reading this stream
         };
         httplib::Response r;
@@ -340,8 +298,8 @@ class Proxy {
                                   "\n\n";
             sink.write(e.data(), e.size());
           } else {
-            if (buffer.empty() && !r.body.empty()) buffer = r.body;
-            flush_events(true);
+            if (!fed && !r.body.empty()) splitter.feed(r.body, on_sse);
+            splitter.finish(on_sse);
           }
         }
         if (!resend || client_gone) break;

@@ -1,6 +1,7 @@
 #include "handshake/a2a/envelope.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace handshake::a2a {
 
@@ -171,6 +172,29 @@ ReceiptEvidence task_evidence(const EvidenceFn& fn, std::string_view skill, cons
   out.result = task_subject(task);
   out.status = state == State::kCompleted ? "ok" : "error";
   return out;
+}
+
+bool is_end_to_end_header(std::string_view name) noexcept {
+  static constexpr std::string_view kKeep[] = {"A2A-Version", "A2A-Extensions", "X-A2A-Extensions", "Accept"};
+  for (std::string_view k : kKeep) {
+    if (k.size() == name.size() &&
+        std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void point_card_at(Json& card, const std::string& url) {
+  if (!card.is_object()) return;
+  for (const char* list : {"supportedInterfaces", "additionalInterfaces"}) {
+    if (auto it = card.find(list); it != card.end() && it->is_array()) {
+      for (auto& i : *it) {
+        if (i.is_object() && i.contains("url")) i["url"] = url;
+      }
+    }
+  }
+  if (card.contains("url")) card["url"] = url;
 }
 
 }  // namespace handshake::a2a

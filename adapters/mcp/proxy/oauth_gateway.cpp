@@ -157,13 +157,15 @@ handshake::Result<HttpAuth> load_oauth(const std::string& path, const mcp::Servi
   auth.metadata = oauth::protected_resource_metadata(pr);
   auth.check = [gw](const std::string& header) {
     HttpAuth::Outcome o;
-    const auto token = oauth::bearer_token(header);
-    if (!token) {
-      o.status = 401;
-      o.www_authenticate = oauth::www_authenticate(gw->metadata_url);
-      o.body = Json{{"error", "invalid_token"}, {"error_description", "an access token is required"}};
+    auto refuse = [&](const std::optional<Error>& e) {
+      auto c = oauth::token_challenge(e, gw->metadata_url);
+      o.status = c.status;
+      o.www_authenticate = std::move(c.www_authenticate);
+      o.body = std::move(c.body);
       return o;
-    }
+    };
+    const auto token = oauth::bearer_token(header);
+    if (!token) return refuse(std::nullopt);
     auto issued = gw->bridge->delegation_for(*token);
     if (issued.ok()) {
       o.allowed = true;
@@ -172,20 +174,7 @@ handshake::Result<HttpAuth> load_oauth(const std::string& path, const mcp::Servi
                        {"deployer", gw->bridge->identity().did_string()}};
       return o;
     }
-    const Error& e = issued.error();
-    if (e.code == ErrorCode::kUnavailable) {
-      o.status = 503;
-      o.body = Json{{"error", "temporarily_unavailable"}, {"error_description", e.message}};
-    } else if (e.reason == "oauth.unmapped_scope" || e.reason == "oauth.no_capability") {
-      o.status = 403;
-      o.www_authenticate = oauth::www_authenticate(gw->metadata_url, "insufficient_scope");
-      o.body = Json{{"error", "insufficient_scope"}, {"error_description", e.message}};
-    } else {
-      o.status = 401;
-      o.www_authenticate = oauth::www_authenticate(gw->metadata_url, "invalid_token");
-      o.body = Json{{"error", "invalid_token"}, {"error_description", e.reason}};
-    }
-    return o;
+    return refuse(issued.error());
   };
   const std::string service_did = gate.service().did();
   auth.route = [gw, &gate, &clock, base_route, service_did](Json message, std::string_view raw, const Json& context) {

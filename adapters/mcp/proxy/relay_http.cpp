@@ -15,6 +15,7 @@
 
 #include "handshake/mcp/envelope.hpp"
 #include "handshake/net/http_server.hpp"
+#include "handshake/net/sse.hpp"
 #include "relay.hpp"
 
 namespace hsk::mcp_proxy {
@@ -127,69 +128,8 @@ std::shared_ptr<Upstream> start_upstream(const Target& target, const std::string
   return up;
 }
 
-// One SSE event as received: its lines (without the terminating blank line).
-struct SseEvent {
-  std::vector<std::string> lines;
-  [[nodiscard]] std::string data() const {
-    std::string d;
-    bool first = true;
-    for (const auto& l : lines) {
-      if (l.rfind("data:", 0) != 0) continue;
-      std::string_view v = std::string_view(l).substr(5);
-      if (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-      if (!first) d.push_back('\n');
-      d.append(v);
-      first = false;
-    }
-    return d;
-  }
-  [[nodiscard]] std::string render(const std::optional<std::string>& new_data) const {
-    std::string out;
-    bool data_written = false;
-    for (const auto& l : lines) {
-      if (new_data && l.rfind("data:", 0) == 0) {
-        if (!data_written) out += "data: " + *new_data + "\n";
-        data_written = true;
-        continue;
-      }
-      out += l + "\n";
-    }
-    return out + "\n";
-  }
-};
-
-// Splits a byte stream into SSE events (lines end with \n, \r\n or \r; a blank line ends one).
-class SseSplitter {
- public:
-  template <typename OnEvent>
-  void feed(std::string_view bytes, OnEvent on_event) {
-    buf_.append(bytes);
-    std::size_t start = 0;
-    for (;;) {
-      const auto eol = buf_.find_first_of("\r\n", start);
-      if (eol == std::string::npos) break;
-      if (buf_[eol] == '\r' && eol + 1 == buf_.size()) break;  // maybe \r\n split across chunks
-      std::string line = buf_.substr(start, eol - start);
-      start = eol + ((buf_[eol] == '\r' && buf_[eol + 1] == '\n') ? 2 : 1);
-      if (line.empty()) {
-        if (!event_.lines.empty()) on_event(event_);
-        event_.lines.clear();
-      } else {
-        event_.lines.push_back(std::move(line));
-      }
-    }
-    buf_.erase(0, start);
-  }
-  [[nodiscard]] std::string rest() const {
-    std::string out;
-    for (const auto& l : event_.lines) out += l + "\n";
-    return out + buf_;
-  }
-
- private:
-  std::string buf_;
-  SseEvent event_;
-};
+using handshake::net::SseEvent;
+using handshake::net::SseSplitter;
 
 void json_reply(httplib::Response& res, int status, const Json& body) {
   res.status = status;

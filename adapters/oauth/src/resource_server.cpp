@@ -69,4 +69,23 @@ std::string www_authenticate(std::string_view metadata, std::string_view error, 
   return h;
 }
 
+TokenChallenge token_challenge(const std::optional<Error>& error, std::string_view metadata_url) {
+  TokenChallenge c;
+  if (!error) {
+    c.www_authenticate = www_authenticate(metadata_url);
+    c.body = Json{{"error", "invalid_token"}, {"error_description", "an access token is required"}};
+  } else if (error->code == ErrorCode::kUnavailable) {
+    c.status = 503;
+    c.body = Json{{"error", "temporarily_unavailable"}, {"error_description", error->message}};
+  } else if (error->reason == "oauth.unmapped_scope" || error->reason == "oauth.no_capability") {
+    c.status = 403;
+    c.www_authenticate = www_authenticate(metadata_url, "insufficient_scope");
+    c.body = Json{{"error", "insufficient_scope"}, {"error_description", error->message}};
+  } else {
+    c.www_authenticate = www_authenticate(metadata_url, "invalid_token");
+    c.body = Json{{"error", "invalid_token"}, {"error_description", error->reason}};
+  }
+  return c;
+}
+
 }  // namespace handshake::oauth

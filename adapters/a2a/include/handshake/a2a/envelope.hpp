@@ -34,6 +34,13 @@ enum class Version { kV03, kV10 };
 // The URIs of an activation header (comma-separated, spaces trimmed, empty entries dropped).
 [[nodiscard]] std::vector<std::string> parse_extensions(std::string_view header);
 [[nodiscard]] bool contains(const std::vector<std::string>& uris, std::string_view uri);
+// The request headers a relay passes on to the agent behind it, case-insensitively: A2A-Version,
+// the activation headers of both versions, Accept. Anything else (cookies, authorization, the
+// client's addresses) stays at this hop.
+[[nodiscard]] bool is_end_to_end_header(std::string_view name) noexcept;
+// Points every interface URL of an Agent Card (url, supportedInterfaces[].url,
+// additionalInterfaces[].url) at `url`, so that clients come back through the relay serving it.
+void point_card_at(Json& card, const std::string& url);
 
 enum class Method { kSend, kStream, kGetTask, kOther };
 // SendMessage / message/send, SendStreamingMessage / message/stream, GetTask / tasks/get.

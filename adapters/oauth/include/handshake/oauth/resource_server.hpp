@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "handshake/json.hpp"
+#include "handshake/result.hpp"
 
 namespace handshake::oauth {
 
@@ -33,5 +34,20 @@ struct ProtectedResource {
 // `Bearer resource_metadata="<url>"[, error="<error>"][, scope="<scope>"]`.
 [[nodiscard]] std::string www_authenticate(std::string_view metadata, std::string_view error = {},
                                            std::string_view scope = {});
+
+// The answer to a request whose bearer token did not become a delegation (RFC 6750 §3.1):
+//   no token (`error` empty)                         401, invalid_token, "an access token is required"
+//   the authorization server cannot answer (kUnavailable)  503 temporarily_unavailable, no challenge:
+//                                                    it says nothing about the token; never an accept
+//   no capability for its scopes ("oauth.unmapped_scope", "oauth.no_capability")
+//                                                    403 insufficient_scope
+//   anything else (inactive, expired, wrong audience, ...)  401 invalid_token
+// The challenge names the metadata document (RFC 9728 §5.1).
+struct TokenChallenge {
+  int status = 401;
+  std::string www_authenticate;  // empty: no WWW-Authenticate header
+  Json body;                     // {"error", "error_description"}
+};
+[[nodiscard]] TokenChallenge token_challenge(const std::optional<Error>& error, std::string_view metadata_url);
 
 }  // namespace handshake::oauth
