@@ -124,7 +124,7 @@ const upstream = await start('node', [join(HERE, 'server.mjs')], 'A2A_URL ', { c
 const serviceProc = {};
 const startService = (listen) => start(PROXY, ['--role', 'service', '--config', file('service.yaml'), '--skills',
   file('skills.yaml'), '--ap2-skill', 'pay', '--ap2-issuer-key', file('issuer.jwk'), '--listen', listen,
-  '--upstream', upstream], 'listening on ', { proc: serviceProc });
+  '--receipts', file('issued.jsonl'), '--upstream', upstream], 'listening on ', { proc: serviceProc });
 const serviceListen = await startService('127.0.0.1:0');
 const serviceAt = `http://${serviceListen}/`;
 // A new service process on the same address: the warm sessions of the old one are gone.
@@ -401,6 +401,16 @@ await step('an unmapped skill: policy_denied', async () => {
   assert.equal(task.status.state, TaskState.TASK_STATE_REJECTED);
   assert.equal(refusalCode(task), 'policy_denied');
 });
+await step('the service proxy kept the receipts it issued and the refusals it signed', async () => {
+  const records = readFileSync(file('issued.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const receipts = records.filter((r) => r.kind === 'receipt');
+  const refusals = records.filter((r) => r.kind === 'refusal');
+  assert.ok(receipts.length >= 4, `${receipts.length} receipts kept`);
+  for (const r of receipts) assert.equal(r.receipt.iss, did.svc);
+  const codes = refusals.map((r) => r.refusal.reason.code);
+  for (const code of ['scope_exceeded', 'replay_detected', 'policy_denied']) assert.ok(codes.includes(code), `refusals kept: ${codes}`);
+});
+
 await step('malformed JSON gets a JSON-RPC parse error', async () => {
   const r = await fetch(serviceAt, { method: 'POST', headers: { 'Content-Type': 'application/json', 'A2A-Version': '1.0' },
                                      body: '{"jsonrpc":"2.0","id":1,"id":2}' });

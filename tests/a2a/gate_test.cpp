@@ -120,6 +120,20 @@ TEST_CASE("a2a service gate: every answer, and receipts bound to tasks", "[a2a]"
     REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
     CHECK(refusal_code(in.message) == "scope_exceeded");
   }
+  SECTION("every refusal is handed to on_refusal, signed, and nothing else is") {
+    std::vector<Json> refused;
+    a2a::GateOptions o;
+    o.on_refusal = [&](const hs::Decision& d) { refused.push_back(d.response); };
+    a2a::ServiceGate audited(w.service(), skills(), o);
+    auto in = audited.on_request(send_v10(Json{{"skill", "list-invoices"}, {"request", request(10)}}, 50), a2a::Version::kV10, on);
+    REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+    REQUIRE(refused.size() == 1);
+    CHECK(refused[0]["reason"]["code"] == "scope_exceeded");
+    CHECK(hs::verify_message_signature(refused[0], w.svc.public_key()).ok());
+    auto ok = audited.on_request(send_v10(Json{{"skill", "list-invoices"}, {"request", request(10)}}, 5), a2a::Version::kV10, on);
+    CHECK(ok.kind == a2a::Inbound::Kind::kForward);
+    CHECK(refused.size() == 1);
+  }
   SECTION("a body that is not strict JSON is refused before anything else") {
     const Json rpc = send_v10(Json{{"skill", "list-invoices"}, {"request", request(10)}}, 5);
     std::string raw = rpc.dump();

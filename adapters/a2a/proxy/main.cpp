@@ -591,6 +591,9 @@ int run(int argc, char** argv) {
           log("cannot keep receipt: " + st.error().to_string());
         }
       };
+      go.on_refusal = [store = receipts.get()](const handshake::Decision& d) {
+        if (auto st = store->put_refusal(d.response, ""); !st.ok()) log("cannot keep refusal: " + st.error().to_string());
+      };
     }
     service_gate = std::make_unique<a2a::ServiceGate>(*service, std::move(skills).value(), std::move(go));
     proxy = std::make_unique<ServiceProxy>(*service_gate);

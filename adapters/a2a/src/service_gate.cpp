@@ -68,6 +68,7 @@ ServiceGate::ServiceGate(Service& service, ActionMap skills, GateOptions options
     : service_(service), skills_(std::move(skills)), options_(std::move(options)) {}
 
 Inbound ServiceGate::refuse(const Json& id, const Json& message, Version v, const Decision& decision) const {
+  if (options_.on_refusal) options_.on_refusal(decision);
   const auto now = SystemClock().now();
   const std::string task_id = "task-" + ids::make_ulid(now);
   const std::string context_id = text_member(message, "contextId").value_or("ctx-" + ids::make_ulid(now));

@@ -59,6 +59,9 @@ struct GateOptions {
   ReceiptOptions receipt;
   std::optional<Json> did_document;  // the service's, published in the card's extension params
   std::function<void(const Json& receipt)> on_receipt;  // every receipt issued (thread-safe)
+  // Every refusal the gate answers with (the decision's response is the signed Refusal), for
+  // audit; thread-safe.
+  std::function<void(const Decision& decision)> on_refusal;
   std::size_t remembered_tasks = 10'000;
   // Optional: derives a skill's ActionBinding from the whole message instead of its data part
   // (e.g. from an AP2 payment mandate, composed by hsk-a2a-proxy). nullopt: not this skill, use
