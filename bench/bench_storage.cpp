@@ -23,6 +23,7 @@
 #include "handshake/storage/postgres.hpp"
 #include "handshake/storage/sqlite.hpp"
 #include "pg_fixture.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -30,11 +31,6 @@ namespace fs = std::filesystem;
 namespace hs = handshake;
 namespace hm = handshake::merkle;
 
-fs::path temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "hsk-bench-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-  return tmpl;
-}
 
 std::shared_ptr<hs::storage::PgPool> pool(std::size_t size) {
   hs::storage::PgOptions o;
@@ -47,7 +43,7 @@ std::shared_ptr<hs::storage::PgPool> pool(std::size_t size) {
 
 // One store per benchmark (shared by its threads), made by the first thread.
 std::unique_ptr<hs::NonceStore> g_store;
-fs::path g_dir;
+std::unique_ptr<hsk_test::TempDir> g_dir;
 std::atomic<std::uint64_t> g_next{0};
 
 void run_nonces(benchmark::State& state) {
@@ -74,13 +70,13 @@ void BM_NonceMemory(benchmark::State& state) {
 
 void BM_NonceSqlite(benchmark::State& state) {
   if (state.thread_index() == 0) {
-    g_dir = temp_dir();
-    g_store = hs::storage::open_sqlite_nonce_store(g_dir / "nonces.db").value();
+    g_dir = std::make_unique<hsk_test::TempDir>("hsk-bench");
+    g_store = hs::storage::open_sqlite_nonce_store(*g_dir / "nonces.db").value();
   }
   run_nonces(state);
   if (state.thread_index() == 0) {
     g_store.reset();
-    fs::remove_all(g_dir);
+    g_dir.reset();
   }
 }
 
@@ -110,11 +106,10 @@ void append_batches(benchmark::State& state, hs::registry::LogStore& log) {
 }
 
 void BM_AppendSqlite(benchmark::State& state) {
-  const fs::path dir = temp_dir();
+  const hsk_test::TempDir dir("hsk-bench");
   auto log = hs::registry::open_sqlite_log(dir / "log.db").value();
   append_batches(state, *log);
   log.reset();
-  fs::remove_all(dir);
 }
 
 void BM_AppendPostgres(benchmark::State& state) {

@@ -22,6 +22,7 @@
 #include "core/fixtures.hpp"
 #include "handshake/policy.hpp"
 #include "handshake/session_ticket.hpp"
+#include "test_util.hpp"
 
 using namespace hsk_fx;
 using hs::Json;
@@ -1188,20 +1189,9 @@ namespace {
 // A directory of ticket key files, removed afterwards.
 class KeyDir {
  public:
-  KeyDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hsk-service-keys-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~KeyDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  KeyDir(const KeyDir&) = delete;
-  KeyDir& operator=(const KeyDir&) = delete;
   // A new key file `name`.
   std::filesystem::path make(const std::string& name) const {
-    const auto p = path_ / name;
+    const auto p = dir_ / name;
     auto id = hs::write_session_key_file(p);
     INFO(why(id));
     REQUIRE(id.ok());
@@ -1216,7 +1206,7 @@ class KeyDir {
   }
 
  private:
-  std::filesystem::path path_;
+  hsk_test::TempDir dir_{"hsk-service-keys"};
 };
 
 // Another instance of the world's service, as a second process behind a load balancer is: the
