@@ -9,12 +9,14 @@
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -92,6 +94,64 @@ bool valid_dns_host(std::string_view h) {
     if (++label > 63) return false;
   }
   return label > 0 || h.back() == '.';
+}
+
+// The CA store, client certificate chain and key of a TLS client, loaded once and shared by every
+// client made with the same files (a proxy opens one per upstream exchange): reloaded only when a
+// file changes (size, mtime, ctime or inode: a rewrite, a replacement or a chmod). The key file's
+// owner-only check runs at every load.
+struct ClientMaterial {
+  std::vector<X509Ptr> certs;
+  KeyPtr key;
+  X509_STORE* ca = nullptr;  // one reference held here; each client takes its own
+  ClientMaterial() = default;
+  ClientMaterial(const ClientMaterial&) = delete;
+  ClientMaterial& operator=(const ClientMaterial&) = delete;
+  ~ClientMaterial() { X509_STORE_free(ca); }
+};
+
+std::string file_stamp(const std::optional<std::filesystem::path>& p) {
+  if (!p) return "-";
+  struct stat st {};
+  if (::stat(p->c_str(), &st) != 0) return "?";  // loading will say what is wrong
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+         std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
+}
+
+Result<std::shared_ptr<const ClientMaterial>> load_client_material(const TlsClientOptions& tls) {
+  auto m = std::make_shared<ClientMaterial>();
+  if (tls.client_cert) {
+    HSK_ASSIGN_OR_RETURN(m->certs, read_certificates(*tls.client_cert));
+    HSK_ASSIGN_OR_RETURN(m->key, read_private_key(*tls.client_key));
+    if (X509_check_private_key(m->certs.front().get(), m->key.get()) != 1) {
+      return tls_error(tls.client_key->string() + " is not the key of " + tls.client_cert->string());
+    }
+  }
+  if (tls.ca_file) {
+    m->ca = X509_STORE_new();
+    if (m->ca == nullptr || X509_STORE_load_file(m->ca, tls.ca_file->c_str()) != 1) {
+      return tls_error("cannot load the CA file " + tls.ca_file->string());
+    }
+  }
+  return std::shared_ptr<const ClientMaterial>(std::move(m));
+}
+
+Result<std::shared_ptr<const ClientMaterial>> client_material(const TlsClientOptions& tls) {
+  static std::mutex mu;
+  static std::map<std::string, std::pair<std::string, std::shared_ptr<const ClientMaterial>>> cache;
+  auto name = [](const std::optional<std::filesystem::path>& p) { return p ? p->string() : std::string("-"); };
+  const std::string key = name(tls.ca_file) + "\n" + name(tls.client_cert) + "\n" + name(tls.client_key);
+  const std::string stamp = file_stamp(tls.ca_file) + "|" + file_stamp(tls.client_cert) + "|" + file_stamp(tls.client_key);
+  {
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(key); it != cache.end() && it->second.first == stamp) return it->second.second;
+  }
+  HSK_ASSIGN_OR_RETURN(auto loaded, load_client_material(tls));
+  std::lock_guard lock(mu);
+  if (cache.size() >= 64) cache.clear();
+  cache[key] = {stamp, loaded};
+  return loaded;
 }
 
 }  // namespace
@@ -251,16 +311,15 @@ Result<std::unique_ptr<Client>> Client::open(const Url& origin, const ClientOpti
     if (tls.client_cert.has_value() != tls.client_key.has_value()) {
       return make_error(ErrorCode::kInvalidArgument, "tls.config", "a client certificate and its key go together");
     }
+    HSK_ASSIGN_OR_RETURN(auto material, client_material(tls));
     std::unique_ptr<httplib::SSLClient> ssl;
     if (tls.client_cert) {
-      HSK_ASSIGN_OR_RETURN(auto certs, read_certificates(*tls.client_cert));
-      HSK_ASSIGN_OR_RETURN(auto key, read_private_key(*tls.client_key));
-      if (X509_check_private_key(certs.front().get(), key.get()) != 1) {
-        return tls_error(tls.client_key->string() + " is not the key of " + tls.client_cert->string());
-      }
       // The context takes its own references to the certificate and the key.
-      ssl = std::make_unique<httplib::SSLClient>(origin.host, origin.port, certs.front().get(), key.get());
-      for (std::size_t i = 1; i < certs.size(); ++i) SSL_CTX_add1_chain_cert(ssl->ssl_context(), certs[i].get());
+      ssl = std::make_unique<httplib::SSLClient>(origin.host, origin.port, material->certs.front().get(),
+                                                 material->key.get());
+      for (std::size_t i = 1; i < material->certs.size(); ++i) {
+        SSL_CTX_add1_chain_cert(ssl->ssl_context(), material->certs[i].get());
+      }
     } else {
       ssl = std::make_unique<httplib::SSLClient>(origin.host, origin.port);
     }
@@ -273,13 +332,9 @@ Result<std::unique_ptr<Client>> Client::open(const Url& origin, const ClientOpti
       struct sigaction current {};
       if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
     });
-    if (tls.ca_file) {
-      X509_STORE* store = X509_STORE_new();
-      if (store == nullptr || X509_STORE_load_file(store, tls.ca_file->c_str()) != 1) {
-        X509_STORE_free(store);
-        return tls_error("cannot load the CA file " + tls.ca_file->string());
-      }
-      ssl->set_ca_cert_store(store);  // owned by the client from here
+    if (material->ca != nullptr) {
+      X509_STORE_up_ref(material->ca);
+      ssl->set_ca_cert_store(material->ca);  // the client's reference, released with it
     }
     SSL_CTX_set_min_proto_version(ssl->ssl_context(), min_proto(tls.min_version));
     ssl->enable_server_certificate_verification(true);

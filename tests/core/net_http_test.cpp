@@ -16,6 +16,7 @@
 #include "handshake/net/http.hpp"
 #include "handshake/net/http_server.hpp"
 #include "net_fixture.hpp"
+#include "test_util.hpp"
 
 #include <openssl/ssl.h>
 
@@ -198,4 +199,30 @@ TEST_CASE("net tls: a new certificate is presented after reload, the listener st
   auto r = get(l.url("https"), trusting_test_ca());
   INFO(why(r));
   CHECK(r.ok());
+}
+
+TEST_CASE("net tls: TLS files are loaded once and again only when they change", "[net][tls]") {
+  Listener tls(server_tls());
+  hsk_test::TempDir dir("hsk-net-ca");
+  const fs::path ca = dir / "ca.pem";
+  fs::copy_file(certs() / "other-ca.pem", ca);
+  auto o = trusting_test_ca();
+  o.tls.ca_file = ca;
+  require_refused(get(tls.url("https"), o), "certificate");
+  require_refused(get(tls.url("https"), o), "certificate");  // from the cache: the same answer
+  // The file replaced (a CA bundle renewed on disk): the next client trusts what it now says.
+  fs::copy_file(certs() / "ca.pem", ca, fs::copy_options::overwrite_existing);
+  auto r = get(tls.url("https"), o);
+  INFO(why(r));
+  CHECK(r.ok());
+  // And a key made readable by others is refused at the next client, cached or not.
+  const fs::path key = dir / "client.key";
+  fs::copy_file(certs() / "client.key", key);
+  o.tls.client_cert = certs() / "client.pem";
+  o.tls.client_key = key;
+  REQUIRE(net::Client::open(tls.url("https"), o).ok());
+  fs::permissions(key, fs::perms::group_read, fs::perm_options::add);
+  auto loose = net::Client::open(tls.url("https"), o);
+  REQUIRE_FALSE(loose.ok());
+  CHECK(loose.error().reason == "keyfile.permissions");
 }
