@@ -225,12 +225,6 @@ std::string Url::origin() const {
   return o;
 }
 
-Url Url::with_path(std::string p) const {
-  Url u = *this;
-  u.path = p.empty() || (p[0] != '/' && p[0] != '?') ? "/" + p : std::move(p);
-  if (u.path[0] == '?') u.path.insert(u.path.begin(), '/');
-  return u;
-}
 
 // ---- options -------------------------------------------------------------------------------------
 
@@ -445,8 +439,6 @@ class TlsCredentials {
     for (std::size_t i = 1; i < self->certs_.size(); ++i) SSL_add1_chain_cert(ssl, self->certs_[i].get());
     return 1;
   }
-
-  [[nodiscard]] const TlsServerOptions& options() const { return options_; }
 
  private:
   TlsServerOptions options_;

@@ -74,7 +74,6 @@ TEST_CASE("net url: one parser with one set of rules", "[net]") {
   const auto v6 = net::Url::parse("http://[::1]:8080/a").value();
   CHECK(v6.host == "::1");
   CHECK(v6.origin() == "http://[::1]:8080");
-  CHECK(u.with_path("/.well-known/x").str() == "https://example.com:8443/.well-known/x");
 
   for (const char* bad : {"", "ftp://h/", "h:80", "/relative", "http://", "http://:80/", "http://h:/", "http://h:0/",
                           "http://h:65536/", "http://h:8o/", "http://user:pw@h/", "http://h/#frag", "http://h /",

@@ -221,8 +221,8 @@ class SseRelay {
       return true;
     }
     if (done) {
-      const std::string rest = splitter_->rest();
-      if (rest.size() > 1) sink.write(rest.data(), rest.size());
+      // An event the upstream left without its blank line is dropped, as an SSE client would drop
+      // it at the end of the stream: relaying its bytes would pass them on unchecked.
       sink.done();
       return true;
     }

@@ -43,8 +43,6 @@ struct Url {
   // scheme://host[:port], the port left out when it is the scheme's default; IPv6 in brackets.
   [[nodiscard]] std::string origin() const;
   [[nodiscard]] std::string str() const { return origin() + path; }
-  // The same origin with another path (and query).
-  [[nodiscard]] Url with_path(std::string p) const;
 };
 
 enum class TlsVersion { k12, k13 };

@@ -80,12 +80,6 @@ class SseSplitter {
     if (!event_.lines.empty()) on_event(event_);
     event_.lines.clear();
   }
-  // What has not made an event yet, as bytes (LF endings).
-  [[nodiscard]] std::string rest() const {
-    std::string out;
-    for (const auto& l : event_.lines) out += l + "\n";
-    return out + buf_;
-  }
 
  private:
   std::string buf_;
