@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "handshake/command_line.hpp"
 #include "handshake/crypto.hpp"
 #include "handshake/did.hpp"
 #include "handshake/did_document.hpp"
@@ -36,37 +37,27 @@ using handshake::Json;
 
 // ---- arguments ---------------------------------------------------------------------------------
 
-// Options listed in `with_value` take the next argument; other --names are flags.
+// The one parser of every binary (handshake/command_line.hpp): `with_value` take a value, `flags` none.
 std::optional<Args> parse_args(const std::vector<std::string>& argv, const std::vector<std::string>& with_value,
                                const std::vector<std::string>& flags, std::string& error) {
+  handshake::CommandLineRules rules;
+  rules.positional = true;
+  for (const auto& n : with_value) rules.options.push_back({n, true, {}});
+  for (const auto& n : flags) rules.options.push_back({n, false, {}});
+  auto cl = handshake::CommandLine::parse(argv, rules);
+  if (!cl.ok()) {
+    error = cl.error().message;
+    return std::nullopt;
+  }
+  if (cl->version()) {
+    error = "--version is hsk's own: hsk --version";
+    return std::nullopt;
+  }
   Args a;
-  for (std::size_t i = 0; i < argv.size(); ++i) {
-    const std::string& s = argv[i];
-    if (s == "--help" || s == "-h") {
-      a.help = true;
-    } else if (s.rfind("--", 0) == 0 && s.size() > 2) {
-      std::string name = s.substr(2), value;
-      const auto eq = name.find('=');
-      const bool inline_value = eq != std::string::npos;
-      if (inline_value) value = name.substr(eq + 1), name = name.substr(0, eq);
-      if (std::find(with_value.begin(), with_value.end(), name) != with_value.end()) {
-        if (!inline_value) {
-          if (i + 1 >= argv.size()) {
-            error = "--" + name + " needs a value";
-            return std::nullopt;
-          }
-          value = argv[++i];
-        }
-        a.options[name].push_back(value);
-      } else if (std::find(flags.begin(), flags.end(), name) != flags.end() && !inline_value) {
-        a.options[name].push_back("");
-      } else {
-        error = "unknown option --" + name;
-        return std::nullopt;
-      }
-    } else {
-      a.positional.push_back(s);
-    }
+  a.help = cl->help();
+  a.positional = cl->positional();
+  for (const auto& o : rules.options) {
+    if (cl->has(o.name)) a.options[o.name] = cl->all(o.name);
   }
   return a;
 }
@@ -405,7 +396,7 @@ int cmd_ap2(const std::vector<std::string>& argv);
 // ---- dispatch ----------------------------------------------------------------------------------
 
 int top_usage(std::ostream& out) {
-  out << "usage: hsk <command> [options]   (hsk <command> --help for details)\n"
+  out << "usage: hsk <command> [options]   (hsk <command> --help for details; hsk --version)\n"
          "\n"
          "  keygen   create an identity and its key file; prints the DID\n"
          "  did      print the signed DID Document of a key file\n"
@@ -440,6 +431,7 @@ int run(int argc, char** argv) {
       {"registry", cmd_registry}, {"oauth", cmd_oauth},       {"ap2", cmd_ap2},
   };
   if (cmd == "--help" || cmd == "-h" || cmd == "help") return top_usage(std::cout);
+  if (cmd == "--version" || cmd == "version") return std::cout << handshake::version_line("hsk") << "\n", kOk;
   auto it = kCommands.find(cmd);
   if (it == kCommands.end()) {
     std::cerr << "hsk: unknown command '" << cmd << "'\n";

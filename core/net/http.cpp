@@ -494,17 +494,40 @@ Result<std::unique_ptr<httplib::Server>> make_server(const std::optional<TlsServ
 
 // ---- serving -------------------------------------------------------------------------------------
 
+sigset_t block_signals() {
+  sigset_t signals, before;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, &before);
+  ::signal(SIGPIPE, SIG_IGN);
+  return before;
+}
+
+int wait_for_stop(const std::function<Status()>& on_reload, const std::function<void(const std::string&)>& log) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig != SIGHUP) return sig;
+    if (!on_reload) {
+      if (log) log("SIGHUP: nothing to reload");
+      continue;
+    }
+    if (auto st = on_reload(); !st.ok()) {
+      if (log) log("reload failed, keeping the running configuration: " + st.error().to_string());
+    } else if (log) {
+      log("reloaded");
+    }
+  }
+}
+
 int serve_until_signal(httplib::Server& server, const ServeOptions& options) {
   auto log = [&](const std::string& line) {
     if (options.log) options.log(line);
   };
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  // A client that goes away mid-answer must cost its connection, not the process (cpp-httplib
-  // and OpenSSL write to sockets without MSG_NOSIGNAL).
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)block_signals();
   errno = 0;
   const int port = bind_server(server, options.host, options.port);
   if (port <= 0) {
@@ -515,21 +538,7 @@ int serve_until_signal(httplib::Server& server, const ServeOptions& options) {
   }
   std::thread serving([&server] { server.listen_after_bind(); });
   if (options.on_listening) options.on_listening(port);
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      if (options.on_reload) {
-        if (auto st = options.on_reload(); !st.ok()) {
-          log("reload failed, keeping the running configuration: " + st.error().to_string());
-        } else {
-          log("reloaded");
-        }
-      }
-      continue;
-    }
-    break;
-  }
+  (void)wait_for_stop(options.on_reload, options.log);
   server.stop();
   serving.join();
   return 0;

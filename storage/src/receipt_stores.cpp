@@ -221,4 +221,20 @@ Result<std::unique_ptr<ReceiptStore>> open_receipt_store(const std::string& wher
   return open_sqlite_receipt_store(p);
 }
 
+Result<std::unique_ptr<ReceiptStore>> open_receipt_option(const std::optional<std::string>& log_file,
+                                                         const std::optional<std::string>& db,
+                                                         const std::optional<std::string>& password_file) {
+  if (log_file && db) return make_error(ErrorCode::kInvalidArgument, "usage", "--receipts and --receipts-db: choose one");
+  if (password_file && !db) {
+    return make_error(ErrorCode::kInvalidArgument, "usage", "--receipts-db-password-file needs --receipts-db");
+  }
+  if (log_file) return open_receipt_log(*log_file);
+  if (db) {
+    std::optional<std::filesystem::path> pw;
+    if (password_file) pw = *password_file;
+    return open_receipt_store(*db, pw);
+  }
+  return std::unique_ptr<ReceiptStore>();
+}
+
 }  // namespace handshake::storage

@@ -61,6 +61,13 @@ TEST_CASE("a2a envelope: versions, activation, parts, results", "[a2a]") {
   CHECK(a2a::version_from_header("1.0") == a2a::Version::kV10);
   CHECK(a2a::version_from_header("") == a2a::Version::kV03);
   CHECK(a2a::parse_extensions(" a ,b,, c ") == std::vector<std::string>{"a", "b", "c"});
+  // Activation headers as the relays rewrite them.
+  const std::string ext(a2a::kExtensionUri);
+  CHECK(a2a::with_extension("") == ext);
+  CHECK(a2a::with_extension("urn:other") == "urn:other, " + ext);
+  CHECK(a2a::with_extension("urn:other, " + ext) == "urn:other, " + ext);
+  CHECK(a2a::without_extension(ext + ", urn:other,urn:third") == "urn:other, urn:third");
+  CHECK(a2a::without_extension(" " + ext + " ").empty());
   CHECK(a2a::classify("message/stream") == a2a::Method::kStream);
   CHECK(a2a::classify("GetTask") == a2a::Method::kGetTask);
   CHECK(a2a::classify("tasks/cancel") == a2a::Method::kOther);

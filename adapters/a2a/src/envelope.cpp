@@ -27,6 +27,20 @@ bool contains(const std::vector<std::string>& uris, std::string_view uri) {
   return std::find(uris.begin(), uris.end(), uri) != uris.end();
 }
 
+std::string with_extension(std::string_view existing) {
+  if (contains(parse_extensions(existing), kExtensionUri)) return std::string(existing);
+  if (parse_extensions(existing).empty()) return std::string(kExtensionUri);
+  return std::string(existing) + ", " + std::string(kExtensionUri);
+}
+
+std::string without_extension(std::string_view existing) {
+  std::string kept;
+  for (const auto& u : parse_extensions(existing)) {
+    if (u != kExtensionUri) kept += (kept.empty() ? "" : ", ") + u;
+  }
+  return kept;
+}
+
 Method classify(std::string_view m) noexcept {
   if (m == "SendMessage" || m == "message/send") return Method::kSend;
   if (m == "SendStreamingMessage" || m == "message/stream") return Method::kStream;

@@ -2,6 +2,9 @@
 
 #include "handshake/ap2/bundle.hpp"
 
+#include <fstream>
+#include <iterator>
+
 namespace handshake::ap2 {
 namespace {
 
@@ -39,6 +42,31 @@ Result<MessagePayment> payment_in_message(const Json& message, const PaymentSkil
   check.sd_jwt = config.sd_jwt;
   HSK_ASSIGN_OR_RETURN(auto terms, payment_terms(*part, config.map.currencies(), check, now));
   return MessagePayment{std::move(*part), std::move(terms)};
+}
+
+Result<PaymentSkillConfig> load_payment_skill_config(const std::optional<std::string>& mapping_file,
+                                                     const std::optional<std::string>& issuer_key_file) {
+  auto read = [](const std::string& path) -> Result<std::string> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return make_error(ErrorCode::kIo, "ap2.read", "cannot read " + path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  PaymentSkillConfig config;
+  if (mapping_file) {
+    HSK_ASSIGN_OR_RETURN(auto text, read(*mapping_file));
+    HSK_ASSIGN_OR_RETURN(config.map, MandateMap::from_yaml(text));
+  }
+  if (issuer_key_file) {
+    HSK_ASSIGN_OR_RETURN(auto text, read(*issuer_key_file));
+    auto key = text.find("-----BEGIN") != std::string::npos ? Es256PublicKey::from_pem(text)
+                                                            : [&]() -> Result<Es256PublicKey> {
+                                                                HSK_ASSIGN_OR_RETURN(auto jwk, json::parse_strict(text));
+                                                                return Es256PublicKey::from_jwk(jwk);
+                                                              }();
+    if (!key.ok()) return key.error();
+    config.sd_jwt_issuer_key = std::make_shared<const Es256PublicKey>(std::move(key).value());
+  }
+  return config;
 }
 
 Result<ActionBinding> payment_binding(const Json& message, const PaymentSkillConfig& config, Timestamp now) {

@@ -15,6 +15,7 @@
 #include <variant>
 
 #include "handshake/agent.hpp"
+#include "handshake/command_line.hpp"
 #include "handshake/config.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
@@ -67,7 +68,8 @@ constexpr const char* kHelp =
     "  --receipts FILE      append receipts to FILE (JSON Lines): the agent keeps those it verified, the\n"
     "                       service those it issued and its refusals\n"
     "  --receipts-db DB     the same in a SQLite file, or a PostgreSQL database (postgresql://...;\n"
-    "                       password from PGPASSFILE) that several instances share\n"
+    "                       password from --receipts-db-password-file FILE, owner-only, or PGPASSFILE)\n"
+    "                       that several instances share\n"
     "  --max-message-bytes N   refuse messages longer than N bytes (default 4194304)\n"
     "  --path P             the HTTP endpoint path (default /mcp)\n"
     "  --tls-cert FILE --tls-key FILE   (HTTP) serve https with this certificate chain and key (PEM, the\n"
@@ -75,60 +77,35 @@ constexpr const char* kHelp =
     "  --tls-client-ca FILE (HTTP) require client certificates issued by this CA (mutual TLS)\n"
     "  --ca-file FILE       (HTTP) verify an https upstream against this CA (default: the system store)\n"
     "  --client-cert FILE --client-key FILE   (HTTP) client certificate for an https upstream (mTLS)\n"
+    "An option of the other role is refused. --version prints the version.\n"
     "Only protocol messages go to stdout; logs go to stderr.\n";
 
-struct Args {
-  std::map<std::string, std::string> options;
-  std::vector<std::string> command;
-};
-
-std::optional<Args> parse(int argc, char** argv, std::string& err) {
-  static const char* const kKnown[] = {"role",     "config",  "tools",      "did-doc",     "registry",
-                                       "key",      "chain",   "service-did", "service-did-doc", "receipts",
-                                       "receipts-db", "deployer", "model",   "instance",    "max-message-bytes",
-                                       "path",     "listen",  "upstream",   "oauth",
-                                       "tls-cert", "tls-key", "tls-client-ca", "ca-file", "client-cert", "client-key",
-                                       "registry-ca-file", "registry-client-cert", "registry-client-key"};
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s == "--") {
-      for (++i; i < argc; ++i) a.command.emplace_back(argv[i]);
-      break;
+// Every option, with the roles it belongs to (handshake/command_line.hpp).
+const handshake::CommandLineRules& rules() {
+  static const handshake::CommandLineRules r = [] {
+    handshake::CommandLineRules c;
+    c.command_after_dashes = true;
+    const std::vector<std::string> service{"service"}, agent{"agent"}, both;
+    for (const char* n : {"config", "tools", "did-doc", "registry", "oauth", "registry-ca-file", "registry-client-cert",
+                          "registry-client-key"}) {
+      c.options.push_back({n, true, service});
     }
-    if (s == "--help" || s == "-h") {
-      a.options["help"] = "1";
-      continue;
+    for (const char* n : {"key", "chain", "service-did", "service-did-doc", "deployer", "model", "instance"}) {
+      c.options.push_back({n, true, agent});
     }
-    if (s.rfind("--", 0) != 0) {
-      err = "unexpected argument " + s;
-      return std::nullopt;
+    for (const char* n : {"role", "receipts", "receipts-db", "receipts-db-password-file", "max-message-bytes", "path",
+                          "listen", "upstream", "tls-cert", "tls-key", "tls-client-ca", "ca-file", "client-cert",
+                          "client-key"}) {
+      c.options.push_back({n, true, both});
     }
-    std::string name = s.substr(2), value;
-    if (auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name.resize(eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      err = "--" + name + " needs a value";
-      return std::nullopt;
-    }
-    bool known = false;
-    for (const char* k : kKnown) known = known || name == k;
-    if (!known) {
-      err = "unknown option --" + name;
-      return std::nullopt;
-    }
-    a.options[name] = value;
-  }
-  return a;
+    return c;
+  }();
+  return r;
 }
 
-std::optional<std::string> opt(const Args& a, const std::string& k) {
-  auto it = a.options.find(k);
-  return it == a.options.end() ? std::nullopt : std::optional(it->second);
-}
+using Args = handshake::CommandLine;
+
+std::optional<std::string> opt(const Args& a, const std::string& k) { return a.get(k); }
 
 handshake::Result<Json> read_json(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -185,39 +162,32 @@ class RegistryAnchor {
 
 // --receipts FILE (JSON Lines) or --receipts-db FILE|postgresql://...: where receipts are kept.
 int open_receipts(const Args& a, std::unique_ptr<handshake::ReceiptStore>& out) {
-  if (opt(a, "receipts") && opt(a, "receipts-db")) return usage("--receipts and --receipts-db: choose one");
-  if (auto f = opt(a, "receipts")) {
-    auto s = handshake::storage::open_receipt_log(*f);
-    if (!s.ok()) return fail(*f, s.error());
-    out = std::move(s).value();
-  } else if (auto db = opt(a, "receipts-db")) {
-    auto s = handshake::storage::open_receipt_store(*db);
-    if (!s.ok()) return fail("--receipts-db", s.error());
-    out = std::move(s).value();
-  }
+  auto s = handshake::storage::open_receipt_option(opt(a, "receipts"), opt(a, "receipts-db"),
+                                                   opt(a, "receipts-db-password-file"));
+  if (!s.ok()) return s.error().reason == "usage" ? usage(s.error().message) : fail("receipts", s.error());
+  out = std::move(s).value();
   return 0;
 }
 
 int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std::optional<HttpAuth> auth = std::nullopt) {
-  if (!a.command.empty()) {
+  if (!a.command().empty()) {
     if (opt(a, "listen") || opt(a, "upstream")) return usage("give either -- COMMAND or --listen/--upstream");
     if (auth) return usage("--oauth needs Streamable HTTP (--listen/--upstream)");
     for (const char* k : {"tls-cert", "tls-key", "tls-client-ca", "ca-file", "client-cert", "client-key"}) {
       if (opt(a, k)) return usage(std::string("--") + k + " needs Streamable HTTP (--listen/--upstream)");
     }
-    return run_stdio(StdioOptions{a.command, max_bytes}, route);
+    StdioOptions so;
+    so.command = a.command();
+    so.max_message_bytes = max_bytes;
+    return run_stdio(so, route);
   }
   const auto listen = opt(a, "listen"), upstream = opt(a, "upstream");
   if (!listen || !upstream) return usage("give -- COMMAND (stdio) or --listen HOST:PORT and --upstream URL (HTTP)");
   HttpOptions h;
-  const auto colon = listen->rfind(':');
-  if (colon == std::string::npos) return usage("--listen must be HOST:PORT");
-  h.listen_host = listen->substr(0, colon);
-  try {
-    h.listen_port = std::stoi(listen->substr(colon + 1));
-  } catch (...) {
-    return usage("--listen must be HOST:PORT");
-  }
+  auto host_port = handshake::parse_listen(*listen);
+  if (!host_port.ok()) return usage(host_port.error().message);
+  h.listen_host = host_port->first;
+  h.listen_port = host_port->second;
   h.upstream = *upstream;
   auto listen_tls = handshake::net::tls_server_options(opt(a, "tls-cert"), opt(a, "tls-key"), opt(a, "tls-client-ca"));
   if (!listen_tls.ok()) return usage(listen_tls.error().message);
@@ -383,16 +353,24 @@ void log(const std::string& line) {
 
 int main(int argc, char** argv) {
   using namespace hsk::mcp_proxy;
-  std::string err;
-  auto a = parse(argc, argv, err);
-  if (!a) return usage(err);
-  if (a->options.count("help")) {
+  auto a = handshake::CommandLine::parse(std::vector<std::string>(argv + 1, argv + argc), rules());
+  if (!a.ok()) return usage(a.error().message);
+  if (a->help()) {
     std::cout << kHelp;
     return 0;
   }
+  if (a->version()) {
+    std::cout << handshake::version_line("hsk-mcp-proxy") << "\n";
+    return 0;
+  }
   const auto role = opt(*a, "role");
-  if (!role) return usage("--role service or --role agent is required");
+  if (!role || (*role != "service" && *role != "agent")) return usage("--role service or --role agent is required");
+  if (auto st = a->check_role(*role); !st.ok()) return usage(st.error().message);
   g_role = *role;
+  // Mistakes on the command line are answered before any file is read.
+  if (auto listen = opt(*a, "listen")) {
+    if (auto hp = handshake::parse_listen(*listen); !hp.ok()) return usage(hp.error().message);
+  }
   std::size_t max_bytes = 4 * 1024 * 1024;
   if (auto m = opt(*a, "max-message-bytes")) {
     try {
@@ -403,6 +381,5 @@ int main(int argc, char** argv) {
     if (max_bytes < 1024) return usage("--max-message-bytes must be at least 1024");
   }
   if (*role == "service") return run_service(*a, max_bytes);
-  if (*role == "agent") return run_agent(*a, max_bytes);
-  return usage("--role must be service or agent");
+  return run_agent(*a, max_bytes);
 }

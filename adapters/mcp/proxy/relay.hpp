@@ -46,10 +46,11 @@ void log(const std::string& line);
 struct StdioOptions {
   std::vector<std::string> command;  // the server (or next proxy) to spawn
   std::size_t max_message_bytes = 4 * 1024 * 1024;
+  std::function<handshake::Status()> on_reload;  // SIGHUP (when empty: logged, nothing else)
 };
 
 // Spawns `command` and relays newline-delimited JSON-RPC between our stdin/stdout and its
-// stdin/stdout until either side ends or a SIGTERM/SIGINT/SIGHUP arrives; the child is always
+// stdin/stdout until either side ends or a SIGTERM/SIGINT arrives (SIGHUP: on_reload); the child is always
 // reaped (stdin closed, then SIGTERM, then SIGKILL). Returns the exit code for the process.
 int run_stdio(const StdioOptions& options, const Route& route);
 

@@ -7,15 +7,11 @@
 #include <signal.h>
 #include <strings.h>
 
-#include <condition_variable>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "handshake/mcp/envelope.hpp"
 #include "handshake/net/http_server.hpp"
-#include "handshake/net/sse.hpp"
+#include "handshake/net/relay.hpp"
 #include "relay.hpp"
 
 namespace hsk::mcp_proxy {
@@ -24,31 +20,9 @@ namespace mcp = handshake::mcp;
 
 namespace {
 
-bool hop_by_hop(const std::string& name) {
-  static const char* const kSkip[] = {"host", "content-length", "connection", "transfer-encoding", "keep-alive",
-                                      "upgrade", "accept-encoding", "content-encoding", "te", "trailer",
-                                      "proxy-connection", "content-type",
-                                      // cpp-httplib puts the peer's addresses among a request's headers
-                                      "remote_addr", "remote_port", "local_addr", "local_port"};
-  for (const char* s : kSkip) {
-    if (::strcasecmp(name.c_str(), s) == 0) return true;
-  }
-  return false;
-}
-
-// What the upstream exchange has produced so far; shared by its worker and the reply.
-struct Upstream {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool have_headers = false;
-  bool done = false;
-  bool failed = false;
-  bool cancelled = false;
-  int status = 502;
-  httplib::Headers headers;
-  std::deque<std::string> chunks;
-  std::string error;
-};
+using handshake::net::Exchange;
+using handshake::net::RelayStep;
+using handshake::net::SseEvent;
 
 // The upstream endpoint and how to reach it (net::Client: https, CA file, mTLS).
 struct Target {
@@ -60,7 +34,7 @@ struct Target {
 httplib::Headers upstream_headers(const httplib::Request& from, bool drop_authorization) {
   httplib::Headers headers;
   for (const auto& [k, v] : from.headers) {
-    if (hop_by_hop(k)) continue;
+    if (handshake::net::is_hop_by_hop(k)) continue;
     // A token for this resource is never passed on (MCP authorization: no token passthrough).
     if (drop_authorization && ::strcasecmp(k.c_str(), "Authorization") == 0) continue;
     headers.emplace(k, v);
@@ -68,68 +42,16 @@ httplib::Headers upstream_headers(const httplib::Request& from, bool drop_author
   return headers;
 }
 
-// Starts the upstream exchange on a detached thread.
-std::shared_ptr<Upstream> start_upstream(const Target& target, const std::string& method, httplib::Headers headers,
+std::shared_ptr<Exchange> start_upstream(const Target& target, const std::string& method, httplib::Headers headers,
                                          std::string content_type, std::string body) {
-  auto up = std::make_shared<Upstream>();
-  std::thread([up, target, method, headers = std::move(headers), body = std::move(body), content_type]() mutable {
-    auto opened = handshake::net::Client::open(target.url, target.client);
-    if (!opened.ok()) {
-      std::lock_guard lock(up->mu);
-      up->failed = true;
-      up->have_headers = true;
-      up->error = opened.error().message;
-      up->done = true;
-      up->cv.notify_all();
-      return;
-    }
-    auto& owner = **opened;
-    httplib::ClientImpl& client = owner.http();
-    client.set_read_timeout(24 * 3600, 0);  // GET streams may be quiet for a long time
-    client.set_write_timeout(30, 0);
-    client.set_keep_alive(false);
-    httplib::Request req;
-    req.method = method;
-    req.path = target.url.path;
-    req.headers = std::move(headers);
-    if (method == "POST") {
-      req.body = std::move(body);
-      req.set_header("Content-Type", content_type.empty() ? "application/json" : content_type);
-    }
-    req.response_handler = [up](const httplib::Response& r) {
-      std::lock_guard lock(up->mu);
-      up->status = r.status;
-      up->headers = r.headers;
-      up->have_headers = true;
-      up->cv.notify_all();
-      return !up->cancelled;
-    };
-    req.content_receiver = [up](const char* data, size_t n, uint64_t, uint64_t) {
-      std::lock_guard lock(up->mu);
-      up->chunks.emplace_back(data, n);
-      up->cv.notify_all();
-      return !up->cancelled;
-    };
-    httplib::Response res;
-    httplib::Error err = httplib::Error::Success;
-    const bool ok = client.send(req, res, err);
-    std::lock_guard lock(up->mu);
-    if (!up->have_headers) {
-      up->failed = !ok;
-      up->status = ok ? res.status : 502;
-      up->headers = res.headers;
-      up->have_headers = true;
-      up->error = ok ? std::string() : owner.describe(err);
-    }
-    if (ok && up->chunks.empty() && !res.body.empty()) up->chunks.push_back(res.body);
-    up->done = true;
-    up->cv.notify_all();
-  }).detach();
-  return up;
+  handshake::net::UpstreamRequest req;
+  req.method = method;
+  req.path = target.url.path;
+  req.headers = std::move(headers);
+  req.body = std::move(body);
+  req.content_type = std::move(content_type);
+  return Exchange::start(target.url, target.client, std::move(req));
 }
-
-using handshake::net::SseEvent;
-using handshake::net::SseSplitter;
 
 void json_reply(httplib::Response& res, int status, const Json& body) {
   res.status = status;
@@ -138,192 +60,91 @@ void json_reply(httplib::Response& res, int status, const Json& body) {
 
 // Sends a POST with `body` upstream again, with the headers of the client's request: a role's
 // resend (Finished::resend).
-using Restart = std::function<std::shared_ptr<Upstream>(std::string body)>;
-
-std::string content_type_of(const std::shared_ptr<Upstream>& up) {
-  std::lock_guard lock(up->mu);
-  auto it = up->headers.find("Content-Type");
-  return it == up->headers.end() ? std::string() : it->second;
-}
+using Restart = std::function<std::shared_ptr<Exchange>(std::string body)>;
 
 bool is_sse(const std::string& content_type) { return content_type.rfind("text/event-stream", 0) == 0; }
 
-// An SSE reply relayed event by event. The event carrying the response to `id` goes through
-// `finish`; when that asks for a resend, the rest of this upstream reply is dropped and the
-// resent request's reply (SSE, or a JSON body sent as one event) continues the same stream.
-class SseRelay {
- public:
-  SseRelay(std::shared_ptr<Upstream> up, const Json& id, Finish finish, Restart restart)
-      : up_(std::move(up)), id_(id), id_text_(mcp::serialize(id)), finish_(std::move(finish)),
-        restart_(std::move(restart)) {}
-
-  // One turn of httplib's chunked content provider.
-  bool step(httplib::DataSink& sink) {
-    if (waiting_headers_) {
-      std::unique_lock lock(up_->mu);
-      up_->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return up_->have_headers; });
-      if (!up_->have_headers) return sink.is_writable() || cancel();
-      waiting_headers_ = false;
-      if (up_->failed) {
-        log("upstream unreachable: " + up_->error);
-        lock.unlock();
-        return end_with(mcp::error_response(id_, mcp::kInternalError, "upstream unreachable"), sink);
-      }
-      auto it = up_->headers.find("Content-Type");
-      whole_body_ = it == up_->headers.end() || !is_sse(it->second);
+// The MCP rules of an SSE reply to the request `id`: only its own response, once, goes through
+// `finish` (which may ask for a resend); every other event passes as it came.
+handshake::net::SseRelayHooks sse_hooks(const Json& id, Finish finish, Restart restart) {
+  struct State {
+    std::string id_text;
+    Finish finish;
+    bool answered = false;
+  };
+  auto st = std::make_shared<State>(State{mcp::serialize(id), std::move(finish), false});
+  // The role's answer to the response: the new data, or a resend that st->finish follows.
+  auto through_role = [st](Json message, RelayStep::Kind kind) {
+    Finished f = st->finish(std::move(message));
+    st->finish = std::move(f.resend);
+    if (st->finish) {
+      st->answered = false;
+      return RelayStep{RelayStep::Kind::kResend, mcp::serialize(f.message)};
     }
-    if (whole_body_) return relay_whole_body(sink);
-
-    std::deque<std::string> chunks;
-    bool done = false;
-    {
-      std::unique_lock lock(up_->mu);
-      up_->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return !up_->chunks.empty() || up_->done; });
-      chunks.swap(up_->chunks);
-      done = up_->done && chunks.empty();
+    return RelayStep{kind, mcp::serialize(f.message)};
+  };
+  handshake::net::SseRelayHooks h;
+  h.event_name = "message";
+  h.restart = std::move(restart);
+  h.on_event = [st, through_role](const SseEvent& ev) {
+    const std::string d = ev.data();
+    auto message = d.empty() ? std::nullopt : mcp::decode(d);
+    if (!message || mcp::message_type(*message) != mcp::MessageType::kResponse) return RelayStep{};
+    // A response to any other request (a resumed stream replaying earlier ones, a GET stream, a
+    // duplicate) has not been checked and never reaches the client.
+    if (st->answered || mcp::serialize((*message)["id"]) != st->id_text) {
+      log("dropped a JSON-RPC response to another request (id " + mcp::serialize((*message)["id"]).substr(0, 64) +
+          ") on an upstream event stream: it would bypass the handshake checks");
+      return RelayStep{RelayStep::Kind::kDrop, {}};
     }
-    std::string out;
-    std::optional<Finished> resend;
-    for (const auto& c : chunks) {
-      if (resend) break;  // the rest of this reply is not for the client
-      splitter_->feed(c, [&](const SseEvent& ev) {
-        if (resend) return;
-        const std::string d = ev.data();
-        auto message = d.empty() ? std::nullopt : mcp::decode(d);
-        if (message && mcp::message_type(*message) == mcp::MessageType::kResponse) {
-          // Only this request's own response, once, and through the role: a response to any other
-          // request (a resumed stream replaying earlier ones, a GET stream, a duplicate) has not
-          // been checked and never reaches the client.
-          if (answered_ || mcp::serialize((*message)["id"]) != id_text_) {
-            log("dropped a JSON-RPC response to another request (id " + mcp::serialize((*message)["id"]).substr(0, 64) +
-                ") on an upstream event stream: it would bypass the handshake checks");
-            return;
-          }
-          answered_ = true;
-          if (finish_) {
-            Finished f = finish_(std::move(*message));
-            finish_ = nullptr;
-            if (f.resend) {
-              answered_ = false;
-              resend = std::move(f);
-              return;
-            }
-            out += ev.render(mcp::serialize(f.message));
-            return;
-          }
-        }
-        out += ev.render(std::nullopt);
-      });
-    }
-    if (!out.empty() && !sink.write(out.data(), out.size())) return cancel();
-    if (resend) {
-      switch_to(std::move(*resend));
-      return true;
-    }
-    if (done) {
-      // An event the upstream left without its blank line is dropped, as an SSE client would drop
-      // it at the end of the stream: relaying its bytes would pass them on unchecked.
-      sink.done();
-      return true;
-    }
-    if (!sink.is_writable()) return cancel();
-    return true;
-  }
-
-  bool cancel() {
-    std::lock_guard lock(up_->mu);
-    up_->cancelled = true;
-    return false;
-  }
-
- private:
-  void switch_to(Finished f) {
-    cancel();
-    up_ = restart_(mcp::serialize(f.message));
-    finish_ = std::move(f.resend);
-    splitter_ = std::make_unique<SseSplitter>();
-    waiting_headers_ = true;
-  }
-
-  // A JSON (or other) body inside the SSE stream the client already has: one event.
-  bool relay_whole_body(httplib::DataSink& sink) {
-    std::string body;
-    int status = 0;
-    {
-      std::unique_lock lock(up_->mu);
-      up_->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return up_->done; });
-      if (!up_->done) return sink.is_writable() || cancel();
-      for (auto& c : up_->chunks) body += c;
-      status = up_->status;
-    }
+    st->answered = true;
+    if (!st->finish) return RelayStep{};
+    return through_role(std::move(*message), RelayStep::Kind::kReplace);
+  };
+  h.on_body = [st, id, through_role](int status, const std::string& body) {
+    // A JSON (or other) body inside the event stream the client already has: one event.
     auto message = mcp::decode(body);
     if (!message || mcp::message_type(*message) != mcp::MessageType::kResponse) {
-      return end_with(mcp::error_response(id_, mcp::kInternalError,
-                                          "upstream answered HTTP " + std::to_string(status) + " without a response"),
-                      sink);
+      return RelayStep{RelayStep::Kind::kEnd,
+                       mcp::serialize(mcp::error_response(
+                           id, mcp::kInternalError, "upstream answered HTTP " + std::to_string(status) + " without a response"))};
     }
-    if (!finish_) return end_with(std::move(*message), sink);
-    Finished f = finish_(std::move(*message));
-    finish_ = nullptr;
-    if (f.resend) {
-      switch_to(std::move(f));
-      return true;
-    }
-    return end_with(std::move(f.message), sink);
-  }
-
-  bool end_with(const Json& response, httplib::DataSink& sink) {
-    const std::string ev = "event: message\ndata: " + mcp::serialize(response) + "\n\n";
-    if (!sink.write(ev.data(), ev.size())) return cancel();
-    sink.done();
-    return true;
-  }
-
-  std::shared_ptr<Upstream> up_;
-  Json id_;
-  std::string id_text_;
-  Finish finish_;
-  Restart restart_;
-  std::unique_ptr<SseSplitter> splitter_ = std::make_unique<SseSplitter>();
-  bool waiting_headers_ = false;
-  bool whole_body_ = false;
-  bool answered_ = false;  // this request's response has been relayed
-};
+    if (!st->finish) return RelayStep{RelayStep::Kind::kEnd, mcp::serialize(*message)};
+    return through_role(std::move(*message), RelayStep::Kind::kEnd);
+  };
+  h.on_failure = [id](const std::string& why) {
+    log("upstream unreachable: " + why);
+    return mcp::serialize(mcp::error_response(id, mcp::kInternalError, "upstream unreachable"));
+  };
+  return h;
+}
 
 // Relays the upstream reply to `res`: headers, then the body (the response to `id` through
 // `finish` when there is one; a resend it asks for goes upstream through `restart`, and its reply
 // is what the client gets).
-void relay_reply(const std::shared_ptr<Upstream>& up, httplib::Response& res, const Json& id, Finish finish,
+void relay_reply(const std::shared_ptr<Exchange>& up, httplib::Response& res, const Json& id, Finish finish,
                  const Restart& restart) {
-  {
-    std::unique_lock lock(up->mu);
-    up->cv.wait(lock, [&] { return up->have_headers; });
-    if (up->failed) {
-      log("upstream unreachable: " + up->error);
-      json_reply(res, 502, mcp::error_response(id, mcp::kInternalError, "upstream unreachable: " + up->error));
-      return;
-    }
-    res.status = up->status;
-    for (const auto& [k, v] : up->headers) {
-      if (!hop_by_hop(k)) res.headers.emplace(k, v);
-    }
+  while (!up->wait_headers(std::chrono::seconds(3600))) {
   }
-  const std::string content_type = content_type_of(up);
+  if (up->failed()) {
+    log("upstream unreachable: " + up->error());
+    json_reply(res, 502, mcp::error_response(id, mcp::kInternalError, "upstream unreachable: " + up->error()));
+    return;
+  }
+  res.status = up->status();
+  for (const auto& [k, v] : up->headers()) {
+    if (!handshake::net::is_hop_by_hop(k)) res.headers.emplace(k, v);
+  }
+  const std::string content_type = up->content_type();
 
   if (is_sse(content_type)) {
-    auto relay = std::make_shared<SseRelay>(up, id, std::move(finish), restart);
-    res.set_chunked_content_provider(
-        "text/event-stream", [relay](size_t, httplib::DataSink& sink) { return relay->step(sink); },
-        [relay](bool) { relay->cancel(); });
+    handshake::net::SseRelay::attach(res, std::make_shared<handshake::net::SseRelay>(up, sse_hooks(id, std::move(finish), restart)));
     return;
   }
 
   // A whole body (JSON, or anything else such as an error page): wait for the end.
   std::string body;
-  {
-    std::unique_lock lock(up->mu);
-    up->cv.wait(lock, [&] { return up->done; });
-    for (auto& c : up->chunks) body += c;
+  while (!up->wait_body(std::chrono::seconds(3600), body)) {
   }
   if (!finish && id.is_null() && content_type.rfind("application/json", 0) == 0) {
     // A GET or DELETE answered with a JSON-RPC response: nothing checked it, so it does not pass.

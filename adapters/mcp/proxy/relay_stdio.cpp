@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "handshake/mcp/envelope.hpp"
+#include "handshake/net/http.hpp"
 #include "handshake/mcp/stdio.hpp"
 #include "relay.hpp"
 
@@ -112,12 +113,9 @@ int wait_for(pid_t pid, std::chrono::milliseconds timeout) {
 }  // namespace
 
 int run_stdio(const StdioOptions& options, const Route& route) {
-  // Signals are taken by one thread (sigwait) so that every exit path reaps the child.
-  sigset_t stop, original;
-  sigemptyset(&stop);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop, s);
-  ::pthread_sigmask(SIG_BLOCK, &stop, &original);
-  ::signal(SIGPIPE, SIG_IGN);
+  // Signals are taken by one thread (net::wait_for_stop) so that every exit path reaps the child;
+  // SIGHUP is a reload, not a stop.
+  const sigset_t original = handshake::net::block_signals();
 
   Child child;
   if (!spawn(options.command, original, child)) {
@@ -152,8 +150,7 @@ int run_stdio(const StdioOptions& options, const Route& route) {
   };
 
   std::thread signals([&] {
-    int sig = 0;
-    ::sigwait(&stop, &sig);
+    const int sig = handshake::net::wait_for_stop(options.on_reload, [](const std::string& line) { log(line); });
     log("signal " + std::to_string(sig) + ": stopping the server");
     finish(128 + sig, false);
   });

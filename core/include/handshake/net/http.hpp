@@ -12,6 +12,7 @@
 #pragma once
 
 #include <httplib.h>
+#include <signal.h>
 
 #include <chrono>
 #include <cstddef>
@@ -132,6 +133,16 @@ class TlsCredentials;
 [[nodiscard]] Result<TlsClientOptions> tls_client_options(const std::optional<std::string>& ca_file,
                                                           const std::optional<std::string>& client_cert,
                                                           const std::optional<std::string>& client_key);
+
+// The signals of every long-running binary of this project: SIGINT, SIGTERM and SIGHUP blocked in
+// the calling thread (threads started later inherit the mask) so that one thread takes them with
+// wait_for_stop; SIGPIPE ignored (a peer that goes away mid-write costs its connection, not the
+// process). Returns the mask before, for children that should get the signals again.
+sigset_t block_signals();
+
+// Waits until SIGINT or SIGTERM arrives and returns it. Each SIGHUP before that calls on_reload
+// (when set): its error is logged and the running state kept. Call block_signals() first.
+int wait_for_stop(const std::function<Status()>& on_reload, const std::function<void(const std::string&)>& log);
 
 struct ServeOptions {
   std::string host = "127.0.0.1";

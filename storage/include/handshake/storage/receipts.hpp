@@ -31,4 +31,11 @@ namespace handshake::storage {
 [[nodiscard]] Result<std::unique_ptr<ReceiptStore>> open_receipt_store(
     const std::string& where, const std::optional<std::filesystem::path>& password_file = std::nullopt);
 
+// The proxies' options: --receipts FILE (JSON Lines) or --receipts-db DB (open_receipt_store,
+// with --receipts-db-password-file), at most one; nullptr when neither is given. Errors:
+// kInvalidArgument "usage" (both given, or a password file without a database), and those above.
+[[nodiscard]] Result<std::unique_ptr<ReceiptStore>> open_receipt_option(
+    const std::optional<std::string>& log_file, const std::optional<std::string>& db,
+    const std::optional<std::string>& password_file);
+
 }  // namespace handshake::storage

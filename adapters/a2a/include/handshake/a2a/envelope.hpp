@@ -34,6 +34,12 @@ enum class Version { kV03, kV10 };
 // The URIs of an activation header (comma-separated, spaces trimmed, empty entries dropped).
 [[nodiscard]] std::vector<std::string> parse_extensions(std::string_view header);
 [[nodiscard]] bool contains(const std::vector<std::string>& uris, std::string_view uri);
+// An activation header's value with the Handshake extension activated: `existing` as it is when
+// it names the extension already, else with kExtensionUri appended ("" gives kExtensionUri).
+[[nodiscard]] std::string with_extension(std::string_view existing);
+// The same value with the Handshake extension taken out ("" when nothing else is left): what an
+// agent behind the service relay, which does not know the extension, is asked to activate.
+[[nodiscard]] std::string without_extension(std::string_view existing);
 // The request headers a relay passes on to the agent behind it, case-insensitively: A2A-Version,
 // the activation headers of both versions, Accept. Anything else (cookies, authorization, the
 // client's addresses) stays at this hop.

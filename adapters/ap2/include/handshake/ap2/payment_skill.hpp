@@ -36,6 +36,12 @@ struct PaymentSkillConfig {
   SdJwtOptions sd_jwt;  // expected_vct defaults to {"mandate.payment.1"}
 };
 
+// The payment skill's configuration from its files: the mandate mapping (YAML, docs/ap2.md; the
+// default mapping when absent) and the SD-JWT issuer key (an EC P-256 JWK, or a PEM public key).
+// Errors: kIo "ap2.read" naming the file, and those of MandateMap::from_yaml and Es256PublicKey.
+[[nodiscard]] Result<PaymentSkillConfig> load_payment_skill_config(const std::optional<std::string>& mapping_file,
+                                                                   const std::optional<std::string>& issuer_key_file);
+
 struct MessagePayment {
   FoundPart mandate;
   PaymentTerms terms;
