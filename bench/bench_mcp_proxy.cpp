@@ -123,7 +123,7 @@ struct Setup {
     }
     if (!handshake::save_key_file(svc, dir / "svc.key", true).ok()) throw std::runtime_error("key");
     std::ofstream(dir / "service.yaml") << "identity: svc.key\ntrust_roots: [" << org.did_string()
-                                        << "]\ndid_documents: " << docs.dump() << "\nsession_ttl_seconds: 3600\n"
+                                        << "]\ndid_documents: " << docs.dump() << "\nsession_ttl_seconds: 3600\nmax_delegation_ttl_seconds: 7200\n"
                                         << "max_request_age_seconds: 3600\n";
     std::ofstream(dir / "tools.yaml") << "tools:\n  echo: {capability: text.echo}\n";
     handshake::DelegationSpec spec;

@@ -133,7 +133,7 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
                                  "public_keys",       "policy",               "clock_skew_seconds", "max_request_age_seconds",
                                  "max_request_bytes", "max_chain_length",     "session_ttl_seconds", "rate_limits",
                                  "nonce_store",       "revocations",          "max_sessions",       "rate_limit_store",   "resolvers",
-                                 "session_keys"};
+                                 "session_keys",      "max_delegation_ttl_seconds"};
   for (const auto& [k, v] : cfg.items()) {
     if (std::none_of(std::begin(kKnown), std::end(kKnown), [&key = k](const char* n) { return key == n; })) {
       return invalid(k, "unknown key");
@@ -158,6 +158,8 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   o.max_request_age = std::chrono::seconds(age);
   HSK_ASSIGN_OR_RETURN(auto bytes, positive(cfg, "max_request_bytes", 256 * 1024, 1024));
   o.max_request_bytes = static_cast<std::size_t>(bytes);
+  HSK_ASSIGN_OR_RETURN(auto max_ttl, positive(cfg, "max_delegation_ttl_seconds", 600, 0));
+  o.chain.max_delegation_ttl = std::chrono::seconds(max_ttl);
   HSK_ASSIGN_OR_RETURN(auto len, positive(cfg, "max_chain_length", 8));
   o.chain.max_chain_length = static_cast<std::size_t>(len);
   HSK_ASSIGN_OR_RETURN(auto ttl, positive(cfg, "session_ttl_seconds", 0, 0));

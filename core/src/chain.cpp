@@ -165,7 +165,9 @@ ChainVerdict validate_chain(const HandshakeRequest& request, const ChainOptions&
       return v;
     }
     if (answer.status == KeyResolver::Status::kNotFound) {
-      v.refusal = refuse(RefusalCode::kSignatureInvalid, kWalk, link_name(i, link) + ": no key known for " + link.iss,
+      v.refusal = refuse(RefusalCode::kSignatureInvalid, kWalk,
+                         link_name(i, link) + ": no key known for " + link.iss +
+                             " (the service needs its DID Document: did_documents, public_keys or a resolver)",
                          link.id);
       return v;
     }
@@ -182,6 +184,17 @@ ChainVerdict validate_chain(const HandshakeRequest& request, const ChainOptions&
       v.refusal = refuse(RefusalCode::kExpired, kWalk,
                          link_name(i, link) + " expired at " + time::format_rfc3339(link.exp), link.id);
       return v;
+    }
+    if (options.max_delegation_ttl.count() > 0) {
+      const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(link.exp - std::max(link.iat, link.nbf));
+      if (lifetime > options.max_delegation_ttl) {
+        v.refusal = refuse(RefusalCode::kPolicyDenied, kWalk,
+                           link_name(i, link) + " lives " + std::to_string(lifetime.count()) +
+                               " s, longer than this service accepts (max_delegation_ttl_seconds " +
+                               std::to_string(options.max_delegation_ttl.count()) + ", §17 short-lived credentials)",
+                           link.id);
+        return v;
+      }
     }
     v.delegations.emplace_back(link.id, link.iss);
     v.principals.push_back(link.iss);

@@ -217,7 +217,8 @@ Decision Service::verify_owned(Json doc, const ActionBinding* action) {
   }
   if (key.status != KeyResolver::Status::kFound) {
     return refused(info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,
-                       "no key known for the request's issuer " + request.iss));
+                       "no key known for the request's issuer " + request.iss +
+                           " (the service needs its DID Document: did_documents, public_keys or a resolver)"));
   }
   if (auto s = verify_message_signature(request.source, key.key); !s.ok()) {
     return refused(info(RefusalCode::kSignatureInvalid, VerificationStep::kRequestSignature,

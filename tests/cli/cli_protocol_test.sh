@@ -114,6 +114,23 @@ contains err "^refused: scope_exceeded: " "refusal line"; one_line_err "scope re
 cp out refusal.json
 expect 0 "refusal verifies with the service's DID Document" -- "$HSK" verify --did-doc svc.did.json refusal.json
 
+# --- §17 short-lived credentials: the service's ceiling on a delegation's lifetime -----------------
+expect 0 "a day-long root delegation" -- "$HSK" delegate --key org.key --to "$agent" --capability $cap --ttl 86400
+cp out chain_long.json
+expect 0 "request under it" -- "$HSK" request --key agent.key --chain chain_long.json --to "$svc" --capability $cap
+cp out rq_long.json
+expect 3 "a delegation longer than max_delegation_ttl_seconds (default 600) is refused" -- \
+  "$HSK" service verify --config service.yaml rq_long.json
+contains out '"code":"policy_denied"' "policy_denied code"
+contains err "max_delegation_ttl_seconds 600" "the refusal names the setting"
+{ cat service.yaml; echo "max_delegation_ttl_seconds: 90000"; } >service_long.yaml
+expect 0 "accepted where the service allows longer ones" -- "$HSK" service verify --config service_long.yaml rq_long.json
+grep -v '^did_documents' service.yaml >service_nodocs.yaml
+echo "did_documents: [org.did.json, svc.did.json]" >>service_nodocs.yaml
+expect 3 "an agent whose DID Document the service lacks: the refusal says which setting" -- \
+  "$HSK" service verify --config service_nodocs.yaml rq.json
+contains err "did_documents" "no key known names did_documents"
+
 expect 0 "request to the wrong service (signed)" -- "$HSK" request --key sub.key --chain chain2.json --to "$org" \
   --capability $cap
 cp out rq_wrong.json

@@ -418,14 +418,20 @@ if (mode === 'stdio') {
     assert.deepEqual(lines[2], { jsonrpc: '2.0', id: 1, result: {} });
     assert.equal(r.status, 0, `exit ${r.status} ${r.signal}`);
   });
-  await step('the server is stopped when the proxy gets SIGTERM', async () => {
+  await step('SIGHUP does not stop the proxy (it answers after it); SIGTERM stops it and its server', async () => {
     const p = spawn(PROXY, [...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio'], { cwd: work, stdio: ['pipe', 'pipe', 'pipe'] });
-    let err = '';
+    let err = '', out = '';
     p.stderr.on('data', (d) => { err += d; });
+    p.stdout.on('data', (d) => { out += d; });
     await waitFor(() => /ready/.test(err), 5000, 'the proxy');
     await sleep(300);
     const kids = spawnSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
     assert.equal(kids.length, 1, 'one child');
+    p.kill('SIGHUP');
+    await waitFor(() => /SIGHUP|reload/.test(err), 5000, 'the SIGHUP log line');
+    p.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 41, method: 'ping' }) + '\n');
+    await waitFor(() => /"id":41/.test(out), 5000, 'the answer after SIGHUP');
+    assert.equal(p.exitCode, null, 'still running after SIGHUP');
     p.kill('SIGTERM');
     await new Promise((r) => p.on('exit', r));
     await sleep(200);

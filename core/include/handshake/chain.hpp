@@ -47,6 +47,10 @@ struct ChainOptions {
   bool trust_any_root = false;           // only for replaying vectors that configure no roots
   std::chrono::seconds clock_skew{60};
   std::size_t max_chain_length = 8;
+  // The longest a delegation may live (exp minus the later of iat and nbf), §17 "short-lived
+  // credentials": a longer link is refused policy_denied. 0: no ceiling (the library's default;
+  // a configured service's is 600 s, max_delegation_ttl_seconds).
+  std::chrono::seconds max_delegation_ttl{0};
   capability::NameOptions names;  // reserved handshake.* / x.* names are refused unless allowed here
 };
 

@@ -12,6 +12,7 @@
 //   max_request_age_seconds: 300
 //   max_request_bytes: 262144
 //   max_chain_length: 8
+//   max_delegation_ttl_seconds: 600       # longer-lived delegations are refused policy_denied (§17); 0: no ceiling
 //   session_ttl_seconds: 0                # > 0 enables warm handshakes
 //   session_keys: [current.key, previous.key]   # session ticket keys (hsk session-key), optional:
 //                # the first seals, all open; instances listing the same files share warm sessions;
