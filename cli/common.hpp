@@ -2,11 +2,13 @@
 // input reading and the one-line error forms.
 #pragma once
 
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "handshake/identity.hpp"
 #include "handshake/json.hpp"
 #include "handshake/result.hpp"
 #include "handshake/time.hpp"
@@ -50,5 +52,14 @@ std::string canonical(const handshake::Json& j);
 // Writes `text` to `path` (replacing it). Errors: kIo "output.write".
 handshake::Status write_text_file(const std::string& path, const std::string& text);
 const handshake::SystemClock& wall_clock();
+
+// A new identity of `type` in a key file at `path` (mode 0600; an existing file is replaced only
+// when `overwrite`), read back from the file as a deployment does. Used by hsk init and hsk demo
+// (init_cmd.cpp). Errors: those of Identity::generate, save_key_file and load_key_file.
+handshake::Result<handshake::Identity> new_key_file(handshake::PrincipalType type, const std::filesystem::path& path,
+                                                    bool overwrite);
+
+// hsk init mcp|a2a DIR: keys, DID Documents, configuration and a delegation to start from (init_cmd.cpp).
+int cmd_init(const std::vector<std::string>& argv);
 
 }  // namespace hsk::cli

@@ -6,7 +6,11 @@
 // Exit codes as everywhere in hsk: 0 success, 1 the input was read but refused, 2 usage error;
 // `hsk service verify` adds 3: the service refused the request (the signed Refusal is printed).
 
+#include <algorithm>
 #include <charconv>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
@@ -19,9 +23,13 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "common.hpp"
 #include "handshake/agent.hpp"
 #include "handshake/capability.hpp"
+#include "handshake/chain.hpp"
 #include "handshake/config.hpp"
 #include "handshake/did.hpp"
 #include "handshake/did_document.hpp"
@@ -35,6 +43,9 @@
 #include "handshake/service.hpp"
 #include "handshake/session_ticket.hpp"
 #include "handshake/time.hpp"
+#ifdef HSK_WITH_MCP
+#include "handshake/mcp/envelope.hpp"
+#endif
 
 namespace hsk::cli {
 
@@ -118,6 +129,85 @@ handshake::Result<std::unique_ptr<handshake::ServiceSetup>> load_setup(const std
   auto setup = handshake::ServiceSetup::load(path);
   if (!setup.ok()) return in_file(path, setup.error());
   return setup;
+}
+
+// Before signing a request: the chain must be held by the signing key and every link must be
+// valid now, with the clock skew a service allows by default (chain.hpp, step 3), so a mistake is
+// named here and not by a service's refusal later. Signatures and scope stay the service's
+// business. Errors: kInvalidArgument "chain.not_holder", "chain.not_yet_valid", "chain.expired",
+// each naming the link (FILE[i] (dt_...)).
+handshake::Status check_chain_usable(const std::string& path, const std::vector<handshake::DelegationToken>& chain,
+                                     const std::string& holder, handshake::Timestamp now) {
+  const auto skew = handshake::ChainOptions{}.clock_skew;
+  auto link_name = [&](std::size_t i) { return path + "[" + std::to_string(i) + "] (" + chain[i].id + ")"; };
+  const std::size_t leaf = chain.size() - 1;
+  if (chain[leaf].sub != holder) {
+    return handshake::make_error(handshake::ErrorCode::kInvalidArgument, "chain.not_holder",
+                                 link_name(leaf) + ": the chain's leaf is held by " + chain[leaf].sub +
+                                     ", not by --key's DID " + holder);
+  }
+  const std::string at = " (now " + handshake::time::format_rfc3339(now) + ")";
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    const auto& link = chain[i];
+    if (now + skew < link.nbf || now + skew < link.iat) {
+      return handshake::make_error(handshake::ErrorCode::kInvalidArgument, "chain.not_yet_valid",
+                                   link_name(i) + " is not valid before " +
+                                       handshake::time::format_rfc3339(std::max(link.nbf, link.iat)) + at);
+    }
+    if (now - skew > link.exp) {
+      return handshake::make_error(handshake::ErrorCode::kInvalidArgument, "chain.expired",
+                                   link_name(i) + " expired at " + handshake::time::format_rfc3339(link.exp) + at);
+    }
+  }
+  return {};
+}
+
+// Appends `statement` to the revocations file at `path` (the JSON array a service's
+// `revocations: {files: [...]}` reads), creating it when absent. The new array goes to a temporary
+// file in the same directory, which then replaces `path` by rename(2): a service reading the file
+// meanwhile sees the old array or the new one, never half of one. Returns the number of
+// statements now in the file. Errors: kSchema "revocations.not_array", those of read_json_input,
+// kIo "output.write".
+handshake::Result<std::size_t> append_revocation(const std::string& path, const Json& statement) {
+  Json list = Json::array();
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    auto existing = read_json_input(path);
+    if (!existing.ok()) return in_file(path, existing.error());
+    if (!existing->is_array()) {
+      return handshake::make_error(handshake::ErrorCode::kSchema, "revocations.not_array",
+                                   path + " is not a JSON array of RevocationStatements; not changed");
+    }
+    list = std::move(existing).value();
+  }
+  list.push_back(statement);
+  const std::string text = canonical(list) + "\n";
+
+  const std::filesystem::path target(path);
+  std::string tmp = (target.parent_path().empty() ? std::filesystem::path(".") : target.parent_path()) /
+                    ("." + target.filename().string() + ".XXXXXX");
+  auto write_error = [&](const std::string& what) {
+    return handshake::make_error(handshake::ErrorCode::kIo, "output.write",
+                                 "cannot " + what + " " + tmp + ": " + std::strerror(errno) + "; " + path +
+                                     " not changed");
+  };
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return write_error("create");
+  bool ok = ::fchmod(fd, 0644) == 0;  // public statements: a service may run as another user
+  for (std::size_t done = 0; ok && done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<std::size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    auto e = write_error(ok ? "rename" : "write");
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return list.size();
 }
 
 bool one_of(const std::string& v, std::initializer_list<std::string_view> allowed) {
@@ -206,6 +296,9 @@ int cmd_request(const std::vector<std::string>& argv) {
       "  --model        agent_attestation.model (default \"unknown\")\n"
       "  --instance     agent_attestation.instance_id (default \"cli\")\n"
       "  --session      a warm handshake: the session token of an earlier Acceptance\n"
+      "Before signing, the chain's leaf must be held by AGENT.key (its sub is the key's DID) and every\n"
+      "link must be valid now (nbf and iat <= now <= exp, 60 s of clock skew allowed); otherwise the\n"
+      "link at fault is named (chain.not_holder, chain.not_yet_valid, chain.expired).\n"
       "Exit 0 printed, 1 refused, 2 usage.\n";
   const std::string cmd = "request";
   std::string err;
@@ -228,6 +321,8 @@ int cmd_request(const std::vector<std::string>& argv) {
   if (!id.ok()) return refused(cmd, id.error());
   auto chain = load_chain(*chain_path);
   if (!chain.ok()) return refused(cmd, chain.error());
+  const auto now = now_seconds();
+  if (auto s = check_chain_usable(*chain_path, *chain, id->did_string(), now); !s.ok()) return refused(cmd, s.error());
 
   handshake::AgentAttestation attestation;
   attestation.deployer = deployer.value_or(chain->front().iss);
@@ -403,21 +498,30 @@ int cmd_receipt_issue(const std::vector<std::string>& argv) {
 
 int cmd_receipt_verify(const std::vector<std::string>& argv) {
   static const char* kHelp =
-      "usage: hsk receipt verify [--did-doc FILE]... [--result RESULT.json] [--dag FILE]... RECEIPT.json\n"
+      "usage: hsk receipt verify [--did-doc FILE]... [--result RESULT.json | --mcp-result CALL_RESULT.json]\n"
+      "                          [--dag FILE]... RECEIPT.json\n"
       "\n"
       "Verifies a Receipt: schema and its issuer's signature, with the key the issuer held at\n"
       "executed_at, taken from the --did-doc files (trusted as given).\n"
       "  --result  also check that result_hash commits to this JSON result\n"
+      "  --mcp-result  the same for an MCP tools/call result object as the server returned it\n"
+      "            ({content, structuredContent?, isError?, _meta?}): the receipt must commit to what\n"
+      "            the MCP service gate commits to (structuredContent when present, else the result\n"
+      "            without the gate's own _meta members)\n"
       "  --dag     receipts (one per file, or a JSON array of them) the receipt's upstream_receipts\n"
       "            refer to: the whole DAG reachable from RECEIPT.json must be present, verify and\n"
       "            have no cycle\n"
       "Exit 0 valid (\"valid: Receipt <id> ...\"), 1 invalid (reason on stderr), 2 usage.\n";
   const std::string cmd = "receipt verify";
   std::string err;
-  auto a = parse_args(argv, {"did-doc", "result", "dag"}, {}, err);
+  auto a = parse_args(argv, {"did-doc", "result", "mcp-result", "dag"}, {}, err);
   if (!a) return usage_error(cmd, err);
   if (a->help) return std::cout << kHelp, kOk;
   if (a->positional.size() != 1) return usage_error(cmd, "expected exactly one RECEIPT file");
+  if (opt(*a, "result") && opt(*a, "mcp-result")) return usage_error(cmd, "give --result or --mcp-result, not both");
+#ifndef HSK_WITH_MCP
+  if (opt(*a, "mcp-result")) return usage_error(cmd, "--mcp-result needs hsk built with the MCP adapter (handshake::mcp)");
+#endif
   const std::string& receipt_path = a->positional[0];
 
   auto directory = load_did_docs(*a);
@@ -431,6 +535,23 @@ int cmd_receipt_verify(const std::vector<std::string>& argv) {
     if (!j.ok()) return refused(cmd, in_file(*r, j.error()));
     result = std::move(j).value();
   }
+#ifdef HSK_WITH_MCP
+  if (auto r = opt(*a, "mcp-result")) {
+    auto j = read_json_input(*r);
+    if (!j.ok()) return refused(cmd, in_file(*r, j.error()));
+    // A whole JSON-RPC response is a common slip: the receipt commits to its "result" member.
+    if (j->is_object() && j->contains("jsonrpc")) {
+      return refused(cmd, handshake::make_error(handshake::ErrorCode::kInvalidArgument, "mcp.not_result",
+                                                *r + " is a JSON-RPC message; give its \"result\" object"));
+    }
+    if (!j->is_object() || !j->contains("content")) {
+      return refused(cmd, handshake::make_error(handshake::ErrorCode::kInvalidArgument, "mcp.not_result",
+                                                *r + " is not an MCP tools/call result (an object with \"content\")"));
+    }
+    // The subject the service gate hashed (handshake::mcp::receipt_subject), not the raw object.
+    result = handshake::mcp::receipt_subject(*j);
+  }
+#endif
   if (auto s = handshake::verify_receipt(*receipt, keys, result); !s.ok()) return refused(cmd, s.error());
   const auto parsed = handshake::Receipt::from_json(*receipt);
   if (!parsed.ok()) return refused(cmd, parsed.error());  // verify_receipt parsed it already
@@ -489,17 +610,21 @@ int cmd_revoke(const std::vector<std::string>& argv) {
   static const char* kHelp =
       "usage: hsk revoke --key ISSUER.key (--delegation DT_ID | --principal DID)\n"
       "                  [--reason key_compromise|policy_change|principal_terminated|rotation|unspecified]\n"
-      "                  [--effective-at RFC3339]\n"
+      "                  [--effective-at RFC3339] [--append REVOCATIONS.json]\n"
       "\n"
       "Prints a RevocationStatement (§11) signed by the identity in ISSUER.key, for a service's\n"
       "revocations file (a JSON array of statements). A delegation is revoked only by its own\n"
       "issuer; a principal by itself or by a revocation authority the service configures.\n"
       "  --reason        default unspecified\n"
       "  --effective-at  when the revocation takes effect (default: its iat, now)\n"
+      "  --append        also add the statement to this revocations file (the JSON array that\n"
+      "                  service.yaml's revocations: {files: [...]} reads), created (mode 0644) when\n"
+      "                  absent; a file that is not a JSON array is refused and left as it was. The\n"
+      "                  file is replaced atomically (temporary file in its directory, then rename)\n"
       "Exit 0 printed, 1 refused, 2 usage.\n";
   const std::string cmd = "revoke";
   std::string err;
-  auto a = parse_args(argv, {"key", "delegation", "principal", "reason", "effective-at"}, {}, err);
+  auto a = parse_args(argv, {"key", "delegation", "principal", "reason", "effective-at", "append"}, {}, err);
   if (!a) return usage_error(cmd, err);
   if (a->help) return std::cout << kHelp, kOk;
   if (!a->positional.empty()) return usage_error(cmd, "unexpected argument " + a->positional[0]);
@@ -529,6 +654,12 @@ int cmd_revoke(const std::vector<std::string>& argv) {
   if (!issuer.ok()) return refused(cmd, issuer.error());
   auto statement = handshake::make_revocation(*issuer, delegation, principal, reason, now_seconds(), effective_at);
   if (!statement.ok()) return refused(cmd, statement.error());
+  if (auto file = opt(*a, "append")) {
+    auto count = append_revocation(*file, *statement);
+    if (!count.ok()) return refused(cmd, count.error());
+    std::cerr << "hsk revoke: appended " << statement->value("id", std::string("?")) << " to " << *file << " ("
+              << *count << " statement" << (*count == 1 ? "" : "s") << ")\n";
+  }
   std::cout << canonical(*statement) << "\n";
   return kOk;
 }

@@ -59,6 +59,28 @@ handshake::Result<handshake::crypto::PublicKey> registry_key(const std::string& 
   return history.current().key;
 }
 
+// hsk verify inclusion without --anchor: the receipt's own registry_anchor names the tree (its
+// size and root, signed by the registry). It carries no leaf index or audit path (receipt.json
+// closes the member to four fields), so only a one-leaf tree, where the leaf is the root and the
+// path is empty, is decided from the receipt alone.
+int verify_anchored_alone(const std::string& cmd, const std::string& path, const Json& receipt,
+                          const handshake::crypto::PublicKey& key) {
+  auto anchor = handshake::registry::verify_registry_anchor(receipt["registry_anchor"], key);
+  if (!anchor.ok()) return refused(cmd, in_file(path + ": registry_anchor", anchor.error()));
+  if (anchor->tree_size != 1) {
+    return refused(cmd, handshake::make_error(
+                            handshake::ErrorCode::kInvalidArgument, "proof.missing",
+                            path + ": its registry_anchor signs a " + std::to_string(anchor->tree_size) +
+                                "-leaf tree but holds no leaf index or inclusion proof: give --anchor ANCHOR.json "
+                                "(the answer of hsk registry anchor)"));
+  }
+  auto verified = handshake::registry::verify_anchored_receipt(receipt, key, 0, {});
+  if (!verified.ok()) return refused(cmd, in_file(path, verified.error()));
+  std::cout << "valid: receipt is leaf 0 of the 1-leaf tree signed by " << verified->registry_did
+            << " (from its registry_anchor)\n";
+  return kOk;
+}
+
 }  // namespace
 
 int cmd_registry(const std::vector<std::string>& argv) {
@@ -273,12 +295,16 @@ int cmd_verify_proof(const std::string& what, const std::vector<std::string>& ar
   const std::string cmd = "verify " + what;
   if (!a) return usage_error(cmd, err);
   if (a->help) {
-    std::cout << "usage: hsk verify inclusion --registry-did-doc REG.did.json --anchor ANCHOR.json RECEIPT.json\n"
+    std::cout << "usage: hsk verify inclusion --registry-did-doc REG.did.json [--anchor ANCHOR.json] RECEIPT.json\n"
                  "       hsk verify consistency --registry-did-doc REG.did.json --old HEAD1.json --new HEAD2.json"
                  " --proof PROOF.json\n\n"
                  "Offline checks against signed tree heads: the head's signature with the registry's key, then\n"
                  "the receipt's leaf (SHA-256(0x00 || SHA-256(JCS(receipt)))) in the tree (inclusion), or the\n"
-                 "newer tree extending the older (consistency, RFC 9162). Exit 0 valid, 1 invalid, 2 usage.\n";
+                 "newer tree extending the older (consistency, RFC 9162). Exit 0 valid, 1 invalid, 2 usage.\n"
+                 "ANCHOR.json is the answer of hsk registry anchor. An anchored receipt (one with a\n"
+                 "registry_anchor member, hsk registry anchor --key) may come alone: its registry_anchor then\n"
+                 "gives the signed tree. That member holds no leaf index and no inclusion proof, so alone it\n"
+                 "proves inclusion only in a one-leaf tree; for a larger tree give --anchor as well.\n";
     return kOk;
   }
   const auto reg = opt(*a, "registry-did-doc");
@@ -287,11 +313,18 @@ int cmd_verify_proof(const std::string& what, const std::vector<std::string>& ar
   if (!key.ok()) return refused(cmd, key.error());
   if (what == "inclusion") {
     const auto anchor_path = opt(*a, "anchor");
-    if (!anchor_path || a->positional.size() != 1) return usage_error(cmd, "--anchor and one RECEIPT are required");
-    auto anchor = read_json_input(*anchor_path);
+    if (a->positional.size() != 1) return usage_error(cmd, "expected one RECEIPT file");
     auto receipt = read_json_input(a->positional[0]);
-    if (!anchor.ok()) return refused(cmd, anchor.error());
-    if (!receipt.ok()) return refused(cmd, receipt.error());
+    if (!receipt.ok()) return refused(cmd, in_file(a->positional[0], receipt.error()));
+    if (!anchor_path) {
+      if (!receipt->is_object() || !receipt->contains("registry_anchor")) {
+        return usage_error(cmd, a->positional[0] + " carries no registry_anchor: give --anchor ANCHOR.json (the answer of "
+                                                   "hsk registry anchor)");
+      }
+      return verify_anchored_alone(cmd, a->positional[0], *receipt, *key);
+    }
+    auto anchor = read_json_input(*anchor_path);
+    if (!anchor.ok()) return refused(cmd, in_file(*anchor_path, anchor.error()));
     if (!anchor->is_object() || !anchor->contains("tree_head") || !anchor->contains("leaf_index") ||
         !(*anchor)["leaf_index"].is_number_integer()) {
       return refused(cmd, handshake::make_error(handshake::ErrorCode::kSchema, "proof.format",

@@ -72,7 +72,7 @@ std::vector<Event> frames(std::string_view in, std::size_t max, const std::vecto
   std::vector<Event> out;
   mcp::LineFramer framer(max);
   const auto on_line = [&](std::string_view l) { out.push_back({false, std::string(l), 0}); };
-  const auto on_oversize = [&](std::size_t n) { out.push_back({true, {}, n}); };
+  const auto on_oversize = [&](std::size_t n, const Json&) { out.push_back({true, {}, n}); };
   std::size_t k = 0;
   while (!in.empty()) {
     std::size_t n = cuts[k++ % cuts.size()];
@@ -278,7 +278,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto on_line = [&](std::string_view line) {
     if (++lines <= 8) check_line(line);  // bounded work per input
   };
-  framer.feed(in, on_line, [](std::size_t) {});
+  framer.feed(in, on_line, [](std::size_t, const Json&) {});
   framer.finish(on_line);
   return 0;
 }

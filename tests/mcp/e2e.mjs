@@ -406,6 +406,15 @@ if (mode === 'stdio') {
   const direct = newClient({ count: 0 });
   await direct.connect(stdioTransport(PROXY, [...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio']));
   await directToService(direct);
+  await step('a 5 MB argument is answered -32012 with the call\'s id: the SDK client gets an error, not a hang', async () => {
+    const big = newClient({ count: 0 });
+    await big.connect(stdioTransport(PROXY, [...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio']));
+    const t0 = Date.now();
+    await assert.rejects(big.callTool({ name: 'echo', arguments: { message: 'x'.repeat(5 * 1024 * 1024) } }, undefined, { timeout: 15000 }),
+      (e) => e.code === -32012 && /exceeds the limit/.test(e.message));
+    assert.ok(Date.now() - t0 < 10000, 'answered promptly');
+    await big.close();
+  });
 
   await step('malformed and oversized lines get JSON-RPC errors, never a crash; stdout stays protocol-only', async () => {
     const big = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'ping', params: { pad: 'x'.repeat(3000) } });
@@ -415,6 +424,7 @@ if (mode === 'stdio') {
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines[0].error.code, -32700);
     assert.equal(lines[1].error.code, -32012);
+    assert.equal(lines[1].id, 9, 'the answer to an oversized request carries its id');
     assert.deepEqual(lines[2], { jsonrpc: '2.0', id: 1, result: {} });
     assert.equal(r.status, 0, `exit ${r.status} ${r.signal}`);
   });

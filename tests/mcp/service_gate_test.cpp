@@ -268,7 +268,9 @@ TEST_CASE("mcp middleware: stdio lines", "[mcp][middleware]") {
   }
   SECTION("over the size limit -> refused") {
     const std::string big = R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":")" + std::string(5000, 'a') + "\"}}";
-    CHECK(Json::parse(mw.handle_line(big, server, 1024))["error"]["code"] == mcp::kMessageTooLarge);
+    const Json r = Json::parse(mw.handle_line(big, server, 1024));
+    CHECK(r["error"]["code"] == mcp::kMessageTooLarge);
+    CHECK(r["id"] == 1);  // the client can match the answer to its call
   }
   SECTION("a notification gets no answer; other requests pass") {
     CHECK(mw.handle_line(R"({"jsonrpc":"2.0","method":"notifications/initialized"})", server).empty());

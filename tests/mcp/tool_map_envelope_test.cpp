@@ -1,6 +1,8 @@
 // The tool map (YAML) and the envelope helpers.
 #include "mcp_fixture.hpp"
 
+#include "handshake/mcp/stdio.hpp"
+
 using namespace mcp_fx;
 
 TEST_CASE("mcp tool map: YAML", "[mcp][tool_map]") {
@@ -80,4 +82,32 @@ TEST_CASE("mcp envelope", "[mcp][envelope]") {
   CHECK(mcp::decode("{\"a\":1}").has_value());
   CHECK_FALSE(mcp::refusal_of(mcp::error_response(1, mcp::kInternalError, "x", Json::object())).has_value());
   CHECK_FALSE(mcp::refusal_of(Json{{"result", Json::object()}}).has_value());
+}
+
+TEST_CASE("mcp stdio: the id of a message too large to read is found as it passes", "[mcp][stdio]") {
+  auto id_of = [](const std::string& text, std::size_t piece) {
+    mcp::IdScanner s;
+    for (std::size_t i = 0; i < text.size(); i += piece) s.feed(std::string_view(text).substr(i, piece));
+    return s.id();
+  };
+  const std::string pad(3000, 'x');
+  for (std::size_t piece : {1u, 7u, 100000u}) {
+    CAPTURE(piece);
+    // The SDKs put the id last; nested and quoted "id"s are not the message's.
+    CHECK(id_of(R"({"method":"tools/call","params":{"id":"inner","s":""id":9)" + pad + R"("},"jsonrpc":"2.0","id":42})", piece) == 42);
+    CHECK(id_of(R"({"jsonrpc":"2.0", "id" : "a-\"b",)" + std::string(R"("params":{"x":")") + pad + R"("}})", piece) == "a-\"b");
+    CHECK(id_of(R"({"params":{"id":1},"method":"x"})", piece).is_null());
+    CHECK(id_of(R"([{"id":1}])", piece).is_null());
+    CHECK(id_of(R"({"id":{"a":1},"x":2})", piece).is_null());
+    CHECK(id_of(R"({"id":1.5})", piece).is_null());
+    CHECK(id_of(R"({"id":")" + pad + R"("})", piece).is_null());  // longer than any id we answer with
+  }
+  // The framer hands it over with the line's size.
+  mcp::LineFramer framer(1024);
+  std::vector<std::pair<std::size_t, Json>> over;
+  const std::string line = R"({"jsonrpc":"2.0","method":"tools/call","params":{"a":")" + pad + R"("},"id":7})";
+  framer.feed(line + "\n", [](std::string_view) {}, [&](std::size_t n, const Json& id) { over.emplace_back(n, id); });
+  REQUIRE(over.size() == 1);
+  CHECK(over[0].first == line.size());
+  CHECK(over[0].second == 7);
 }

@@ -212,8 +212,21 @@ int run_stdio(const StdioOptions& options, const Route& route) {
           }
           to_client(std::string(line));
         },
-        [&](std::size_t size) {
+        [&](std::size_t size, const Json& id) {
           log("the server wrote a message of " + std::to_string(size) + " bytes, over the limit; dropped");
+          // The response to a call the client waits for: the client gets an error, not silence.
+          bool pending_call = false;
+          if (!id.is_null()) {
+            std::lock_guard lock(pending_mu);
+            pending_call = pending.erase(mcp::pending_key(id)) > 0;
+          }
+          if (pending_call) {
+            to_client(mcp::serialize(mcp::error_response(
+                id, mcp::kMessageTooLarge,
+                "the server's response of " + std::to_string(size) + " bytes exceeds the limit of " +
+                    std::to_string(options.max_message_bytes))));
+            return;
+          }
           (void)to_server(mcp::serialize(mcp::error_response(nullptr, mcp::kMessageTooLarge, "message too large")));
         });
     if (!exiting) finish(-1, true);  // the server ended: we end with its exit code
@@ -243,8 +256,10 @@ int run_stdio(const StdioOptions& options, const Route& route) {
           log("the server's stdin is closed");
         }
       },
-      [&](std::size_t size) {
-        to_client(mcp::serialize(mcp::error_response(nullptr, mcp::kMessageTooLarge,
+      [&](std::size_t size, const Json& id) {
+        // With the request's id (read as the line passed), so that the client can match it.
+        log("a client message of " + std::to_string(size) + " bytes exceeds --max-message-bytes; answered -32012");
+        to_client(mcp::serialize(mcp::error_response(id, mcp::kMessageTooLarge,
                                                      "message of " + std::to_string(size) +
                                                          " bytes exceeds the limit of " +
                                                          std::to_string(options.max_message_bytes))));

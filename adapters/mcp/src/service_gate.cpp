@@ -198,7 +198,9 @@ Handler Middleware::wrap(Handler next) const {
 std::string Middleware::handle_line(std::string_view line, const Handler& next, std::size_t max_bytes) const {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.size() > max_bytes) {
-    return serialize(error_response(nullptr, kMessageTooLarge,
+    IdScanner id;  // not parsed whole (that is what the limit prevents), but its id is answered
+    id.feed(line);
+    return serialize(error_response(id.id(), kMessageTooLarge,
                                     "message of " + std::to_string(line.size()) + " bytes exceeds the limit of " +
                                         std::to_string(max_bytes)));
   }

@@ -14,13 +14,35 @@
 
 namespace handshake::mcp {
 
+// Finds the top-level "id" of a JSON-RPC message as its bytes stream past, without keeping them:
+// what an answer to a message too large to read must carry so that the client can match it to its
+// call (the SDKs put "id" last). Lexical only (strings, escapes, nesting); a string or integer id
+// of at most 256 bytes. Not thread-safe.
+class IdScanner {
+ public:
+  void feed(std::string_view bytes);
+  // The id found (null when none, or when the text was not a JSON object as far as it went).
+  [[nodiscard]] Json id() const;
+  void reset() { *this = IdScanner(); }
+
+ private:
+  int depth_ = 0;
+  bool in_string_ = false, escape_ = false;
+  bool expect_key_ = false;  // at depth 1, the next string is a member name
+  bool key_is_id_ = false;   // the member name just read is "id"
+  bool capturing_ = false;   // reading the id's value
+  bool broken_ = false;
+  std::string key_, value_, found_;
+};
+
 // Cuts a byte stream, fed in chunks of any size, into lines. A line longer than the limit is
 // dropped as its bytes arrive (memory stays bounded by the limit) and reported by its size once its
 // newline comes. Empty lines (after dropping a trailing '\r') are skipped. Not thread-safe.
 class LineFramer {
  public:
   using OnLine = std::function<void(std::string_view line)>;
-  using OnOversize = std::function<void(std::size_t size)>;
+  // The size of the over-long line and its top-level "id" (IdScanner; null when none was found).
+  using OnOversize = std::function<void(std::size_t size, const Json& id)>;
 
   explicit LineFramer(std::size_t max_line_bytes) : max_(max_line_bytes) {}
 
@@ -37,6 +59,7 @@ class LineFramer {
   std::string buf_;
   bool skipping_ = false;
   std::size_t skipped_ = 0;
+  IdScanner id_;
 };
 
 // One line read from the client side, decoded for routing.
