@@ -1,4 +1,5 @@
-// hsk demo: the main job end to end, on throw-away keys in a private temporary directory.
+// hsk demo: the main job end to end, on throw-away keys in a private temporary directory (or, with
+// --keep DIR, in DIR, left there with every message of the run).
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +25,8 @@
 #include "handshake/service.hpp"
 #include "handshake/time.hpp"
 
+#include "common.hpp"
+
 namespace hsk::cli {
 
 using handshake::Json;
@@ -48,20 +51,24 @@ std::string mode_of(const std::filesystem::path& p) {
   return buf;
 }
 
-// Removes the demo's key directory on every exit path.
+// Removes the demo's key directory on every exit path, unless it is kept.
 struct TempDir {
   std::filesystem::path path;
+  bool keep = false;
   ~TempDir() {
     std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
+    if (!path.empty() && !keep) std::filesystem::remove_all(path, ec);
   }
 };
 
 }  // namespace
 
 int cmd_demo(const std::vector<std::string>& argv) {
-  if (!argv.empty() && (argv[0] == "--help" || argv[0] == "-h")) {
-    std::cout << "usage: hsk demo\n\n"
+  std::string err;
+  auto a = parse_args(argv, {"keep"}, {}, err);
+  if (!a) return usage_error("demo", err);
+  if (a->help) {
+    std::cout << "usage: hsk demo [--keep DIR]\n\n"
                  "Runs the main job end to end on fresh keys: an org (the deployer), an agent and a service get\n"
                  "Ed25519 identities (key files 0600) and self-certifying DID Documents; the org delegates\n"
                  "billing.invoices.read {max_invoices: 100} to the agent for 600 s; the agent signs a\n"
@@ -69,20 +76,35 @@ int cmd_demo(const std::vector<std::string>& argv) {
                  "replay protection in an embedded SQLite database) verifies it and signs an Acceptance,\n"
                  "which the agent checks; the action's result gets a signed receipt, verified offline. The\n"
                  "same request replayed, and a tampered copy, are refused with signed Refusals. Exit 0 when\n"
-                 "every step came out as expected.\n";
-    return 0;
+                 "every step came out as expected.\n"
+                 "  --keep DIR  run in DIR (created; refused when not empty) and leave its files there: the\n"
+                 "              key files, DID Documents, chain.json, request.json, acceptance.json,\n"
+                 "              result.json, receipt.json, the refusals and nonces.db\n";
+    return kOk;
   }
-  if (!argv.empty()) {
-    std::cerr << "hsk demo: takes no arguments (see hsk demo --help)\n";
-    return 2;
-  }
+  if (!a->positional.empty()) return usage_error("demo", "unexpected argument " + a->positional[0]);
+  const auto keep = opt(*a, "keep");
   Step step;
   const handshake::SystemClock clock;
   const auto now = std::chrono::floor<std::chrono::seconds>(clock.now());
 
   step("Identities (Ed25519, libsodium) and key files");
   TempDir dir;
-  {
+  if (keep) {
+    std::error_code ec;
+    dir.path = std::filesystem::absolute(*keep, ec);
+    if (!ec && std::filesystem::exists(dir.path, ec) &&
+        (!std::filesystem::is_directory(dir.path, ec) || !std::filesystem::is_empty(dir.path, ec))) {
+      std::cerr << "hsk demo: --keep " << *keep << ": exists and is not an empty directory\n";
+      return kRefused;
+    }
+    if (!ec) std::filesystem::create_directories(dir.path, ec);
+    if (ec) {
+      std::cerr << "hsk demo: --keep " << *keep << ": cannot create it\n";
+      return kRefused;
+    }
+    dir.keep = true;
+  } else {
     std::string tmpl = (std::filesystem::temp_directory_path() / "hsk-demo-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) {
       std::cerr << "hsk demo: cannot create a temporary directory\n";
@@ -99,27 +121,32 @@ int cmd_demo(const std::vector<std::string>& argv) {
                          {"svc", handshake::PrincipalType::kSvc}};
   std::vector<handshake::Identity> ids;
   for (const auto& r : roles) {
-    auto generated = handshake::Identity::generate({r.type, {}, {}, {}});
-    if (!generated.ok()) return fail("keygen", generated.error());
     const auto path = dir.path / (std::string(r.role) + ".key");
-    if (auto s = handshake::save_key_file(*generated, path); !s.ok()) return fail("save key", s.error());
-    auto loaded = handshake::load_key_file(path);  // what a deployment would do at start-up
-    if (!loaded.ok()) return fail("load key", loaded.error());
+    auto loaded = new_key_file(r.type, path, /*overwrite=*/false);
+    if (!loaded.ok()) return fail("key file", loaded.error());
     std::cout << "  " << r.role << ":   " << loaded->did_string() << "   (key file mode " << mode_of(path) << ")\n";
     ids.push_back(std::move(loaded).value());
   }
   const handshake::Identity& org = ids[0];
   const handshake::Identity& agent = ids[1];
   const handshake::Identity& svc = ids[2];
+  // With --keep, each message of the run is left in the directory as it was made.
+  bool kept_ok = true;
+  const auto keep_json = [&](const std::string& name, const Json& j) {
+    if (dir.keep) kept_ok = write_text_file((dir.path / name).string(), j.dump(2) + "\n").ok() && kept_ok;
+  };
+  const char* const role_names[] = {"org", "agent", "svc"};
 
   step("DID Documents, each signed by its own key and self-certifying");
   handshake::DidDirectory directory;
-  for (const auto& id : ids) {
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto& id = ids[i];
     handshake::DidDocumentOptions o;
     o.version_time = now - std::chrono::hours(1);
     auto doc = handshake::make_did_document(id, o);
     if (!doc.ok()) return fail("DID Document", doc.error());
     if (&id == &svc) std::cout << doc->dump(2) << "\n";
+    keep_json(std::string(role_names[i]) + ".did.json", *doc);
     directory.add(std::move(doc).value());
   }
   // Not trusted as a source: the documents must prove themselves by their key hashes.
@@ -138,6 +165,7 @@ int cmd_demo(const std::vector<std::string>& argv) {
   auto delegation = handshake::sign_message(dt.to_json(), org.key());
   if (!delegation.ok()) return fail("delegation", delegation.error());
   std::cout << delegation->dump(2) << "\n";
+  keep_json("chain.json", Json::array({*delegation}));
 
   step("The agent signs a HandshakeRequest for 50 invoices, addressed to the service");
   handshake::HandshakeRequest rq;
@@ -159,6 +187,7 @@ int cmd_demo(const std::vector<std::string>& argv) {
   std::cout << "  signing input is JCS(request without \"signature\"); the request travels as "
             << request_text->size() << " bytes:\n"
             << request->dump(2) << "\n";
+  keep_json("request.json", *request);
 
   step("The service verifies the request (handshake::Service, SQLite nonce store)");
   // The service side as a deployment runs it: keys from the trusted DID Documents, the org as its
@@ -181,6 +210,7 @@ int cmd_demo(const std::vector<std::string>& argv) {
   }
   std::cout << "  accepted: signatures, audience bindings, validity window, trust root, scope, nonce\n"
             << decision.response.dump(2) << "\n";
+  keep_json("acceptance.json", decision.response);
 
   step("The agent checks the Acceptance");
   handshake::AgentAttestation att = rq.agent_attestation;
@@ -196,6 +226,8 @@ int cmd_demo(const std::vector<std::string>& argv) {
   auto receipt = service.issue_receipt(decision, result, "ok", {"sha-256", {}, Json{{"count", 1}}});
   if (!receipt.ok()) return fail("receipt", receipt.error());
   std::cout << receipt->dump(2) << "\n";
+  keep_json("result.json", result);
+  keep_json("receipt.json", *receipt);
   if (auto s = handshake::verify_receipt(*receipt, keys, result); !s.ok()) return fail("receipt", s.error());
   std::cout << "  ok: receipt signature valid, result_hash = SHA-256(JCS(result))\n";
 
@@ -212,6 +244,19 @@ int cmd_demo(const std::vector<std::string>& argv) {
     auto checked = agent_side.check_answer(d->response, svc.did_string(), svc.public_key(), rq.id);
     std::cout << "  refused: " << handshake::to_string(d->refusal->code) << " (" << d->refusal->detail << ")"
               << (checked.ok() ? ", Refusal signed by the service" : "") << "\n";
+  }
+  keep_json("refusal-replayed.json", replay.response);
+  keep_json("refusal-tampered.json", forged.response);
+  if (dir.keep) {
+    if (!kept_ok) {
+      std::cerr << "hsk demo: could not write every file into " << dir.path.string() << "\n";
+      return kRefused;
+    }
+    const std::string d = dir.path.string();
+    std::cout << "\nFiles kept in " << d << " (key files 0600). Check them again offline:\n"
+              << "  hsk verify --did-doc " << d << "/svc.did.json " << d << "/acceptance.json\n"
+              << "  hsk receipt verify --did-doc " << d << "/svc.did.json --result " << d << "/result.json " << d
+              << "/receipt.json\n";
   }
 
   std::cout << "\nDemo complete: every signature verified, every binding held, replay and tampering refused.\n";

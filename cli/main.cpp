@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "handshake/chain.hpp"
 #include "handshake/command_line.hpp"
 #include "handshake/crypto.hpp"
 #include "handshake/did.hpp"
@@ -26,6 +28,8 @@
 #include "handshake/ids.hpp"
 #include "handshake/json.hpp"
 #include "handshake/messages.hpp"
+#include "handshake/resolver.hpp"
+#include "handshake/revocation.hpp"
 #include "handshake/time.hpp"
 
 #include "common.hpp"
@@ -145,6 +149,7 @@ int cmd_keygen(const std::vector<std::string>& argv) {
       "  --domain  org only: name the org by its domain (did:hsk:org:<domain>)\n"
       "  --seed    64 hex digits: a deterministic key (tests only; never for real keys)\n"
       "  --out     key file to create; an existing file is never replaced unless --force\n"
+      "A registry (hsk registry serve --key) is an svc identity: did:hsk has no registry type.\n"
       "agent, svc and org DIDs (without --domain) are z + base58btc(SHA-256(public key)).\n";
   std::string err;
   auto a = parse_args(argv, {"kind", "handle", "domain", "seed", "out"}, {"force"}, err);
@@ -155,6 +160,11 @@ int cmd_keygen(const std::vector<std::string>& argv) {
   const auto out = opt(*a, "out");
   if (!kind) return usage_error("keygen", "--kind is required");
   if (!out) return usage_error("keygen", "--out is required");
+  // The did:hsk method (§5, did.hpp) has no registry type: a registry signs as a service.
+  if (*kind == "registry") {
+    return usage_error("keygen", "did:hsk has no registry principal type; a registry's key is a service identity: "
+                                 "hsk keygen --kind svc --out registry.key");
+  }
   auto type = handshake::parse_principal_type(*kind);
   if (!type.ok()) return usage_error("keygen", type.error().message);
   handshake::IdentityOptions o;
@@ -295,6 +305,75 @@ int cmd_sign(const std::vector<std::string>& argv) {
 int cmd_verify_proof(const std::string& what, const std::vector<std::string>& argv);
 int cmd_verify_bundle(const std::vector<std::string>& argv);  // ap2_cmd.cpp
 
+namespace {
+
+// hsk verify of a chain file (a JSON array of DelegationTokens, root first, as hsk delegate
+// prints). Core's chain validation (chain.hpp) only takes a HandshakeRequest, so each prefix
+// chain[0..i] is validated as the chain of an unsigned request from that link's holder for each
+// capability the leaf grants: linkage, depth, narrowing, every signature (key at the link's iat,
+// from the --did-doc files) and the times at now. The first prefix that fails names the first
+// bad link. There is no trust root here (as for any hsk verify: the documents are trusted as
+// given) and no revocation source; a service checks both.
+int verify_chain_file(const Json& j, const handshake::DidDirectory& directory) {
+  const std::string cmd = "verify";
+  if (j.empty()) {
+    return refused(cmd, handshake::make_error(handshake::ErrorCode::kInvalidArgument, "chain.empty",
+                                              "the chain holds no delegation"));
+  }
+  std::vector<handshake::DelegationToken> chain;
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    auto t = handshake::DelegationToken::from_json(j[i]);
+    if (!t.ok()) return refused(cmd, in_file("chain[" + std::to_string(i) + "]", t.error()));
+    chain.push_back(std::move(t).value());
+  }
+  const handshake::DirectoryKeyResolver keys(directory);
+  const handshake::RevocationList no_revocations;
+  handshake::ChainOptions options;
+  options.trust_any_root = true;
+  options.max_chain_length = std::max(options.max_chain_length, chain.size());
+  const handshake::capability::CapabilitySchemaSet schemas;
+  const auto now = wall_clock().now();
+
+  std::vector<std::string> lines;
+  std::optional<handshake::RefusalInfo> failure;
+  for (std::size_t i = 0; i < chain.size() && !failure; ++i) {
+    handshake::HandshakeRequest request;
+    request.iss = chain[i].sub;
+    request.delegation_chain.assign(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    std::string names;
+    for (const auto& c : chain.back().capabilities) {
+      request.capability = handshake::Capability{c.name, Json::object(), std::nullopt};
+      auto verdict = handshake::validate_chain(request, options, schemas, keys, no_revocations, now);
+      if (verdict.refusal) {
+        failure = std::move(verdict.refusal);
+        break;
+      }
+      names += (names.empty() ? "" : ", ") + c.name;
+    }
+    const auto& link = chain[i];
+    std::string line = "chain[" + std::to_string(i) + "] " + link.id + ": ";
+    if (failure) {
+      line += "invalid: " + std::string(handshake::to_string(failure->code)) + ": " + failure->detail;
+    } else {
+      line += "valid: " + link.iss + " -> " + link.sub + ", " + names + ", depth " +
+              std::to_string(link.sub_delegation_depth_remaining) + ", until " + handshake::time::format_rfc3339(link.exp);
+    }
+    lines.push_back(std::move(line));
+  }
+  for (std::size_t i = lines.size(); i < chain.size(); ++i) {
+    lines.push_back("chain[" + std::to_string(i) + "] " + chain[i].id + ": not checked (an earlier link is invalid)");
+  }
+  for (const auto& l : lines) std::cout << l << "\n";
+  if (failure) {
+    return refused(cmd, handshake::make_error(handshake::ErrorCode::kInvalidArgument,
+                                              "chain." + std::string(handshake::to_string(failure->code)),
+                                              failure->detail));
+  }
+  return kOk;
+}
+
+}  // namespace
+
 int cmd_verify(const std::vector<std::string>& argv) {
   if (!argv.empty() && (argv[0] == "inclusion" || argv[0] == "consistency")) {
     return cmd_verify_proof(argv[0], std::vector<std::string>(argv.begin() + 1, argv.end()));
@@ -302,6 +381,7 @@ int cmd_verify(const std::vector<std::string>& argv) {
   if (!argv.empty() && argv[0] == "bundle") return cmd_verify_bundle(std::vector<std::string>(argv.begin() + 1, argv.end()));
   static const char* kHelp =
       "usage: hsk verify [--did-doc FILE]... [FILE|-]\n"
+      "       hsk verify [--did-doc FILE]... CHAIN.json   (a delegation chain, as hsk delegate prints)\n"
       "       hsk verify inclusion | consistency ...   (registry proofs; see hsk verify inclusion --help)\n"
       "       hsk verify bundle ...   (AP2 dispute bundles; see hsk verify bundle --help)\n"
       "\n"
@@ -311,6 +391,10 @@ int cmd_verify(const std::vector<std::string>& argv) {
       "                a HandshakeRequest's delegation links are each verified the same way\n"
       "  DID Document  its proof, and that version 1's key hashes to a self-certifying identifier;\n"
       "                other versions given with --did-doc are checked as one history\n"
+      "  chain         a JSON array of DelegationTokens, root first: every link's signature, the\n"
+      "                linkage (each iss the previous sub, parent_delegation_id), depth, narrowing and\n"
+      "                validity now; one line per link (valid, invalid: reason, or not checked).\n"
+      "                Trust roots and revocations are a service's checks, not made here\n"
       "--did-doc files are trusted as given (that is how user and domain DIDs get resolved here);\n"
       "self-certifying documents prove themselves. Exit 0 valid, 1 invalid (reason on stderr), 2 usage.\n";
   std::string err;
@@ -329,6 +413,10 @@ int cmd_verify(const std::vector<std::string>& argv) {
   auto input = read_json_input(a->positional.empty() ? std::nullopt : std::optional(a->positional[0]));
   if (!input.ok()) return refused("verify", input.error());
   const Json& j = *input;
+  if (j.is_array()) {
+    if (auto s = directory.finish(true); !s.ok()) return refused("verify", s.error());
+    return verify_chain_file(j, directory);
+  }
 
   if (j.is_object() && !j.contains("kind") && j.contains("id") && j.contains("verificationMethod")) {
     directory.add(j);
@@ -398,6 +486,7 @@ int cmd_ap2(const std::vector<std::string>& argv);
 int top_usage(std::ostream& out) {
   out << "usage: hsk <command> [options]   (hsk <command> --help for details; hsk --version)\n"
          "\n"
+         "  init     mcp|a2a DIR: keys, DID Documents, configuration and a delegation to start from\n"
          "  keygen   create an identity and its key file; prints the DID\n"
          "  did      print the signed DID Document of a key file\n"
          "  rotate   rotate a key: next key file and next DID Document version\n"
@@ -424,7 +513,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> rest(argv + 2, argv + argc);
   static const std::map<std::string, std::function<int(const std::vector<std::string>&)>> kCommands = {
       {"keygen", cmd_keygen}, {"did", cmd_did},     {"rotate", cmd_rotate}, {"sign", cmd_sign},
-      {"verify", cmd_verify}, {"canon", cmd_canon}, {"demo", cmd_demo},
+      {"verify", cmd_verify}, {"canon", cmd_canon}, {"demo", cmd_demo}, {"init", cmd_init},
       {"delegate", cmd_delegate}, {"request", cmd_request}, {"service", cmd_service},
       {"receipt", cmd_receipt},   {"revoke", cmd_revoke},     {"conformance", cmd_conformance},
       {"session-key", cmd_session_key},

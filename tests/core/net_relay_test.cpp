@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -203,4 +204,42 @@ TEST_CASE("relay: no upstream at all ends the stream with the failure event, say
   REQUIRE(r);
   CHECK_THAT(r->body, Catch::StartsWith("data: {\"error\":"));
   CHECK_THAT(r->body, Catch::EndsWith("\n\n"));
+}
+
+TEST_CASE("servers: what the library answers by itself says why, in JSON; a body over the limit is logged",
+          "[net][limits]") {
+  Server s;
+  std::vector<std::string> logged;
+  std::mutex mu;
+  net::HttpServerLimits limits;
+  limits.max_body_bytes = 1024;
+  limits.log = [&](const std::string& line) {
+    std::lock_guard lock(mu);
+    logged.push_back(line);
+  };
+  net::apply_limits(s.http, limits);
+  s.http.Post("/x", [](const httplib::Request&, httplib::Response& res) { res.set_content("{}", "application/json"); });
+  s.start();
+  httplib::Client c("127.0.0.1", s.port);
+  auto big = c.Post("/x", std::string(5000, 'a'), "application/json");
+  REQUIRE(big);
+  CHECK(big->status == 413);
+  auto body = handshake::json::parse_strict(big->body);
+  REQUIRE(body.ok());
+  CHECK((*body)["error"] == "request_too_large");
+  CHECK_THAT((*body)["error_description"].get<std::string>(), Catch::Contains("1024 bytes"));
+  {
+    std::lock_guard lock(mu);
+    REQUIRE(logged.size() == 1);
+    CHECK_THAT(logged[0], Catch::Contains("/x") && Catch::Contains("413"));
+  }
+  auto missing = c.Get("/nothing?q=\"");
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+  auto nf = handshake::json::parse_strict(missing->body);
+  REQUIRE(nf.ok());
+  CHECK((*nf)["error"] == "not_found");
+  auto fine = c.Post("/x", std::string("{}"), "application/json");
+  REQUIRE(fine);
+  CHECK(fine->body == "{}");  // a handler's own answer is left alone
 }

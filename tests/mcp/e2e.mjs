@@ -531,6 +531,15 @@ if (mode === 'stdio') {
     assert.equal(r.status, 400);
     assert.equal((await r.json()).error.code, -32700);
   });
+  await step('a body over the limit gets 413 with a JSON-RPC error saying so', async () => {
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x'.repeat(5 * 1024 * 1024) } } });
+    const r = await fetch(serviceUrl, { method: 'POST', body: big, headers: { 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream' } });
+    assert.equal(r.status, 413);
+    const body = await r.json();
+    assert.equal(body.error.code, -32012);
+    assert.match(body.error.message, /exceeds the limit of \d+ bytes/);
+  });
 } else if (mode === 'example') {
   // The C++ example server with the in-process middleware, behind the agent proxy.
   const rootsSeen = { count: 0 };

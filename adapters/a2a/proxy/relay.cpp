@@ -49,7 +49,21 @@ void Proxy::serve(httplib::Server& server) {
   limits.max_body_bytes = max_body;
   limits.read_timeout_seconds = 30;  // a streamed task may take its time between events
   limits.write_timeout_seconds = 30;
+  limits.log = [](const std::string& line) { log(line); };
   handshake::net::apply_limits(server, limits);
+  server.set_error_handler(httplib::Server::HandlerWithResponse([max = max_body](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 413) {
+      log("refused a request of more than " + std::to_string(max) + " bytes (--max-body-bytes): 413");
+      res.set_content(rpc_error(nullptr, -32600, "Invalid Request: the body exceeds the limit of " + std::to_string(max) +
+                                                     " bytes")
+                          .dump(),
+                      "application/json");
+    } else {
+      res.set_content(handshake::net::library_error_body(res.status, req, max), "application/json");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }));
   server.Get("/.well-known/agent-card.json", [this](const httplib::Request&, httplib::Response& res) {
     auto upstream_card = fetch_card();
     if (!upstream_card) {

@@ -199,7 +199,22 @@ int run_http(const HttpOptions& options, const Route& route) {
   // tests/load); the body limit is the proxy's own.
   handshake::net::HttpServerLimits limits;
   limits.max_body_bytes = options.max_message_bytes;
+  limits.log = [](const std::string& line) { log(line); };
   handshake::net::apply_limits(server, limits);
+  // A body over the limit is not read, so its id is unknown: a JSON-RPC error without one (the
+  // HTTP reply itself is what the client matches), and a log line (apply_limits).
+  server.set_error_handler(httplib::Server::HandlerWithResponse([max = options.max_message_bytes](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 413) {
+      log("refused a request of more than " + std::to_string(max) + " bytes (--max-message-bytes): 413");
+      res.set_content(mcp::serialize(mcp::error_response(nullptr, mcp::kMessageTooLarge,
+                                                         "message exceeds the limit of " + std::to_string(max) + " bytes")),
+                      "application/json");
+    } else {
+      res.set_content(handshake::net::library_error_body(res.status, req, max), "application/json");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }));
 
   const HttpAuth* auth = options.auth ? &*options.auth : nullptr;
   const bool drop_auth = auth != nullptr;

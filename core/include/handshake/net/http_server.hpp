@@ -12,8 +12,11 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
+
+#include "handshake/json.hpp"
 
 namespace handshake::net {
 
@@ -24,7 +27,39 @@ struct HttpServerLimits {
   int write_timeout_seconds = 5;            // per write
   int keep_alive_seconds = 5;               // idle time before a kept-alive connection closes
   std::size_t keep_alive_requests = 100;    // requests per connection
+  // Told about requests refused before any handler saw them (a body over the limit); optional.
+  std::function<void(const std::string&)> log;
 };
+
+// The body of an answer cpp-httplib gives by itself, which would otherwise be empty: 413 for a
+// body over the limit, 400 for a request it cannot read, 404 for a path nothing serves.
+// {"error": ..., "error_description": ...}, the OAuth error form (RFC 6749 §5.2).
+inline std::string library_error_body(int status, const httplib::Request& req, std::size_t max_body_bytes) {
+  std::string error, description;
+  switch (status) {
+    case 413:
+      error = "request_too_large";
+      description = "the request body is larger than this server accepts (" + std::to_string(max_body_bytes) + " bytes)";
+      break;
+    case 400:
+      error = "invalid_request";
+      description = "the request could not be read (its HTTP framing or headers)";
+      break;
+    case 404:
+      error = "not_found";
+      description = "nothing is served at " + req.method + " " + req.path;
+      break;
+    case 405:
+      error = "method_not_allowed";
+      description = req.method + " is not served at " + req.path;
+      break;
+    default:
+      error = "http_" + std::to_string(status);
+      description = "HTTP " + std::to_string(status);
+  }
+  return handshake::Json{{"error", error}, {"error_description", description}}.dump(
+      -1, ' ', false, handshake::Json::error_handler_t::replace);
+}
 
 // Call before bind_to_port / bind_to_any_port: TCP_NODELAY is set on the listening socket, and
 // accepted connections inherit it.
@@ -40,6 +75,16 @@ inline void apply_limits(httplib::Server& server, const HttpServerLimits& limits
   // body then waits for the client's delayed ACK of the headers (40 ms on Linux) on every
   // kept-alive connection (tests/load measured p50 43 ms for a sub-millisecond call).
   server.set_tcp_nodelay(true);
+  // Errors the library answers by itself say why, in JSON; a body over the limit is also logged.
+  server.set_error_handler(httplib::Server::HandlerWithResponse([max = limits.max_body_bytes, log = limits.log](const httplib::Request& req,
+                                                                            httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 413 && log) {
+      log("refused a request to " + req.path + ": its body is larger than " + std::to_string(max) + " bytes (413)");
+    }
+    res.set_content(library_error_body(res.status, req, max), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
 }
 
 // Binds `server` to host:port (0: any free port) and returns the port, or -1. cpp-httplib listens
