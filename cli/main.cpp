@@ -309,8 +309,9 @@ namespace {
 
 // hsk verify of a chain file (a JSON array of DelegationTokens, root first, as hsk delegate
 // prints). Core's chain validation (chain.hpp) only takes a HandshakeRequest, so each prefix
-// chain[0..i] is validated as the chain of an unsigned request from that link's holder for each
-// capability the leaf grants: linkage, depth, narrowing, every signature (key at the link's iat,
+// chain[0..i] is validated as the chain of an unsigned, in-memory request from link i's holder
+// for each capability link i grants: so every grant of every link is checked against its
+// ancestors (linkage, delegable, depth, narrowing), with every signature (key at the link's iat,
 // from the --did-doc files) and the times at now. The first prefix that fails names the first
 // bad link. There is no trust root here (as for any hsk verify: the documents are trusted as
 // given) and no revocation source; a service checks both.
@@ -341,7 +342,7 @@ int verify_chain_file(const Json& j, const handshake::DidDirectory& directory) {
     request.iss = chain[i].sub;
     request.delegation_chain.assign(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(i) + 1);
     std::string names;
-    for (const auto& c : chain.back().capabilities) {
+    for (const auto& c : chain[i].capabilities) {
       request.capability = handshake::Capability{c.name, Json::object(), std::nullopt};
       auto verdict = handshake::validate_chain(request, options, schemas, keys, no_revocations, now);
       if (verdict.refusal) {

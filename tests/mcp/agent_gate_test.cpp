@@ -41,6 +41,10 @@ struct Pipeline {
   }
   Json send(const Json& message) {
     mcp::AgentInbound in = agent->on_client_message(message);
+    if (in.answer_now) {
+      last_forwarded = nullptr;  // nothing reached the service
+      return in.message;
+    }
     last_forwarded = tamper_request(in.message);
     Json response = tamper_response(w.through_middleware(last_forwarded));
     mcp::AgentReply reply = agent->on_response(in.exchange, std::move(response));
@@ -134,14 +138,19 @@ TEST_CASE("mcp agent: an expired delegation is refused expired", "[mcp][agent]")
 
 TEST_CASE("mcp agent: whom it trusts", "[mcp][agent]") {
   World w;
-  SECTION("a pinned service DID that does not match: answers are not trusted") {
+  SECTION("a pinned service DID that does not match: no call reaches it, the client gets -32011") {
     mcp::AgentGateOptions o;
     o.service_did = identity(hs::PrincipalType::kSvc, 10).did_string();
     Pipeline p(w, o);
     p.list();
     CHECK_FALSE(p.agent->service_did().has_value());
-    // Unsigned (the agent does not know whom to address), so the service refuses.
-    CHECK(refusal_code(p.send(World::call(1, "echo", {{"message", "x"}}, std::nullopt)), w.svc) == "policy_denied");
+    const Json answer = p.send(World::call(7, "echo", {{"message", "secret"}}, std::nullopt));
+    CHECK(p.last_forwarded.is_null());  // the arguments never left
+    REQUIRE(answer.contains("error"));
+    CHECK(answer["id"] == 7);
+    CHECK(answer["error"]["code"] == mcp::kReceiptUnverified);
+    CHECK_THAT(answer["error"]["message"].get<std::string>(), Catch::Contains(w.svc.did_string()) &&
+                                                                   Catch::Contains("--service-did"));
   }
   SECTION("a published DID Document that does not prove the DID is not taken") {
     Pipeline p(w);

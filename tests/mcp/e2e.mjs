@@ -406,6 +406,16 @@ if (mode === 'stdio') {
   const direct = newClient({ count: 0 });
   await direct.connect(stdioTransport(PROXY, [...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio']));
   await directToService(direct);
+  await step('an agent proxy pinned to another service DID sends no call to this one: -32011, locally', async () => {
+    const c = newClient({ count: 0 });
+    const args = ['--role', 'agent', '--key', file('agent.key'), '--chain', file('chain.json'), '--service-did', did.org];
+    const log = { text: '' };
+    await c.connect(stdioTransport(PROXY, [...args, '--', PROXY, ...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio'], log));
+    await c.listTools();
+    await assert.rejects(c.callTool({ name: 'echo', arguments: { message: 'not for an impostor' } }),
+      (e) => e.code === -32011 && e.message.includes(did.svc) && e.message.includes('--service-did'));
+    await c.close();
+  });
   await step('a 5 MB argument is answered -32012 with the call\'s id: the SDK client gets an error, not a hang', async () => {
     const big = newClient({ count: 0 });
     await big.connect(stdioTransport(PROXY, [...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio']));

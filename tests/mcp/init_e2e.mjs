@@ -141,7 +141,9 @@ await step('the mapped echo tool runs, with an acceptance and a receipt that ver
   hsk(['receipt', 'verify', '--did-doc', join(dir, 'dids', 'svc.did.json'), '--result', join(work, 'result.json'),
     join(work, 'receipt.json')]);
   const lines = readFileSync(receiptsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.equal(lines.at(-1).tool, 'echo');
+  assert.equal(lines.at(-1).kind, 'receipt');
+  assert.equal(lines.at(-1).action, 'echo');
+  assert.equal(lines.at(-1).receipt.id, receipt.id);
 });
 
 await step('get-sum within the delegation runs; beyond it (a: 500 > 100) is refused scope_exceeded', async () => {

@@ -334,6 +334,7 @@ int run_agent(const Args& a, std::size_t max_bytes) {
   Route route = [&gate](Json message, std::string_view) {
     mcp::AgentInbound in = gate.on_client_message(std::move(message));
     Routed r;
+    r.answer_now = in.answer_now;
     r.modified = in.exchange.request_id.has_value();
     r.message = std::move(in.message);
     if (in.exchange.kind != mcp::AgentExchange::Kind::kOther) r.finish = agent_finish(gate, std::move(in.exchange));

@@ -46,11 +46,15 @@ void AgentGate::learn_service(const Json& meta) {
   const std::string published = did->get<std::string>();
   if (options_.service_did && *options_.service_did != published) {
     log("the service presents itself as " + published + ", not the configured " + *options_.service_did +
-        "; its answers will not be trusted");
+        "; no call will be sent to it");
+    impostor_ = published;
     return;
   }
   if (service_key_) {
-    if (*service_did_ != published) log("the service presents itself as " + published + ", not " + *service_did_);
+    if (*service_did_ != published) {
+      log("the service presents itself as " + published + ", not " + *service_did_ + "; no call will be sent to it");
+      impostor_ = published;
+    }
     return;
   }
   const auto doc = meta.find("did_document");
@@ -101,9 +105,11 @@ AgentInbound AgentGate::sign_call(Json message, bool may_be_warm) {
   std::optional<std::string> did;
   std::optional<ToolInfo> info;
   std::optional<std::string> token;
+  std::optional<std::string> impostor;
   {
     std::lock_guard lock(mu_);
     did = service_did_;
+    impostor = impostor_;
     if (auto t = tools_.find(in.exchange.tool); t != tools_.end()) info = t->second;
     if (info && may_be_warm) {
       if (auto s = sessions_.find(info->capability); s != sessions_.end()) {
@@ -115,6 +121,17 @@ AgentInbound AgentGate::sign_call(Json message, bool may_be_warm) {
         }
       }
     }
+  }
+  if (impostor) {
+    // Its arguments are not for a server this agent does not trust: answered here.
+    const std::string why = "the service presents itself as " + *impostor + ", not the configured " +
+                            options_.service_did.value_or(did.value_or("service")) +
+                            " (--service-did / --service-did-doc): the call was not sent";
+    log("tools/call " + in.exchange.tool + ": " + why);
+    in.answer_now = true;
+    in.exchange.kind = AgentExchange::Kind::kOther;
+    in.message = error_response(message.value("id", Json()), kReceiptUnverified, why);
+    return in;
   }
   if (!info || !did) {
     if (!info) log("tools/call " + in.exchange.tool + ": the service did not mark it as needing a handshake; sent as is");

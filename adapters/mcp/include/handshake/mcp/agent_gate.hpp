@@ -72,8 +72,11 @@ struct AgentExchange {
 };
 
 struct AgentInbound {
-  Json message;           // what to send on to the service
+  Json message;           // what to send on to the service; with `answer_now`, the client's answer
   AgentExchange exchange;  // for on_response
+  // Nothing goes to the service: `message` answers the client at once (a tools/call for a service
+  // that presented itself as another DID than the configured one: -32011, its arguments kept here).
+  bool answer_now = false;
 };
 
 // What on_response makes of the service's response. A caller must handle both (std::visit):
@@ -130,6 +133,7 @@ class AgentGate {
   mutable std::mutex mu_;
   std::optional<std::string> service_did_;
   std::optional<crypto::PublicKey> service_key_;
+  std::optional<std::string> impostor_;  // the DID a service presented instead of the configured one
   std::map<std::string, ToolInfo> tools_;
   std::map<std::string, Session> sessions_;  // by capability
   std::uint64_t next_session_serial_ = 1;
