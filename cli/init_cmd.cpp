@@ -319,7 +319,8 @@ int cmd_init(const std::vector<std::string>& argv) {
         << "The skills echo and list-invoices run with a receipt; rename them in skills.yaml to your agent's.\n\n";
   }
   out << "Renew the delegation before it expires (then restart the agent role):\n"
-      << "  " << command_line(renew) << " > " << shell_word(p("chain.json")) << "\n";
+      << "  " << command_line(renew) << " > " << shell_word(p("chain.json.new")) << " && mv "
+      << shell_word(p("chain.json.new")) << " " << shell_word(p("chain.json")) << "\n";
   return kOk;
 }
 

@@ -101,6 +101,19 @@ resign_link chain1.json org.key 's/"sub_delegation_depth_remaining":1/"sub_deleg
 echo "[$(cat flat_root.json),$(sed 's/^\[.*},{/{/; s/\]$//' chain2.json)]" >deep.json
 expect 1 "verify a chain past its depth" -- "$HSK" verify "${docs[@]}" deep.json
 contains out "depth exhausted" "depth refused"
+# Every grant of every link is checked, not only the leaf's: a middle link adding a capability its
+# parent never granted is refused even when the leaf does not use it.
+"$HSK" delegate --key org.key --to "$agent" --capability $cap --delegable --depth 2 >root2.json || bad "root depth 2"
+mid=$(sed 's/^\[//; s/\]$//' root2.json | sed -E "s/\"id\":\"[^\"]*\"//; s/,,/,/; s/\"iss\":\"[^\"]*\"/\"iss\":\"$agent\"/; s/\"(aud|sub)\":\"[^\"]*\"/\"\1\":\"$sub\"/g; s/\"sub_delegation_depth_remaining\":2/\"sub_delegation_depth_remaining\":1,\"parent_delegation_id\":\"$(nth_str root2.json id)\"/; s/\"capabilities\":\[/\"capabilities\":[{\"constraints\":{},\"delegable\":true,\"name\":\"billing.invoices.pay\"},/" |
+  "$HSK" sign --key agent.key)
+echo "[$(sed 's/^\[//; s/\]$//' root2.json),$mid]" >mid2.json
+expect 0 "a sub-delegation the sub-agent holds, for the next step" -- "$HSK" delegate --key sub.key --to "$agent" \
+  --capability $cap --parent mid2.json
+cp out extra.json
+expect 1 "verify a chain whose middle link grants more than its parent" -- "$HSK" verify "${docs[@]}" extra.json
+contains out "^chain\[1\] .*: invalid: scope_exceeded" "extra grant refused"
+contains err "does not grant billing.invoices.pay" "extra grant named"
+contains out "^chain\[2\] .*: not checked" "later link not checked"
 expect 1 "verify an expired chain" -- "$HSK" verify "${docs[@]}" expired.json
 contains out "^chain\[0\] $dt1: invalid: expired" "expired link line"
 echo '[]' >empty.json

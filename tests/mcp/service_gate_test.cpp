@@ -34,7 +34,7 @@ TEST_CASE("mcp gate: tools/list and initialize carry the handshake metadata", "[
   World w;
   const Json list = w.through_middleware(Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/list"}});
   const Json& tools = list["result"]["tools"];
-  REQUIRE(tools.size() == 5);
+  REQUIRE(tools.size() == 4);  // unmapped-tool is left out: under `unmapped: refuse` it would be refused
   std::map<std::string, Json> by_name;
   for (const auto& t : tools) by_name[t["name"]] = t;
   const Json& sum = by_name["get-sum"]["_meta"][std::string(mcp::kToolKey)];
@@ -43,7 +43,7 @@ TEST_CASE("mcp gate: tools/list and initialize carry the handshake metadata", "[
   CHECK(sum["constraints"]["max_a"]["from"] == "arguments.a");
   CHECK(sum["constraints"]["max_b"]["default"] == 0);
   CHECK(by_name["echo"]["_meta"][std::string(mcp::kToolKey)]["capability"] == "text.echo");
-  CHECK_FALSE(by_name["unmapped-tool"].contains("_meta"));
+  CHECK(by_name.count("unmapped-tool") == 0);
   const Json& svc = list["result"]["_meta"][std::string(mcp::kServiceKey)];
   CHECK(svc["did"] == w.svc.did_string());
   CHECK(svc["version"] == "0.2.3");
@@ -225,8 +225,36 @@ TEST_CASE("mcp gate: refusals are signed JSON-RPC errors naming the code", "[mcp
   }
 }
 
+TEST_CASE("mcp gate: a map naming a tool the server does not offer is logged once", "[mcp][gate]") {
+  World w;
+  auto map = must(mcp::ToolMap::from_yaml(std::string(kToolsYaml) + "  ech0:\n    capability: text.echo\n"));
+  std::vector<std::string> logs;
+  mcp::GateOptions o;
+  o.log = [&](const std::string& l) { logs.push_back(l); };
+  const mcp::ServiceGate gate(*w.service, map, o);
+  const mcp::Middleware mw(gate);
+  for (int i = 0; i < 2; ++i) (void)mw.wrap(server)(Json{{"jsonrpc", "2.0"}, {"id", i}, {"method", "tools/list"}});
+  REQUIRE(logs.size() == 1);
+  CHECK_THAT(logs[0], Catch::Contains("ech0") && !Catch::Contains("echo,"));
+  // What --check uses: the names, and nothing for a paginated (partial) list.
+  const Json offered{{"tools", Json::array({Json{{"name", "echo"}}, Json{{"name", "get-sum"}}})}};
+  CHECK(mcp::missing_tools(map, offered) == std::vector<std::string>{"ech0", "fail", "list-invoices"});
+  Json paged = offered;
+  paged["nextCursor"] = "2";
+  CHECK(mcp::missing_tools(map, paged).empty());
+}
+
 TEST_CASE("mcp gate: unmapped tools pass through when the map says pass", "[mcp][gate]") {
   World w(0, mcp::UnmappedTools::kPassThrough);
+  {
+    // ... and are listed, without handshake metadata.
+    const Json list = w.through_middleware(Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/list"}});
+    bool listed = false;
+    for (const auto& t : list["result"]["tools"]) {
+      if (t["name"] == "unmapped-tool") listed = !t.contains("_meta");
+    }
+    CHECK(listed);
+  }
   const Json r = w.through_middleware(World::call(1, "unmapped-tool", {{"message", "x"}}, std::nullopt));
   CHECK(r["result"]["content"][0]["text"] == "Echo: x");
   CHECK_FALSE(r["result"].contains("_meta"));

@@ -212,6 +212,7 @@ int run_service(const Args& a, std::size_t max_bytes) {
   auto service = (*setup)->make_service(clock);
 
   mcp::GateOptions options;
+  options.log = [](const std::string& line) { log(line); };
   if (auto d = opt(a, "did-doc")) {
     auto doc = read_json(*d);
     if (!doc.ok()) return fail(*d, doc.error());

@@ -1,5 +1,7 @@
 #include "handshake/mcp/service_gate.hpp"
 
+#include <set>
+
 #include "handshake/mcp/stdio.hpp"
 
 namespace handshake::mcp {
@@ -136,13 +138,27 @@ Json ServiceGate::on_response(const Exchange& exchange, Json response) const {
     case Exchange::Kind::kToolsList: {
       auto r = response.find("result");
       if (r == response.end() || !r->is_object()) return response;
-      if (auto tools = r->find("tools"); tools != r->end() && tools->is_array()) {
-        for (auto& t : *tools) {
-          if (!t.is_object() || !t.contains("name") || !t["name"].is_string()) continue;
-          if (const ToolRule* rule = map_.find(t["name"].get<std::string>())) {
-            meta_of(t)[std::string(kToolKey)] = ToolMap::describe(*rule, service_.options().capabilities);
-          }
+      if (options_.log && !told_missing_.load(std::memory_order_relaxed)) {
+        if (auto missing = missing_tools(map_, *r); !missing.empty() && !told_missing_.exchange(true)) {
+          std::string names;
+          for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+          options_.log("the tool map names tools the server does not offer: " + names + " (a typo in the map?)");
         }
+      }
+      if (auto tools = r->find("tools"); tools != r->end() && tools->is_array()) {
+        Json kept = Json::array();
+        for (auto& t : *tools) {
+          const ToolRule* rule = t.is_object() && t.contains("name") && t["name"].is_string()
+                                     ? map_.find(t["name"].get<std::string>())
+                                     : nullptr;
+          if (rule != nullptr) {
+            meta_of(t)[std::string(kToolKey)] = ToolMap::describe(*rule, service_.options().capabilities);
+          } else if (map_.unmapped() == UnmappedTools::kRefuse) {
+            continue;  // every call to it would be refused: not offered
+          }
+          kept.push_back(std::move(t));
+        }
+        *tools = std::move(kept);
       }
       meta_of(*r)[std::string(kServiceKey)] = service_meta();
       return response;
@@ -193,6 +209,21 @@ Json Middleware::handle(Json message, std::string_view raw, const Handler& next)
 
 Handler Middleware::wrap(Handler next) const {
   return [this, next = std::move(next)](const Json& message) { return handle(message, {}, next); };
+}
+
+std::vector<std::string> missing_tools(const ToolMap& map, const Json& result) {
+  std::vector<std::string> missing;
+  if (!result.is_object() || result.contains("nextCursor")) return missing;
+  const auto tools = result.find("tools");
+  if (tools == result.end() || !tools->is_array()) return missing;
+  std::set<std::string, std::less<>> offered;
+  for (const auto& t : *tools) {
+    if (t.is_object() && t.contains("name") && t["name"].is_string()) offered.insert(t["name"].get<std::string>());
+  }
+  for (const auto& [name, rule] : map.rules()) {
+    if (offered.count(name) == 0) missing.push_back(name);
+  }
+  return missing;
 }
 
 std::string Middleware::handle_line(std::string_view line, const Handler& next, std::size_t max_bytes) const {

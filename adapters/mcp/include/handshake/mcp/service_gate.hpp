@@ -14,7 +14,8 @@
 //       server gets a receipt (status "error", committing to the error object) in
 //       error.data["ai.handshake/receipt"] when data is absent or an object
 //     tools/list: each mapped tool's _meta gains "ai.handshake/tool"; result._meta gains
-//       "ai.handshake/service"
+//       "ai.handshake/service"; under `unmapped: refuse` the tools the map does not name are left
+//       out (they would be refused); map entries the server does not offer are logged, once
 //     initialize: result._meta gains "ai.handshake/service"
 //
 // A tools/call is checked like this (the refusal is always signed by the service):
@@ -28,11 +29,13 @@
 // does not need it.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "handshake/json.hpp"
 #include "handshake/mcp/envelope.hpp"
@@ -52,7 +55,13 @@ struct GateOptions {
   std::function<void(const Json& receipt)> on_receipt;
   // Called with every refusal sent (for logs and metrics).
   std::function<void(const Decision& decision, std::string_view tool)> on_refusal;
+  // Told what an operator should know (a map naming tools the server does not offer). Optional.
+  std::function<void(const std::string&)> log;
 };
+
+// The tools `map` names that a tools/list result does not offer, sorted (a typo such as "ech0"
+// in the map). Empty when the result is paginated (nextCursor): the list is not whole.
+[[nodiscard]] std::vector<std::string> missing_tools(const ToolMap& map, const Json& tools_list_result);
 
 // What the gate keeps about a forwarded request until its response arrives.
 struct Exchange {
@@ -92,6 +101,7 @@ class ServiceGate {
   Service& service_;
   ToolMap map_;
   GateOptions options_;
+  mutable std::atomic<bool> told_missing_{false};  // missing_tools logged once
 };
 
 // A JSON-RPC handler of an MCP server: a request or notification in, its response out (a null
