@@ -352,10 +352,9 @@ async function throughAgent(client, rootsSeen, receiptsFile, { everything, resta
       verifyReceiptOffline(r);
     });
   }
-  await step('a tool the map does not name is refused (policy_denied)', async () => {
-    const other = tools.find((t) => !t._meta?.['ai.handshake/tool']);
-    assert.ok(other, 'some tool is unmapped');
-    assert.equal(await refusalOf(client.callTool({ name: other.name, arguments: {} })), 'policy_denied');
+  await step('a tool the map does not name is not listed (unmapped: refuse), and a call to it is refused (policy_denied)', async () => {
+    assert.ok(tools.length > 0 && tools.every((t) => t._meta?.['ai.handshake/tool']), 'only mapped tools are listed');
+    assert.equal(await refusalOf(client.callTool({ name: 'get-tiny-image', arguments: {} })), 'policy_denied');
   });
   await client.close();
   await step('the agent kept every verified receipt', async () => {
