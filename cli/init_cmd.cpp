@@ -4,8 +4,6 @@
 // proxy roles against it. Everything is made by the library calls hsk keygen, hsk did and
 // hsk delegate use; nothing here signs by itself.
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -211,20 +209,20 @@ int cmd_init(const std::vector<std::string>& argv) {
   const Layout layout = what == "mcp" ? mcp_layout() : a2a_layout();
 
   namespace fs = std::filesystem;
+  const auto io_refused = [&](const char* reason, const std::string& message) {
+    return refused(cmd, handshake::make_error(handshake::ErrorCode::kIo, reason, message));
+  };
   std::error_code ec;
   const fs::path dir = fs::absolute(a->positional[1], ec);
-  if (ec) return refused(cmd, handshake::Error{handshake::ErrorCode::kIo, "init.dir", "cannot resolve " + a->positional[1]});
+  if (ec) return io_refused("init.dir", "cannot resolve " + a->positional[1]);
   if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec)) {
-      return refused(cmd, handshake::Error{handshake::ErrorCode::kIo, "init.dir", dir.string() + " is not a directory"});
-    }
+    if (!fs::is_directory(dir, ec)) return io_refused("init.dir", dir.string() + " is not a directory");
     if (!force && !fs::is_empty(dir, ec)) {
-      return refused(cmd, handshake::Error{handshake::ErrorCode::kIo, "init.not_empty",
-                                           dir.string() + " is not empty (--force writes into it anyway)"});
+      return io_refused("init.not_empty", dir.string() + " is not empty (--force writes into it anyway)");
     }
   }
   fs::create_directories(dir / "dids", ec);
-  if (ec) return refused(cmd, handshake::Error{handshake::ErrorCode::kIo, "init.dir", "cannot create " + dir.string()});
+  if (ec) return io_refused("init.dir", "cannot create " + dir.string());
 
   // Keys and DID Documents (hsk keygen, hsk did).
   struct Role {
@@ -288,11 +286,13 @@ int cmd_init(const std::vector<std::string>& argv) {
     agent_role.push_back("--");
     agent_role.insert(agent_role.end(), service_role.begin(), service_role.end());
   } else {
-    for (const char* w : {"--listen", "127.0.0.1:8082", "--upstream", "http://127.0.0.1:8081/"}) agent_role.push_back(w);
+    for (const char* w : {"--listen", "127.0.0.1:8082", "--upstream", "http://127.0.0.1:8081/"}) {
+      agent_role.push_back(w);
+    }
   }
-  const std::vector<std::string> renew{"hsk", "delegate", "--key", p("org.key"), "--to", agent.did_string(),
-                                       "--capability", layout.capability, "--constraints", canonical(layout.constraints),
-                                       "--ttl", std::to_string(ttl)};
+  const std::vector<std::string> renew{
+      "hsk", "delegate", "--key", p("org.key"), "--to", agent.did_string(), "--capability", layout.capability,
+      "--constraints", canonical(layout.constraints), "--ttl", std::to_string(ttl)};
 
   auto& out = std::cout;
   out << "Wrote a Handshake " << what << " starting point to " << dir.string() << ":\n"

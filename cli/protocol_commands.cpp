@@ -30,6 +30,7 @@
 #include "handshake/agent.hpp"
 #include "handshake/capability.hpp"
 #include "handshake/chain.hpp"
+#include "handshake/command_line.hpp"
 #include "handshake/config.hpp"
 #include "handshake/did.hpp"
 #include "handshake/did_document.hpp"
@@ -173,7 +174,11 @@ handshake::Result<std::size_t> append_revocation(const std::string& path, const 
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) {
     auto existing = read_json_input(path);
-    if (!existing.ok()) return in_file(path, existing.error());
+    if (!existing.ok()) {
+      Error e = in_file(path, existing.error());
+      e.message += " (a revocations file is a JSON array of statements, [] when it holds none); not changed";
+      return e;
+    }
     if (!existing->is_array()) {
       return handshake::make_error(handshake::ErrorCode::kSchema, "revocations.not_array",
                                    path + " is not a JSON array of RevocationStatements; not changed");
@@ -431,19 +436,43 @@ int cmd_service_revoke(const std::vector<std::string>& argv) {
 
 }  // namespace
 
+int cmd_service_check(const std::vector<std::string>& argv) {
+  static const char* kHelp =
+      "usage: hsk service check --config SERVICE.yaml     (also: hsk service --check --config SERVICE.yaml)\n"
+      "\n"
+      "Loads SERVICE.yaml and everything it names (key, DID Documents, capabilities, revocations, stores)\n"
+      "and prints one line per thing checked: ok, warning or error (a trust root whose key is not known,\n"
+      "a key that does not sign, ...). Exit 0 when there is no error, 1 otherwise, 2 usage.\n";
+  const std::string cmd = "service check";
+  std::string err;
+  auto a = parse_args(argv, {"config"}, {"check"}, err);
+  if (!a) return usage_error(cmd, err);
+  if (a->help) return std::cout << kHelp, kOk;
+  const auto config = opt(*a, "config");
+  if (!config) return usage_error(cmd, "--config is required");
+  if (!a->positional.empty()) return usage_error(cmd, "unexpected argument " + a->positional[0]);
+  handshake::CheckReport report;
+  (void)handshake::check_service_config(*config, report);
+  return report.print(stdout);
+}
+
 int cmd_service(const std::vector<std::string>& argv) {
   static const char* kHelp =
       "usage: hsk service verify --config SERVICE.yaml [REQUEST|-|--lines]\n"
       "       hsk service revoke --config SERVICE.yaml STATEMENT.json|-\n"
+      "       hsk service check --config SERVICE.yaml\n"
       "\n"
       "  verify   verify a HandshakeRequest as the configured service; prints the signed answer\n"
       "  revoke   add a signed RevocationStatement to the configured revocation store\n"
-      "(hsk service verify --help, hsk service revoke --help for details)\n";
-  if (argv.empty()) return usage_error("service", "expected a subcommand: verify or revoke");
+      "  check    load the configuration and everything it names; one line per problem\n"
+      "(hsk service verify --help, hsk service revoke --help, hsk service check --help for details)\n";
+  if (argv.empty()) return usage_error("service", "expected a subcommand: verify, revoke or check");
   if (argv[0] == "--help" || argv[0] == "-h") return std::cout << kHelp, kOk;
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
   if (argv[0] == "verify") return cmd_service_verify(rest);
   if (argv[0] == "revoke") return cmd_service_revoke(rest);
+  if (argv[0] == "check") return cmd_service_check(rest);
+  if (argv[0] == "--check") return cmd_service_check(argv);
   return usage_error("service", "unknown subcommand '" + argv[0] + "'");
 }
 

@@ -131,6 +131,18 @@ expect 3 "an agent whose DID Document the service lacks: the refusal says which 
   "$HSK" service verify --config service_nodocs.yaml rq.json
 contains err "did_documents" "no key known names did_documents"
 
+# --- hsk service check ----------------------------------------------------------------------------
+expect 0 "service check: a good configuration" -- "$HSK" service check --config service.yaml
+contains out "^ok: trust root $org: key known" "the trust root's key is known"
+contains out "^ok: the service's key signs" "the key signs"
+grep -v '^did_documents' service.yaml >service_noroot.yaml
+echo "did_documents: [agent.did.json]" >>service_noroot.yaml
+expect 1 "service check: a trust root without its DID Document is an error" -- "$HSK" service --check --config service_noroot.yaml
+contains out "^error: trust root $org: no key known (add its DID Document to did_documents" "names the fix"
+printf 'identity: svc.key\ntrust_roots: [%s]\nbogus_key: 1\n' "$org" >service_bogus.yaml
+expect 1 "service check: an unknown key" -- "$HSK" service check --config service_bogus.yaml
+contains out "^error: .*bogus_key" "names the unknown key"
+
 expect 0 "request to the wrong service (signed)" -- "$HSK" request --key sub.key --chain chain2.json --to "$org" \
   --capability $cap
 cp out rq_wrong.json

@@ -8,6 +8,7 @@
 // binary knows its role, an option that belongs to another role.
 #pragma once
 
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
@@ -52,6 +53,39 @@ class CommandLine {
   std::vector<std::string> positional_, command_;
   std::vector<OptionSpec> rules_;
   bool help_ = false, version_ = false;
+};
+
+// What `--check` prints: one line per thing checked ("ok: ...", "warning: ...", "error: ..."),
+// and the exit code (0 when there is no error; warnings do not fail a check).
+class CheckReport {
+ public:
+  void ok(const std::string& what) { lines_.push_back("ok: " + what); }
+  void warning(const std::string& what) { lines_.push_back("warning: " + what); }
+  void error(const std::string& what) {
+    lines_.push_back("error: " + what);
+    ++errors_;
+  }
+  // `what` is fine, or the error that says why not; true when fine.
+  template <typename T>
+  bool check(const std::string& what, const Result<T>& r) {
+    if (r.ok()) {
+      ok(what);
+      return true;
+    }
+    error(what + ": " + r.error().to_string());
+    return false;
+  }
+  [[nodiscard]] const std::vector<std::string>& lines() const { return lines_; }
+  [[nodiscard]] int exit_code() const { return errors_ == 0 ? 0 : 1; }
+  // Prints the lines to `out` (one per line) and returns exit_code().
+  int print(std::FILE* out) const {
+    for (const auto& l : lines_) std::fprintf(out, "%s\n", l.c_str());
+    return exit_code();
+  }
+
+ private:
+  std::vector<std::string> lines_;
+  int errors_ = 0;
 };
 
 // "HOST:PORT" (an IPv6 host in brackets), port 0..65535 (0: any free port). Errors: kInvalidArgument

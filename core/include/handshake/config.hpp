@@ -75,4 +75,10 @@ class ServiceSetup {
   std::unique_ptr<RateLimiter> limiter_;
 };
 
+class CheckReport;
+// `--check`: loads the configuration at `path` and reports on it (command_line.hpp): the service's
+// DID and key, whether every trust root's key is known, the lifetimes it accepts. Returns the
+// setup, or null when it does not load (the reason is in the report).
+std::unique_ptr<ServiceSetup> check_service_config(const std::filesystem::path& path, CheckReport& report);
+
 }  // namespace handshake
