@@ -1,6 +1,7 @@
 // hsk-mcp-proxy internals: what a role does to each message (Route), and the two transports.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -88,5 +89,13 @@ struct HttpOptions {
 // MCP-Protocol-Version and the other end-to-end headers pass both ways. Runs until SIGTERM/SIGINT
 // (net::serve_until_signal; SIGHUP reloads the TLS certificate and key).
 int run_http(const HttpOptions& options, const Route& route);
+
+// --check: the server's tools/list result, asked once after an initialize, over stdio (spawning
+// `command`, stopped afterwards) or Streamable HTTP. Errors: kUnavailable "mcp.probe" saying why,
+// and those of net::Client.
+[[nodiscard]] handshake::Result<Json> probe_tools_stdio(const std::vector<std::string>& command,
+                                                        std::chrono::milliseconds timeout);
+[[nodiscard]] handshake::Result<Json> probe_tools_http(const handshake::net::Url& url,
+                                                       const handshake::net::ClientOptions& client);
 
 }  // namespace hsk::mcp_proxy

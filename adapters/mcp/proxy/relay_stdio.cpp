@@ -18,6 +18,7 @@
 #include "handshake/mcp/envelope.hpp"
 #include "handshake/net/http.hpp"
 #include "handshake/mcp/stdio.hpp"
+#include "handshake/net/sse.hpp"
 #include "relay.hpp"
 
 namespace hsk::mcp_proxy {
@@ -267,6 +268,118 @@ int run_stdio(const StdioOptions& options, const Route& route) {
   // stdin ended: the client is done. Let the server finish what it has, then stop it.
   finish(-1, false);
   return 0;
+}
+
+namespace {
+
+// The MCP handshake a client opens with, then tools/list (id 2): what --check asks a server.
+std::vector<Json> probe_messages() {
+  return {Json{{"jsonrpc", "2.0"},
+               {"id", 1},
+               {"method", "initialize"},
+               {"params", Json{{"protocolVersion", "2025-06-18"},
+                               {"capabilities", Json::object()},
+                               {"clientInfo", Json{{"name", "hsk-mcp-proxy --check"}, {"version", "1"}}}}}},
+          Json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}},
+          Json{{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tools/list"}}};
+}
+
+handshake::Error probe_error(const std::string& why) {
+  return handshake::make_error(handshake::ErrorCode::kUnavailable, "mcp.probe", why);
+}
+
+}  // namespace
+
+handshake::Result<Json> probe_tools_stdio(const std::vector<std::string>& command, std::chrono::milliseconds timeout) {
+  sigset_t mask;
+  ::pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+  Child child;
+  if (!spawn(command, mask, child)) return probe_error("cannot start " + command[0] + ": " + std::strerror(errno));
+  std::string out;
+  for (const auto& m : probe_messages()) out += mcp::serialize(m) + "\n";
+  std::mutex mu;
+  const bool written = write_all(child.in, mu, out);
+  std::optional<Json> result;
+  std::string error = written ? "" : "the server's stdin closed";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  mcp::LineFramer framer(64 * 1024 * 1024);
+  char chunk[65536];
+  while (written && !result && error.empty()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      error = "no answer to tools/list within " + std::to_string(timeout.count()) + " ms";
+      break;
+    }
+    pollfd p{child.out, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    const ssize_t n = ::read(child.out, chunk, sizeof chunk);
+    if (n <= 0) {
+      error = "the server ended before it answered tools/list";
+      break;
+    }
+    framer.feed(
+        std::string_view(chunk, static_cast<std::size_t>(n)),
+        [&](std::string_view line) {
+          auto m = mcp::decode(line);
+          if (!m || !m->is_object() || m->value("id", Json()) != 2) return;
+          if (m->contains("result")) {
+            result = (*m)["result"];
+          } else {
+            error = "tools/list answered " + mcp::serialize(m->value("error", Json())).substr(0, 200);
+          }
+        },
+        [](std::size_t, const Json&) {});
+  }
+  ::close(child.in);
+  if (wait_for(child.pid, std::chrono::milliseconds(1000)) < 0) {
+    ::kill(child.pid, SIGTERM);
+    if (wait_for(child.pid, std::chrono::milliseconds(2000)) < 0) {
+      ::kill(child.pid, SIGKILL);
+      (void)wait_for(child.pid, std::chrono::milliseconds(2000));
+    }
+  }
+  ::close(child.out);
+  if (result) return std::move(*result);
+  return probe_error(error);
+}
+
+handshake::Result<Json> probe_tools_http(const handshake::net::Url& url, const handshake::net::ClientOptions& client) {
+  auto c = handshake::net::Client::open(url, client);
+  if (!c.ok()) return c.error();
+  httplib::Headers headers{{"Accept", "application/json, text/event-stream"}};
+  std::optional<Json> result;
+  for (const auto& m : probe_messages()) {
+    auto r = (*c)->post(url.path, mcp::serialize(m), "application/json", headers);
+    if (!r.ok()) return r.error();
+    if (r->status >= 400) {
+      return probe_error(mcp::serialize(m["method"]) + " answered HTTP " + std::to_string(r->status) + ": " +
+                         r->body.substr(0, 200));
+    }
+    if (auto sid = r->headers.find("Mcp-Session-Id"); sid != r->headers.end()) {
+      headers.erase("Mcp-Session-Id");
+      headers.emplace("Mcp-Session-Id", sid->second);
+    }
+    if (!m.contains("id") || m["id"] != 2) continue;
+    // A JSON body, or an event stream whose events carry the response.
+    std::vector<std::string> bodies;
+    auto ct = r->headers.find("Content-Type");
+    if (ct != r->headers.end() && ct->second.rfind("text/event-stream", 0) == 0) {
+      handshake::net::SseSplitter split;
+      auto on = [&](const handshake::net::SseEvent& ev) { bodies.push_back(ev.data()); };
+      split.feed(r->body, on);
+      split.finish(on);
+    } else {
+      bodies.push_back(r->body);
+    }
+    for (const auto& b : bodies) {
+      auto answer = mcp::decode(b);
+      if (answer && answer->is_object() && answer->value("id", Json()) == 2 && answer->contains("result")) {
+        result = (*answer)["result"];
+      }
+    }
+  }
+  if (result) return std::move(*result);
+  return probe_error("tools/list got no result");
 }
 
 }  // namespace hsk::mcp_proxy
