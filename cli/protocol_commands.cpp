@@ -132,37 +132,6 @@ handshake::Result<std::unique_ptr<handshake::ServiceSetup>> load_setup(const std
   return setup;
 }
 
-// Before signing a request: the chain must be held by the signing key and every link must be
-// valid now, with the clock skew a service allows by default (chain.hpp, step 3), so a mistake is
-// named here and not by a service's refusal later. Signatures and scope stay the service's
-// business. Errors: kInvalidArgument "chain.not_holder", "chain.not_yet_valid", "chain.expired",
-// each naming the link (FILE[i] (dt_...)).
-handshake::Status check_chain_usable(const std::string& path, const std::vector<handshake::DelegationToken>& chain,
-                                     const std::string& holder, handshake::Timestamp now) {
-  const auto skew = handshake::ChainOptions{}.clock_skew;
-  auto link_name = [&](std::size_t i) { return path + "[" + std::to_string(i) + "] (" + chain[i].id + ")"; };
-  const std::size_t leaf = chain.size() - 1;
-  if (chain[leaf].sub != holder) {
-    return handshake::make_error(handshake::ErrorCode::kInvalidArgument, "chain.not_holder",
-                                 link_name(leaf) + ": the chain's leaf is held by " + chain[leaf].sub +
-                                     ", not by --key's DID " + holder);
-  }
-  const std::string at = " (now " + handshake::time::format_rfc3339(now) + ")";
-  for (std::size_t i = 0; i < chain.size(); ++i) {
-    const auto& link = chain[i];
-    if (now + skew < link.nbf || now + skew < link.iat) {
-      return handshake::make_error(handshake::ErrorCode::kInvalidArgument, "chain.not_yet_valid",
-                                   link_name(i) + " is not valid before " +
-                                       handshake::time::format_rfc3339(std::max(link.nbf, link.iat)) + at);
-    }
-    if (now - skew > link.exp) {
-      return handshake::make_error(handshake::ErrorCode::kInvalidArgument, "chain.expired",
-                                   link_name(i) + " expired at " + handshake::time::format_rfc3339(link.exp) + at);
-    }
-  }
-  return {};
-}
-
 // Appends `statement` to the revocations file at `path` (the JSON array a service's
 // `revocations: {files: [...]}` reads), creating it when absent. The new array goes to a temporary
 // file in the same directory, which then replaces `path` by rename(2): a service reading the file
@@ -327,7 +296,9 @@ int cmd_request(const std::vector<std::string>& argv) {
   auto chain = load_chain(*chain_path);
   if (!chain.ok()) return refused(cmd, chain.error());
   const auto now = now_seconds();
-  if (auto s = check_chain_usable(*chain_path, *chain, id->did_string(), now); !s.ok()) return refused(cmd, s.error());
+  if (auto s = handshake::check_held_chain(*chain, id->did_string(), now, {}, *chain_path); !s.ok()) {
+    return refused(cmd, s.error());
+  }
 
   handshake::AgentAttestation attestation;
   attestation.deployer = deployer.value_or(chain->front().iss);

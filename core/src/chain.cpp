@@ -236,4 +236,29 @@ ChainVerdict validate_chain(const HandshakeRequest& request, const ChainOptions&
   return v;
 }
 
+Status check_held_chain(const std::vector<DelegationToken>& chain, const std::string& holder, Timestamp now,
+                        const ChainOptions& options, const std::string& source) {
+  if (chain.empty()) return make_error(ErrorCode::kInvalidArgument, "chain.empty", source + " holds no delegation");
+  const auto skew = std::chrono::duration_cast<std::chrono::microseconds>(options.clock_skew);
+  auto name = [&](std::size_t i) { return source + "[" + std::to_string(i) + "] (" + chain[i].id + ")"; };
+  const std::size_t leaf = chain.size() - 1;
+  if (chain[leaf].sub != holder) {
+    return make_error(ErrorCode::kInvalidArgument, "chain.not_holder",
+                      name(leaf) + ": the chain's leaf is held by " + chain[leaf].sub + ", not by " + holder);
+  }
+  const std::string at = " (now " + time::format_rfc3339(now) + ")";
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    const auto& link = chain[i];
+    if (now + skew < link.nbf || now + skew < link.iat) {
+      return make_error(ErrorCode::kInvalidArgument, "chain.not_yet_valid",
+                        name(i) + " is not valid before " + time::format_rfc3339(std::max(link.nbf, link.iat)) + at);
+    }
+    if (now - skew > link.exp) {
+      return make_error(ErrorCode::kInvalidArgument, "chain.expired",
+                        name(i) + " expired at " + time::format_rfc3339(link.exp) + at);
+    }
+  }
+  return {};
+}
+
 }  // namespace handshake

@@ -44,7 +44,7 @@ expect 1 "request with a chain held by another key" -- "$HSK" request --key agen
   --to "$svc" --capability $cap
 contains err "chain.not_holder" "not-holder reason"
 contains err "chain2.json\[1\] ($dt2)" "not-holder names the leaf link"
-contains err "held by $sub, not by --key's DID $agent" "not-holder names both DIDs"
+contains err "held by $sub, not by $agent" "not-holder names both DIDs"
 one_line_err "not-holder"; no_stdout "not-holder"
 
 resign_link chain1.json org.key 's/"iat":"[^"]*"/"iat":"2020-01-01T00:00:00Z"/; s/"nbf":"[^"]*"/"nbf":"2020-01-01T00:00:00Z"/; s/"exp":"[^"]*"/"exp":"2020-01-01T00:10:00Z"/' \

@@ -70,6 +70,15 @@ struct ChainVerdict {
                                           const KeyResolver& keys, const RevocationSource& revocations,
                                           Timestamp now);
 
+// What an agent checks of its own chain before using it (hsk request, the agent proxies' --check):
+// the leaf is held by `holder` and every link is valid at `now`, within options.clock_skew, as a
+// service will check it (step 3). Signatures and scope stay the service's business. Errors:
+// kInvalidArgument "chain.empty", "chain.not_holder", "chain.not_yet_valid", "chain.expired",
+// each naming the link as `source`[i] (its id).
+[[nodiscard]] Status check_held_chain(const std::vector<DelegationToken>& chain, const std::string& holder,
+                                      Timestamp now, const ChainOptions& options = {},
+                                      const std::string& source = "delegation_chain");
+
 // Revocation check alone, for warm sessions: every (id, issuer) and principal again at `now`.
 [[nodiscard]] std::optional<RefusalInfo> check_revocations(
     const std::vector<std::pair<std::string, std::string>>& delegations, const std::vector<std::string>& principals,
