@@ -415,6 +415,27 @@ if (mode === 'stdio') {
       (e) => e.code === -32011 && e.message.includes(did.svc) && e.message.includes('--service-did'));
     await c.close();
   });
+  await step('--check: a good configuration passes; a mapped tool the server lacks is a warning; a broken one fails', async () => {
+    const check = (args) => spawnSync(PROXY, [...args, '--check', '--', process.execPath, EVERYTHING, 'stdio'],
+      { cwd: work, encoding: 'utf8', timeout: 30000 });
+    const good = check(serviceArgs);
+    assert.equal(good.status, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, /^ok: the server offers \d+ tools$/m);
+    assert.match(good.stdout, /^warning: .*tool 'list-invoices' is mapped but the server does not offer it/m);
+    writeFileSync(file('tools-typo.yaml'), readFileSync(file('tools.yaml'), 'utf8').replace('  echo:', '  ech0:'));
+    const typo = check(['--role', 'service', '--config', file('service.yaml'), '--tools', file('tools-typo.yaml')]);
+    assert.equal(typo.status, 0);
+    assert.match(typo.stdout, /^warning: .*tool 'ech0' is mapped but the server does not offer it \(a typo\?\)$/m);
+    writeFileSync(file('service-broken.yaml'), 'identity: missing.key\ntrust_roots: [' + did.org + ']\n');
+    const broken = check(['--role', 'service', '--config', file('service-broken.yaml'), '--tools', file('tools.yaml')]);
+    assert.equal(broken.status, 1);
+    assert.match(broken.stdout, /^error: .*service-broken\.yaml: .*missing\.key/m);
+    const agent = spawnSync(PROXY, ['--role', 'agent', '--key', file('org.key'), '--chain', file('chain.json'), '--service-did', did.org,
+      '--check', '--', PROXY, ...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio'], { cwd: work, encoding: 'utf8', timeout: 30000 });
+    assert.equal(agent.status, 1, agent.stdout);
+    assert.match(agent.stdout, /^error: .*chain\.json\[0\] .*the chain's leaf is held by did:hsk:agent:\S+, not by did:hsk:org:/m);
+    assert.match(agent.stdout, /^error: the service presents itself as did:hsk:svc:\S+, not --service-did did:hsk:org:/m);
+  });
   await step('a 5 MB argument is answered -32012 with the call\'s id: the SDK client gets an error, not a hang', async () => {
     const big = newClient({ count: 0 });
     await big.connect(stdioTransport(PROXY, [...serviceArgs, '--', process.execPath, EVERYTHING, 'stdio']));

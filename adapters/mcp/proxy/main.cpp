@@ -78,6 +78,9 @@ constexpr const char* kHelp =
     "  --ca-file FILE       (HTTP) verify an https upstream against this CA (default: the system store)\n"
     "  --client-cert FILE --client-key FILE   (HTTP) client certificate for an https upstream (mTLS)\n"
     "An option of the other role is refused. --version prints the version.\n"
+    "--check loads everything the role would (configuration, keys, DID Documents, maps, stores, TLS\n"
+    "files), asks the server for tools/list once, and prints one line per thing checked (ok, warning:\n"
+    "a mapped tool the server does not offer, error); exit 0 without errors, 1 with.\n"
     "Only protocol messages go to stdout; logs go to stderr.\n";
 
 // Every option, with the roles it belongs to (handshake/command_line.hpp).
@@ -93,6 +96,7 @@ const handshake::CommandLineRules& rules() {
     for (const char* n : {"key", "chain", "service-did", "service-did-doc", "deployer", "model", "instance"}) {
       c.options.push_back({n, true, agent});
     }
+    c.options.push_back({"check", false, {}});
     for (const char* n : {"role", "receipts", "receipts-db", "receipts-db-password-file", "max-message-bytes", "path",
                           "listen", "upstream", "tls-cert", "tls-key", "tls-client-ca", "ca-file", "client-cert",
                           "client-key"}) {
@@ -382,6 +386,7 @@ int main(int argc, char** argv) {
     }
     if (max_bytes < 1024) return usage("--max-message-bytes must be at least 1024");
   }
+  if (a->has("check")) return run_check(*a, *role);
   if (*role == "service") return run_service(*a, max_bytes);
   return run_agent(*a, max_bytes);
 }

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "handshake/command_line.hpp"
 #include "handshake/json.hpp"
 #include "handshake/net/http.hpp"
 
@@ -97,5 +98,9 @@ int run_http(const HttpOptions& options, const Route& route);
                                                         std::chrono::milliseconds timeout);
 [[nodiscard]] handshake::Result<Json> probe_tools_http(const handshake::net::Url& url,
                                                        const handshake::net::ClientOptions& client);
+
+// --check (check.cpp): the role's options, files, stores and upstream, one line each on stdout.
+// Exit 0 without errors (warnings allowed), 1 with.
+int run_check(const handshake::CommandLine& a, const std::string& role);
 
 }  // namespace hsk::mcp_proxy
