@@ -411,6 +411,28 @@ await step('the service proxy kept the receipts it issued and the refusals it si
   for (const code of ['scope_exceeded', 'replay_detected', 'policy_denied']) assert.ok(codes.includes(code), `refusals kept: ${codes}`);
 });
 
+await step('--check: both roles against the running agents; a mapped skill the card lacks is a warning; mistakes fail', async () => {
+  const check = (args) => spawnSync(PROXY, [...args, '--check'], { cwd: work, encoding: 'utf8', timeout: 30000 });
+  writeFileSync(file('skills-typo.yaml'), readFileSync(file('skills.yaml'), 'utf8').replace('  echo:', '  ech0:'));
+  const svc = check(['--role', 'service', '--config', file('service.yaml'), '--skills', file('skills-typo.yaml'),
+    '--listen', '127.0.0.1:0', '--upstream', upstream]);
+  assert.equal(svc.status, 0, svc.stdout + svc.stderr);
+  assert.match(svc.stdout, /^ok: the upstream agent offers 3 skills$/m);
+  assert.match(svc.stdout, /^warning: .*skill 'ech0' is mapped but the upstream's Agent Card does not offer it/m);
+  const agent = check(['--role', 'agent', '--key', file('agent.key'), '--chain', file('chain.json'), '--listen', '127.0.0.1:0',
+    '--upstream', serviceAt, '--service-did', did.svc]);
+  assert.equal(agent.status, 0, agent.stdout + agent.stderr);
+  assert.match(agent.stdout, /^ok: the service's Agent Card \(Handshake extension, service DID\)$/m);
+  const wrong = check(['--role', 'agent', '--key', file('svc.key'), '--chain', file('chain.json'), '--listen', '127.0.0.1:0',
+    '--upstream', serviceAt, '--service-did', did.org]);
+  assert.equal(wrong.status, 1);
+  assert.match(wrong.stdout, /^error: .*chain\.json\[0\] .*held by did:hsk:agent:\S+, not by did:hsk:svc:/m);
+  const bare = check(['--role', 'agent', '--key', file('agent.key'), '--chain', file('chain.json'), '--listen', '127.0.0.1:0',
+    '--upstream', upstream, '--service-did', did.svc]);
+  assert.equal(bare.status, 1);
+  assert.match(bare.stdout, /^error: the service's Agent Card .*does not declare the Handshake extension/m);
+});
+
 await step('malformed JSON gets a JSON-RPC parse error', async () => {
   const r = await fetch(serviceAt, { method: 'POST', headers: { 'Content-Type': 'application/json', 'A2A-Version': '1.0' },
                                      body: '{"jsonrpc":"2.0","id":1,"id":2}' });

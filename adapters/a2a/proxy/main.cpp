@@ -50,7 +50,10 @@ const char* kUsage =
     "against the system store or --ca-file FILE, --client-cert FILE --client-key FILE for mutual TLS.\n"
     "--receipts FILE appends receipts (JSON Lines; the service: those it issued), --receipts-db keeps them\n"
     "in a SQLite file or a PostgreSQL database (postgresql://...; password from --receipts-db-password-file\n"
-    "FILE, owner-only, or PGPASSFILE). An option of the other role is refused. --version prints the version.\n";
+    "FILE, owner-only, or PGPASSFILE). An option of the other role is refused. --version prints the version.\n"
+    "--check loads everything the role would, fetches the upstream's Agent Card once (service: skills the\n"
+    "map names that the card lacks are warnings; agent: the card is checked as the role would take it)\n"
+    "and prints one line per thing checked; exit 0 without errors, 1 with.\n";
 
 
 // Every option, with the roles it belongs to.
@@ -62,6 +65,7 @@ const handshake::CommandLineRules& rules() {
       c.options.push_back({n, true, service});
     }
     c.options.push_back({"optional", false, service});
+    c.options.push_back({"check", false, both});
     for (const char* n : {"key", "chain", "skill", "service-did", "service-did-doc", "deployer", "model", "instance"}) {
       c.options.push_back({n, true, agent});
     }
@@ -127,6 +131,7 @@ int run(int argc, char** argv) {
   const auto role = a.get("role");
   if (!role || (*role != "service" && *role != "agent")) return usage("--role service or --role agent is required");
   if (auto st = a.check_role(*role); !st.ok()) return usage(st.error().message);
+  if (a.has("check")) return run_check(a, *role);
   const auto listen = a.get("listen"), upstream_url = a.get("upstream");
   if (!listen || !upstream_url) return usage("--listen HOST:PORT and --upstream URL are required");
   auto host_port = handshake::parse_listen(*listen);

@@ -13,6 +13,7 @@
 #include "handshake/a2a/agent_gate.hpp"
 #include "handshake/a2a/envelope.hpp"
 #include "handshake/a2a/service_gate.hpp"
+#include "handshake/command_line.hpp"
 #include "handshake/json.hpp"
 #include "handshake/net/http.hpp"
 
@@ -67,6 +68,10 @@ class Proxy {
   void post_stream(const std::shared_ptr<Step>& step, const httplib::Headers& headers, a2a::Version v,
                    httplib::Response& res);
 };
+
+// --check (check.cpp): the role's options, files, stores and the upstream's Agent Card, one line
+// each on stdout. Exit 0 without errors (warnings allowed), 1 with.
+int run_check(const handshake::CommandLine& a, const std::string& role);
 
 [[nodiscard]] std::unique_ptr<Proxy> service_proxy(const a2a::ServiceGate& gate);
 [[nodiscard]] std::unique_ptr<Proxy> agent_proxy(a2a::AgentGate& gate);
