@@ -25,8 +25,10 @@ int cmd_oauth(const std::vector<std::string>& argv) {
       "                        [--audience RESOURCE] [--agent-claim NAME] [--accept-agent-header]\n"
       "                        [--agent DID] [--max-ttl SECONDS] [--host 127.0.0.1] [--port 8090]\n"
       "                        [--ca-file FILE] [--client-cert FILE --client-key FILE]\n"
-      "                        [--tls-cert CERT.pem --tls-key KEY.pem [--tls-client-ca CA.pem]]\n"
+      "                        [--tls-cert CERT.pem --tls-key KEY.pem [--tls-client-ca CA.pem]] [--check]\n"
       "\n"
+      "--check loads everything the bridge would (key, scope map, client secret, TLS files), prints one line\n"
+      "and exits 0, or the first problem and exits 1; nothing is served, the authorization server not asked.\n"
       "Serves POST /v1/delegations (Authorization: Bearer <access token>) and POST /token (RFC 8693\n"
       "token exchange): each access token is introspected (RFC 7662, with the client credentials\n"
       "given) and becomes a DelegationToken signed by ORG.key, capabilities from the scope map\n"
@@ -49,7 +51,7 @@ int cmd_oauth(const std::vector<std::string>& argv) {
                       {"key", "map", "introspection-url", "client-id", "client-secret-file", "auth", "audience",
                        "agent-claim", "agent", "max-ttl", "host", "port", "ca-file", "client-cert", "client-key",
                        "tls-cert", "tls-key", "tls-client-ca"},
-                      {"accept-agent-header"}, err);
+                      {"accept-agent-header", "check"}, err);
   if (!a) return usage_error("oauth bridge", err);
   if (a->help) return std::cout << kHelp, kOk;
   const auto key = opt(*a, "key"), map_path = opt(*a, "map"), url = opt(*a, "introspection-url"),
@@ -116,6 +118,13 @@ int cmd_oauth(const std::vector<std::string>& argv) {
   auto listener = handshake::net::make_server(*tls, &credentials);
   if (!listener.ok()) return refused("oauth bridge", listener.error());
   so.server = std::shared_ptr<httplib::Server>(std::move(listener).value());
+  if (flag(*a, "check")) {
+    // Everything above loaded (key, scope map, client secret, TLS files); the authorization server
+    // is not asked anything.
+    std::cout << "ok: bridge " << identity->did_string() << ", introspection at " << *url << " as " << *client_id
+              << (*tls ? ", https" : ", http") << "; --check: not started\n";
+    return kOk;
+  }
   handshake::oauth::Bridge bridge(std::move(identity).value(), std::move(map).value(), **introspection, wall_clock(), bo);
   handshake::oauth::BridgeServer server(bridge, so);
   // The listener (plain, or TLS with its certificate reloaded on SIGHUP) until SIGINT/SIGTERM.

@@ -90,10 +90,12 @@ int cmd_registry(const std::vector<std::string>& argv) {
       "                           [--tls-client-ca CA.pem]]\n"
       "                          [--did-doc SERVICE.did.json]... [--did-db DIDS.db|postgresql://...]\n"
       "                          [--revocation-db REVOCATIONS.db|postgresql://... [--revocation-authority DID]...\n"
-      "                           [--admin-token-file TOKEN]]\n"
+      "                           [--admin-token-file TOKEN]] [--check]\n"
       "       hsk registry anchor --url http(s)://HOST:PORT [--key SERVICE.key [--out ANCHORED.json]]\n"
       "                           [--ca-file CA.pem] [--client-cert CERT.pem --client-key KEY.pem] RECEIPT.json\n"
       "\n"
+      "--check loads everything serve would (key, documents, databases, token, TLS files), prints one\n"
+      "        line and exits 0, or the first problem and exits 1; nothing is served.\n"
       "serve   runs the registry's HTTP API on a Merkle log (see docs/registry.md): an embedded SQLite\n"
       "        file, or a PostgreSQL database that several registry processes share (one linear log;\n"
       "        the password, if any, from --db-password-file, owner-only, or PGPASSFILE):\n"
@@ -120,7 +122,7 @@ int cmd_registry(const std::vector<std::string>& argv) {
   if (sub == "serve") {
     auto a = parse_args(rest, {"key", "db", "db-password-file", "host", "port", "did-doc", "did-db", "revocation-db",
                                "revocation-authority", "admin-token-file", "tls-cert", "tls-key", "tls-client-ca"},
-                        {}, err);
+                        {"check"}, err);
     if (!a) return usage_error("registry serve", err);
     if (a->help) return std::cout << kHelp, kOk;
     const auto key = opt(*a, "key"), db = opt(*a, "db");
@@ -236,6 +238,16 @@ int cmd_registry(const std::vector<std::string>& argv) {
     doc_options.version_time = std::chrono::floor<std::chrono::seconds>(wall_clock().now());
     if (identity->key_version() == 1) {
       if (auto doc = handshake::make_did_document(*identity, doc_options); doc.ok()) options.did_document = *doc;
+    }
+    if (flag(*a, "check")) {
+      // Everything above loaded (key, documents, databases, token, TLS files): not served.
+      auto leaves = (**log).size();
+      if (!leaves.ok()) return refused("registry serve", leaves.error());
+      std::cout << "ok: registry " << identity->did_string() << ", log " << (on_postgres ? "on PostgreSQL" : *db)
+                << " (" << *leaves << " leaves)" << (did_store ? ", DID Documents kept" : "")
+                << (revocations ? ", revocations published" : "") << (*tls ? ", https" : ", http")
+                << "; --check: not started\n";
+      return kOk;
     }
     // The listener (plain, or TLS with its certificate reloaded on SIGHUP) until SIGINT/SIGTERM.
     options.server = std::shared_ptr<httplib::Server>(std::move(listener).value());

@@ -127,17 +127,21 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::load(const std::filesystem::
   return from_json(cfg, config_path.parent_path());
 }
 
+const std::vector<std::string_view>& ServiceSetup::known_keys() {
+  static const std::vector<std::string_view> kKnown = {
+      "identity",          "trust_roots",          "capabilities",       "did_documents",
+      "public_keys",       "policy",               "clock_skew_seconds", "max_request_age_seconds",
+      "max_request_bytes", "max_chain_length",     "session_ttl_seconds", "rate_limits",
+      "nonce_store",       "revocations",          "max_sessions",       "rate_limit_store",   "resolvers",
+      "session_keys",      "max_delegation_ttl_seconds"};
+  return kKnown;
+}
+
 Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, const std::filesystem::path& base) {
   if (!cfg.is_object()) return invalid("(top)", "the configuration must be a map");
-  static const char* kKnown[] = {"identity",          "trust_roots",          "capabilities",       "did_documents",
-                                 "public_keys",       "policy",               "clock_skew_seconds", "max_request_age_seconds",
-                                 "max_request_bytes", "max_chain_length",     "session_ttl_seconds", "rate_limits",
-                                 "nonce_store",       "revocations",          "max_sessions",       "rate_limit_store",   "resolvers",
-                                 "session_keys",      "max_delegation_ttl_seconds"};
+  const auto& known = known_keys();
   for (const auto& [k, v] : cfg.items()) {
-    if (std::none_of(std::begin(kKnown), std::end(kKnown), [&key = k](const char* n) { return key == n; })) {
-      return invalid(k, "unknown key");
-    }
+    if (std::find(known.begin(), known.end(), k) == known.end()) return invalid(k, "unknown key");
   }
   auto path_of = [&](const std::string& p) { return std::filesystem::path(p).is_absolute() ? std::filesystem::path(p) : base / p; };
   std::unique_ptr<ServiceSetup> s(new ServiceSetup());

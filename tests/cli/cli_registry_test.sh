@@ -29,6 +29,10 @@ expect 1 "a token file others can read is refused" -- "$HSK" registry serve --ke
   --did-db dids.db --revocation-db rev.db --admin-token-file admin.token
 contains err "keyfile.permissions" "token file permissions"
 chmod 600 admin.token
+expect 0 "serve --check: everything loads, nothing is served" -- "$HSK" registry serve --key registry.key --db check.db --port 0 \
+  --did-doc svc.did.json --did-db check-dids.db --revocation-db check-rev.db --admin-token-file admin.token --check
+contains out "^ok: registry did:hsk:svc:.* (0 leaves), DID Documents kept, revocations published, http; --check: not started" "check line"
+expect 1 "serve --check: an unreadable DID Document" -- "$HSK" registry serve --key registry.key --db check.db --did-doc nope.json --check
 expect 2 "admin token without the stores" -- "$HSK" registry serve --key registry.key --db log.db --port 0 --admin-token-file admin.token
 "$HSK" registry serve --key registry.key --db log.db --port 0 --did-doc svc.did.json --did-db dids.db \
   --revocation-db rev.db --admin-token-file admin.token > serve.out 2> serve.err &

@@ -59,6 +59,11 @@ expect 1 "a secret file others can read is refused" -- "$HSK" oauth bridge --key
   --introspection-url "$as_url/token/introspection" --client-id bridge-basic --client-secret-file secret --port 0
 contains err "keyfile.permissions" "secret file permissions"
 chmod 600 secret
+expect 0 "bridge --check: everything loads, nothing is served" -- "$HSK" oauth bridge --key org.key --map scopes.yaml \
+  --introspection-url "$as_url/token/introspection" --client-id bridge-basic --client-secret-file secret --check
+contains out "^ok: bridge did:hsk:org:.*, introspection at .* as bridge-basic, http; --check: not started" "check line"
+expect 1 "bridge --check: a bad scope map" -- "$HSK" oauth bridge --key org.key --map nope.yaml \
+  --introspection-url "$as_url/token/introspection" --client-id bridge-basic --client-secret-file secret --check
 expect 2 "missing options" -- "$HSK" oauth bridge --key org.key
 expect 0 "oauth --help" -- "$HSK" oauth --help
 : > bridge.out

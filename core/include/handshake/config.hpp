@@ -33,6 +33,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "handshake/json.hpp"
 #include "handshake/nonce_store.hpp"
@@ -53,6 +55,9 @@ class ServiceSetup {
   // The same from an already-parsed document, paths relative to `base_dir`.
   [[nodiscard]] static Result<std::unique_ptr<ServiceSetup>> from_json(const Json& config,
                                                                       const std::filesystem::path& base_dir);
+  // The top-level keys from_json accepts (some only to refuse them with a reason, as max_sessions);
+  // any other key is refused "unknown key". docs/config.md documents each one.
+  [[nodiscard]] static const std::vector<std::string_view>& known_keys();
 
   // A service wired to this setup's stores; the setup must outlive it.
   [[nodiscard]] std::unique_ptr<Service> make_service(const Clock& clock) const;
