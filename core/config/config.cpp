@@ -1,6 +1,8 @@
 #include "handshake/config.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <charconv>
 #include <fstream>
 #include <map>
@@ -26,6 +28,109 @@ Result<std::string> read_text(const std::filesystem::path& p, std::size_t max_by
   std::string text = s.str();
   if (text.size() > max_bytes) return make_error(ErrorCode::kIo, "config.read", p.string() + " is too large");
   return text;
+}
+
+}  // namespace
+
+// The part of the key resolution reload() replaces: fixed keys and trusted DID Documents.
+class SwappableKeys final : public KeyResolver {
+ public:
+  explicit SwappableKeys(std::shared_ptr<const KeyResolver> r) : current_(std::move(r)) {}
+  Answer key_at(const std::string& did, Timestamp at) const override { return current_.load()->key_at(did, at); }
+  void swap(std::shared_ptr<const KeyResolver> r) { current_.store(std::move(r)); }
+
+ private:
+  std::atomic<std::shared_ptr<const KeyResolver>> current_;
+};
+
+// The statements of the revocation files, replaced by reload().
+class SwappableRevocations final : public RevocationSource {
+ public:
+  explicit SwappableRevocations(std::shared_ptr<const RevocationSource> r) : current_(std::move(r)) {}
+  Answer delegation_revoked(std::string_view id, std::string_view issuer, Timestamp at) const override {
+    return current_.load()->delegation_revoked(id, issuer, at);
+  }
+  Answer principal_revoked(std::string_view did, Timestamp at) const override {
+    return current_.load()->principal_revoked(did, at);
+  }
+  void swap(std::shared_ptr<const RevocationSource> r) { current_.store(std::move(r)); }
+
+ private:
+  std::atomic<std::shared_ptr<const RevocationSource>> current_;
+};
+
+namespace {
+
+// A source owned elsewhere, as one member of AnyRevocationSource.
+class BorrowedRevocations final : public RevocationSource {
+ public:
+  explicit BorrowedRevocations(std::shared_ptr<const RevocationSource> r) : r_(std::move(r)) {}
+  Answer delegation_revoked(std::string_view id, std::string_view issuer, Timestamp at) const override {
+    return r_->delegation_revoked(id, issuer, at);
+  }
+  Answer principal_revoked(std::string_view did, Timestamp at) const override { return r_->principal_revoked(did, at); }
+
+ private:
+  std::shared_ptr<const RevocationSource> r_;
+};
+
+using PathOf = std::function<std::filesystem::path(const std::string&)>;
+Result<std::vector<std::string>> strings(const Json& cfg, const char* key);
+
+// public_keys, then did_documents (files or directories of *.json), as one resolver.
+Result<std::shared_ptr<const KeyResolver>> load_trusted_keys(const Json& cfg, const PathOf& path_of) {
+  auto chain = std::make_shared<ChainedKeyResolver>();
+  if (cfg.contains("public_keys")) {
+    if (!cfg["public_keys"].is_object()) return invalid("public_keys", "must map DIDs to base64url keys");
+    auto fixed = std::make_shared<StaticKeyResolver>();
+    for (const auto& [did, v] : cfg["public_keys"].items()) {
+      if (!v.is_string() || !parse_did(did).ok()) return invalid("public_keys", did + ": bad entry");
+      auto key = encoding::base64url_decode(v.get<std::string>());
+      if (!key.ok() || key->size() != 32) return invalid("public_keys", did + ": not a 32-byte base64url key");
+      crypto::PublicKey pk{};
+      std::copy(key->begin(), key->end(), pk.begin());
+      fixed->add(did, pk);
+    }
+    chain->add(fixed);
+  }
+  DidDirectory directory;
+  HSK_ASSIGN_OR_RETURN(auto docs, strings(cfg, "did_documents"));
+  for (const auto& d : docs) {
+    std::vector<std::filesystem::path> files;
+    const auto p = path_of(d);
+    if (std::filesystem::is_directory(p)) {
+      for (const auto& e : std::filesystem::directory_iterator(p)) {
+        if (e.path().extension() == ".json") files.push_back(e.path());
+      }
+      std::sort(files.begin(), files.end());
+    } else {
+      files.push_back(p);
+    }
+    for (const auto& f : files) {
+      HSK_ASSIGN_OR_RETURN(auto text, read_text(f));
+      auto doc = json::parse_strict(text);
+      if (!doc.ok()) {
+        Error e = doc.error();
+        e.message = f.string() + ": " + e.message;
+        return e;
+      }
+      directory.add(std::move(doc).value());
+    }
+  }
+  HSK_TRY(directory.finish(/*trusted_source=*/true));
+  chain->add(std::make_shared<DirectoryKeyResolver>(std::move(directory)));
+  return std::shared_ptr<const KeyResolver>(std::move(chain));
+}
+
+// revocations.files, checked with `keys` under revocations.authorities.
+Result<std::shared_ptr<const RevocationSource>> load_revocation_files(const Json& rv, const PathOf& path_of,
+                                                                      const KeyResolver& keys) {
+  HSK_ASSIGN_OR_RETURN(auto authorities, strings(rv, "authorities"));
+  auto list = std::make_shared<RevocationList>();
+  for (const auto& a : authorities) list->add_authority(a);
+  HSK_ASSIGN_OR_RETURN(auto files, strings(rv, "files"));
+  for (const auto& f : files) HSK_TRY(load_revocation_file(path_of(f), keys, *list));
+  return std::shared_ptr<const RevocationSource>(std::move(list));
 }
 
 // Revoked if any source says so; unavailable if any cannot tell and none says revoked.
@@ -124,7 +229,32 @@ Result<std::shared_ptr<KeyResolver>> make_resolver(const Json& r, const std::fil
 Result<std::unique_ptr<ServiceSetup>> ServiceSetup::load(const std::filesystem::path& config_path) {
   HSK_ASSIGN_OR_RETURN(auto text, read_text(config_path, 1024 * 1024));
   HSK_ASSIGN_OR_RETURN(auto cfg, yaml_to_json(text));
-  return from_json(cfg, config_path.parent_path());
+  HSK_ASSIGN_OR_RETURN(auto setup, from_json(cfg, config_path.parent_path()));
+  setup->config_path_ = config_path;
+  return setup;
+}
+
+Status ServiceSetup::reload() {
+  if (config_path_.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "config.reload", "this configuration was not read from a file");
+  }
+  HSK_ASSIGN_OR_RETURN(auto text, read_text(config_path_, 1024 * 1024));
+  HSK_ASSIGN_OR_RETURN(auto cfg, yaml_to_json(text));
+  if (!cfg.is_object()) return invalid("(top)", "the configuration must be a map");
+  const auto base = base_;
+  const PathOf path_of = [&](const std::string& p) {
+    return std::filesystem::path(p).is_absolute() ? std::filesystem::path(p) : base / p;
+  };
+  // Everything is read and checked before anything is replaced: a bad new file keeps the old keys.
+  HSK_ASSIGN_OR_RETURN(auto keys, load_trusted_keys(cfg, path_of));
+  ChainedKeyResolver with_new_keys;  // revocation statements are checked with the new documents
+  with_new_keys.add(keys);
+  const Json rv = cfg.value("revocations", Json::object());
+  if (!rv.is_object()) return invalid("revocations", "must be a map");
+  HSK_ASSIGN_OR_RETURN(auto revoked, load_revocation_files(rv, path_of, with_new_keys));
+  trusted_->swap(std::move(keys));
+  revocation_files_->swap(std::move(revoked));
+  return {};
 }
 
 const std::vector<std::string_view>& ServiceSetup::known_keys() {
@@ -201,42 +331,14 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
     }
   }
 
-  // Keys: fixed keys first, then the DID Documents given.
+  // Keys: fixed keys first, then the DID Documents given (both reloaded by reload()), then the
+  // resolvers that fetch.
+  s->config_path_.clear();
+  s->base_ = base;
+  HSK_ASSIGN_OR_RETURN(auto trusted, load_trusted_keys(cfg, path_of));
+  s->trusted_ = std::make_shared<SwappableKeys>(std::move(trusted));
   s->resolver_ = std::make_shared<ChainedKeyResolver>();
-  if (cfg.contains("public_keys")) {
-    if (!cfg["public_keys"].is_object()) return invalid("public_keys", "must map DIDs to base64url keys");
-    auto fixed = std::make_shared<StaticKeyResolver>();
-    for (const auto& [did, v] : cfg["public_keys"].items()) {
-      if (!v.is_string() || !parse_did(did).ok()) return invalid("public_keys", did + ": bad entry");
-      auto key = encoding::base64url_decode(v.get<std::string>());
-      if (!key.ok() || key->size() != 32) return invalid("public_keys", did + ": not a 32-byte base64url key");
-      crypto::PublicKey pk{};
-      std::copy(key->begin(), key->end(), pk.begin());
-      fixed->add(did, pk);
-    }
-    s->resolver_->add(fixed);
-  }
-  DidDirectory directory;
-  HSK_ASSIGN_OR_RETURN(auto docs, strings(cfg, "did_documents"));
-  for (const auto& d : docs) {
-    std::vector<std::filesystem::path> files;
-    const auto p = path_of(d);
-    if (std::filesystem::is_directory(p)) {
-      for (const auto& e : std::filesystem::directory_iterator(p)) {
-        if (e.path().extension() == ".json") files.push_back(e.path());
-      }
-      std::sort(files.begin(), files.end());
-    } else {
-      files.push_back(p);
-    }
-    for (const auto& f : files) {
-      HSK_ASSIGN_OR_RETURN(auto text, read_text(f));
-      HSK_ASSIGN_OR_RETURN(auto doc, json::parse_strict(text));
-      directory.add(std::move(doc));
-    }
-  }
-  HSK_TRY(directory.finish(/*trusted_source=*/true));
-  s->resolver_->add(std::make_shared<DirectoryKeyResolver>(std::move(directory)));
+  s->resolver_->add(s->trusted_);
   // Then the resolvers that fetch (§5.1), in the order given.
   if (cfg.contains("resolvers")) {
     if (!cfg["resolvers"].is_array()) return invalid("resolvers", "must be a list");
@@ -321,11 +423,9 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
     }
   }
   HSK_ASSIGN_OR_RETURN(auto authorities, strings(rv, "authorities"));
-  auto list = std::make_unique<RevocationList>();
-  for (const auto& a : authorities) list->add_authority(a);
-  HSK_ASSIGN_OR_RETURN(auto files, strings(rv, "files"));
-  for (const auto& f : files) HSK_TRY(load_revocation_file(path_of(f), *s->resolver_, *list));
-  any->add(std::move(list));
+  HSK_ASSIGN_OR_RETURN(auto list, load_revocation_files(rv, path_of, *s->resolver_));
+  s->revocation_files_ = std::make_shared<SwappableRevocations>(std::move(list));
+  any->add(std::make_unique<BorrowedRevocations>(s->revocation_files_));
   if (rv.contains("sqlite") && rv.contains("postgres")) {
     return invalid("revocations", "one store: sqlite or postgres, not both");
   }

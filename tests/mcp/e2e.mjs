@@ -8,7 +8,7 @@
 // Runs from a directory whose node_modules holds the pinned packages (package-lock.json).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 import net from 'node:net';
@@ -435,6 +435,37 @@ if (mode === 'stdio') {
     assert.equal(agent.status, 1, agent.stdout);
     assert.match(agent.stdout, /^error: .*chain\.json\[0\] .*the chain's leaf is held by did:hsk:agent:\S+, not by did:hsk:org:/m);
     assert.match(agent.stdout, /^error: the service presents itself as did:hsk:svc:\S+, not --service-did did:hsk:org:/m);
+  });
+  await step('an agent added while the service runs: refused, then accepted after its DID Document and a SIGHUP', async () => {
+    mkdirSync(file('dids'), { recursive: true });
+    for (const who of ['org', 'svc']) writeFileSync(file(`dids/${who}.did.json`), readFileSync(file(`${who}.did.json`)));
+    writeFileSync(file('service-dids.yaml'), readFileSync(file('service.yaml'), 'utf8')
+      .replace(/^did_documents: .*$/m, 'did_documents: [dids]'));
+    const newAgent = hsk(['keygen', '--kind', 'agent', '--out', 'agent2.key']).stdout.trim();
+    writeFileSync(file('agent2.did.json'), hsk(['did', 'agent2.key']).stdout);
+    writeFileSync(file('chain2.json'), hsk(['delegate', '--key', 'org.key', '--to', newAgent, '--capability', `${CAP}:*`]).stdout);
+    const c = newClient({ count: 0 });
+    const log = { text: '' };
+    const t = stdioTransport(PROXY, ['--role', 'agent', '--key', file('agent2.key'), '--chain', file('chain2.json'), '--',
+      PROXY, '--role', 'service', '--config', file('service-dids.yaml'), '--tools', file('tools.yaml'), '--',
+      process.execPath, EVERYTHING, 'stdio'], log);
+    await c.connect(t);
+    await c.listTools();
+    assert.equal(await refusalOf(c.callTool({ name: 'echo', arguments: { message: 'before' } })), 'signature_invalid');
+    writeFileSync(file('dids/agent2.did.json'), readFileSync(file('agent2.did.json')));
+    const service = spawnSync('pgrep', ['-P', String(t.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+    process.kill(Number(service), 'SIGHUP');
+    await sleep(500);
+    const r = await c.callTool({ name: 'echo', arguments: { message: 'after' } });
+    assert.match(r.content[0].text, /after/);
+    assert.ok(r._meta?.['ai.handshake/receipt'], 'with a receipt');
+    // A broken file on the next reload keeps the running keys (and says why on stderr).
+    writeFileSync(file('dids/broken.did.json'), '{not json');
+    process.kill(Number(service), 'SIGHUP');
+    await waitFor(() => /reload failed, keeping the running configuration: .*broken\.did\.json/.test(log.text), 5000, 'the reload error');
+    const again = await c.callTool({ name: 'echo', arguments: { message: 'still' } });
+    assert.match(again.content[0].text, /still/);
+    await c.close();
   });
   await step('a 5 MB argument is answered -32012 with the call\'s id: the SDK client gets an error, not a hang', async () => {
     const big = newClient({ count: 0 });

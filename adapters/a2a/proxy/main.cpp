@@ -277,7 +277,12 @@ int run(int argc, char** argv) {
     proxy->self_url = std::string(*listen_tls ? "https://" : "http://") + host + ":" + std::to_string(bound) + "/";
     std::cout << "listening on " << host << ":" << bound << std::endl;
   };
-  if (credentials) serve.on_reload = [&] { return handshake::net::reload(*credentials); };
+  // SIGHUP: the service's DID Documents, public_keys and revocation files, and the TLS pair.
+  serve.on_reload = [&]() -> handshake::Status {
+    if (setup) HSK_TRY(setup->reload());
+    if (credentials) HSK_TRY(handshake::net::reload(*credentials));
+    return {};
+  };
   serve.log = [](const std::string& line) { log(line); };
   return handshake::net::serve_until_signal(server, serve);
 }

@@ -173,7 +173,8 @@ int open_receipts(const Args& a, std::unique_ptr<handshake::ReceiptStore>& out) 
   return 0;
 }
 
-int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std::optional<HttpAuth> auth = std::nullopt) {
+int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std::optional<HttpAuth> auth = std::nullopt,
+                  std::function<handshake::Status()> on_reload = nullptr) {
   if (!a.command().empty()) {
     if (opt(a, "listen") || opt(a, "upstream")) return usage("give either -- COMMAND or --listen/--upstream");
     if (auth) return usage("--oauth needs Streamable HTTP (--listen/--upstream)");
@@ -183,6 +184,7 @@ int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std:
     StdioOptions so;
     so.command = a.command();
     so.max_message_bytes = max_bytes;
+    so.on_reload = on_reload;
     return run_stdio(so, route);
   }
   const auto listen = opt(a, "listen"), upstream = opt(a, "upstream");
@@ -202,6 +204,7 @@ int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std:
   h.path = opt(a, "path").value_or("/mcp");
   h.max_message_bytes = max_bytes;
   h.auth = std::move(auth);
+  h.on_reload = std::move(on_reload);
   return run_http(h, route);
 }
 
@@ -280,7 +283,9 @@ int run_service(const Args& a, std::size_t max_bytes) {
     auth = std::move(loaded).value();
     log("OAuth resource server: protected resource metadata at " + auth->metadata_path);
   }
-  return run_transport(a, route, max_bytes, std::move(auth));
+  // SIGHUP: DID Documents, public_keys and revocation files again (an agent added, a key rotated).
+  handshake::ServiceSetup& reloadable = **setup;
+  return run_transport(a, route, max_bytes, std::move(auth), [&reloadable] { return reloadable.reload(); });
 }
 
 // The agent gate's answer to a response: for the client, or (a warm call refused for its session)

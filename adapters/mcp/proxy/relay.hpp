@@ -81,6 +81,7 @@ struct HttpOptions {
   std::string upstream;         // http(s)://host[:port]/path (net::Url; malformed: start-up error)
   handshake::net::TlsClientOptions upstream_tls;  // https upstream: CA file (else system store), mTLS
   std::optional<handshake::net::TlsServerOptions> listen_tls;  // serve https; SIGHUP reloads the pair
+  std::function<handshake::Status()> on_reload;  // SIGHUP, besides the TLS pair (DID Documents, ...)
   std::size_t max_message_bytes = 4 * 1024 * 1024;
   std::optional<HttpAuth> auth;
 };

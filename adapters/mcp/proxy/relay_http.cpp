@@ -277,7 +277,11 @@ int run_http(const HttpOptions& options, const Route& route) {
     log(std::string("listening on ") + (options.listen_tls ? "https://" : "http://") + options.listen_host + ":" +
         std::to_string(port) + options.path + " -> " + target.url.str());
   };
-  if (credentials) serve.on_reload = [&] { return handshake::net::reload(*credentials); };
+  serve.on_reload = [&]() -> handshake::Status {
+    if (options.on_reload) HSK_TRY(options.on_reload());
+    if (credentials) HSK_TRY(handshake::net::reload(*credentials));
+    return {};
+  };
   serve.log = [](const std::string& line) { log(line); };
   return handshake::net::serve_until_signal(server, serve);
 }

@@ -46,6 +46,9 @@
 
 namespace handshake {
 
+class SwappableKeys;
+class SwappableRevocations;
+
 // Everything a configured service owns. Build the Service with make_service().
 class ServiceSetup {
  public:
@@ -62,6 +65,12 @@ class ServiceSetup {
   // A service wired to this setup's stores; the setup must outlive it.
   [[nodiscard]] std::unique_ptr<Service> make_service(const Clock& clock) const;
 
+  // Reads the file load() read again and replaces what can change while serving: public_keys,
+  // did_documents (an agent added, a key rotated) and the revocation files. Everything is checked
+  // first; a bad file keeps the running keys and revocations (the error says why). Other keys
+  // take effect on restart. Thread-safe with verifications running. Errors: those of load().
+  [[nodiscard]] Status reload();
+
   [[nodiscard]] const KeyResolver& keys() const { return *resolver_; }
   [[nodiscard]] const Identity& identity() const { return *identity_; }
   [[nodiscard]] const ServiceOptions& options() const { return options_; }
@@ -74,6 +83,9 @@ class ServiceSetup {
   std::optional<Identity> identity_;
   ServiceOptions options_;
   std::shared_ptr<ChainedKeyResolver> resolver_;
+  std::filesystem::path config_path_, base_;
+  std::shared_ptr<SwappableKeys> trusted_;                 // public_keys + did_documents
+  std::shared_ptr<SwappableRevocations> revocation_files_;  // revocations.files
   std::unique_ptr<RevocationSource> revocations_;
   RevocationStore* revocation_store_ = nullptr;  // owned through revocations_
   std::unique_ptr<NonceStore> nonces_;
