@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "handshake/encoding.hpp"
+#include "handshake/net/registry_resolver.hpp"
+#include "handshake/net/revocation_feed.hpp"
 #include "handshake/net/wellknown_resolver.hpp"
 #include "handshake/storage/postgres.hpp"
 #include "handshake/storage/sqlite.hpp"
@@ -190,13 +192,99 @@ Result<std::shared_ptr<const SessionTicketKeys>> session_keys(const Json& cfg, c
 
 // One entry of `resolvers:`:
 //   {type: well_known, cache_ttl_seconds: 300, tls: {ca_file: ...}, origins: {acme.com: https://...}}
+// A registry's DID and key, from its DID Document (what it serves at
+// /.well-known/handshake/did.json), a self-certifying history. `key` names the setting.
+Result<std::pair<std::string, crypto::PublicKey>> registry_identity(const Json& r, const std::filesystem::path& base,
+                                                                    const std::string& key) {
+  if (!r.contains("registry_did_document") || !r["registry_did_document"].is_string()) {
+    return invalid(key + ".registry_did_document", "the registry's DID Document file is required");
+  }
+  const std::filesystem::path p = r["registry_did_document"].get<std::string>();
+  HSK_ASSIGN_OR_RETURN(auto text, read_text(p.is_absolute() ? p : base / p));
+  HSK_ASSIGN_OR_RETURN(auto doc, json::parse_strict(text));
+  auto history = DidKeyHistory::build({doc}, /*trusted_source=*/true);
+  if (!history.ok()) return invalid(key + ".registry_did_document", history.error().message);
+  return std::make_pair(history->did().str(), history->current().key);
+}
+
+// {type: registry, url, registry_did_document, cache_ttl_seconds, tls}: DID Documents from a
+// registry (§22.1), each countersigned by it and proving itself.
+Result<std::shared_ptr<KeyResolver>> make_registry_resolver(const Json& r, const std::filesystem::path& base) {
+  static const SystemClock clock;
+  for (const auto& [k, v] : r.items()) {
+    if (k != "type" && k != "url" && k != "registry_did_document" && k != "cache_ttl_seconds" && k != "tls") {
+      return invalid("resolvers." + k, "unknown key");
+    }
+  }
+  net::RegistryResolverOptions o;
+  if (!r.contains("url") || !r["url"].is_string()) return invalid("resolvers.url", "the registry's URL is required");
+  o.url = r["url"].get<std::string>();
+  HSK_ASSIGN_OR_RETURN(auto id, registry_identity(r, base, "resolvers"));
+  o.registry_did = id.first;
+  o.registry_key = id.second;
+  HSK_ASSIGN_OR_RETURN(auto ttl, positive(r, "cache_ttl_seconds", 60, 0));
+  o.cache_ttl = std::chrono::seconds(ttl);
+  if (r.contains("tls")) {
+    HSK_ASSIGN_OR_RETURN(o.client.tls, net::tls_client_options_from_json(r["tls"], base));
+  }
+  auto made = net::RegistryKeyResolver::create(std::move(o), clock);
+  if (!made.ok()) {
+    Error e = made.error();
+    e.message = "resolvers: " + e.message;
+    return e;
+  }
+  return std::shared_ptr<KeyResolver>(std::move(made).value());
+}
+
+// revocations.feeds[i]: {url, registry_did_document (the registry-signed format), poll_interval_seconds,
+// max_staleness_seconds, tls}. Polled once now (a failure is not fatal: the feed answers
+// unavailable, failing closed, until a poll succeeds), then in the background.
+Result<std::unique_ptr<net::PolledRevocationFeed>> make_feed(const Json& f, const std::filesystem::path& base,
+                                                             const KeyResolver& keys,
+                                                             const std::vector<std::string>& authorities) {
+  static const SystemClock clock;
+  if (!f.is_object()) return invalid("revocations.feeds", "each feed is a map with a url");
+  for (const auto& [k, v] : f.items()) {
+    if (k != "url" && k != "registry_did_document" && k != "poll_interval_seconds" && k != "max_staleness_seconds" &&
+        k != "tls") {
+      return invalid("revocations.feeds." + k, "unknown key");
+    }
+  }
+  net::FeedOptions o;
+  if (!f.contains("url") || !f["url"].is_string()) return invalid("revocations.feeds.url", "required");
+  o.url = f["url"].get<std::string>();
+  if (f.contains("registry_did_document")) {
+    HSK_ASSIGN_OR_RETURN(auto id, registry_identity(f, base, "revocations.feeds"));
+    o.registry = net::FeedOptions::RegistryFeed{id.first, id.second};
+  }
+  HSK_ASSIGN_OR_RETURN(auto every, positive(f, "poll_interval_seconds", 30));
+  HSK_ASSIGN_OR_RETURN(auto stale, positive(f, "max_staleness_seconds", 120));
+  if (stale < every) return invalid("revocations.feeds.max_staleness_seconds", "must be at least poll_interval_seconds");
+  o.poll_interval = std::chrono::seconds(every);
+  o.max_staleness = std::chrono::seconds(stale);
+  if (f.contains("tls")) {
+    HSK_ASSIGN_OR_RETURN(o.client.tls, net::tls_client_options_from_json(f["tls"], base));
+  }
+  auto feed = net::PolledRevocationFeed::create(std::move(o), keys, clock);
+  if (!feed.ok()) {
+    Error e = feed.error();
+    e.message = "revocations.feeds: " + e.message;
+    return e;
+  }
+  for (const auto& a : authorities) (*feed)->add_authority(a);
+  (void)(*feed)->poll_once();
+  (*feed)->start();
+  return std::move(feed).value();
+}
+
 Result<std::shared_ptr<KeyResolver>> make_resolver(const Json& r, const std::filesystem::path& base) {
   static const SystemClock clock;
   if (!r.is_object() || !r.contains("type") || !r["type"].is_string()) {
     return invalid("resolvers", "each entry is a map with a type (well_known)");
   }
   const std::string type = r["type"].get<std::string>();
-  if (type != "well_known") return invalid("resolvers.type", "must be well_known");
+  if (type == "registry") return make_registry_resolver(r, base);
+  if (type != "well_known") return invalid("resolvers.type", "must be well_known or registry");
   for (const auto& [k, v] : r.items()) {
     if (k != "type" && k != "cache_ttl_seconds" && k != "tls" && k != "origins") {
       return invalid("resolvers." + k, "unknown key");
@@ -418,7 +506,7 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   Json rv = cfg.value("revocations", Json::object());
   if (!rv.is_object()) return invalid("revocations", "must be a map");
   for (const auto& [k, v] : rv.items()) {
-    if (k != "files" && k != "sqlite" && k != "postgres" && k != "authorities") {
+    if (k != "files" && k != "sqlite" && k != "postgres" && k != "authorities" && k != "feeds") {
       return invalid("revocations." + k, "unknown key");
     }
   }
@@ -426,6 +514,13 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   HSK_ASSIGN_OR_RETURN(auto list, load_revocation_files(rv, path_of, *s->resolver_));
   s->revocation_files_ = std::make_shared<SwappableRevocations>(std::move(list));
   any->add(std::make_unique<BorrowedRevocations>(s->revocation_files_));
+  if (rv.contains("feeds")) {
+    if (!rv["feeds"].is_array()) return invalid("revocations.feeds", "must be a list");
+    for (const auto& f : rv["feeds"]) {
+      HSK_ASSIGN_OR_RETURN(auto feed, make_feed(f, base, *s->resolver_, authorities));
+      any->add(std::move(feed));
+    }
+  }
   if (rv.contains("sqlite") && rv.contains("postgres")) {
     return invalid("revocations", "one store: sqlite or postgres, not both");
   }

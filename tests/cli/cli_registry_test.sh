@@ -120,6 +120,30 @@ contains served.json "$(sed -n 's/.*"did":"\(did:hsk:svc:[^"]*\)".*/\1/p' regist
 http_json POST /v1/dids svc.did.json > again.json
 contains again.json '"diddoc.history"' "same version refused"
 
+# --- a service that resolves agents' keys through the registry (resolvers: [{type: registry}]) ----------
+"$HSK" keygen --kind org --out org.key >/dev/null && "$HSK" did org.key > org.did.json || bad "org"
+ag2=$("$HSK" keygen --kind agent --out agent2.key) && "$HSK" did agent2.key > agent2.did.json || bad "agent2"
+"$HSK" keygen --kind svc --out svc2.key >/dev/null || bad "svc2"
+svc2=$(sed -n 's/.*"did":"\([^"]*\)".*/\1/p' svc2.key)
+org=$(sed -n 's/.*"did":"\([^"]*\)".*/\1/p' org.key)
+http_json POST /v1/dids agent2.did.json > agent2.published.json
+contains agent2.published.json '"doc_version":"1"' "the agent's DID Document published"
+"$HSK" delegate --key org.key --to "$ag2" --capability billing.invoices.read > chain2.json || bad "delegate"
+"$HSK" request --key agent2.key --chain chain2.json --to "$svc2" --capability billing.invoices.read > rq2.json || bad "request"
+cat > svc-local.yaml <<YAML
+identity: svc2.key
+trust_roots: [$org]
+did_documents: [org.did.json]
+YAML
+{ cat svc-local.yaml; printf 'resolvers: [{type: registry, url: "http://127.0.0.1:%s", registry_did_document: registry.did.json}]\n' "$port"; } > svc-registry.yaml
+expect 3 "without the registry resolver the agent's key is unknown" -- "$HSK" service verify --config svc-local.yaml rq2.json
+contains err "signature_invalid" "no key known"
+expect 0 "with it, the key comes from the registry (countersigned, self-certifying)" -- "$HSK" service verify --config svc-registry.yaml rq2.json
+contains out '"kind":"Acceptance"' "accepted"
+printf 'identity: svc2.key\ntrust_roots: [%s]\nresolvers: [{type: registry, url: "http://127.0.0.1:%s"}]\n' "$org" "$port" > svc-bad.yaml
+expect 1 "a registry resolver without the registry's DID Document is a configuration error" -- "$HSK" service check --config svc-bad.yaml
+contains out "registry_did_document" "names the missing key"
+
 # --- revocations: published, anchored, served in the registry-signed feed --------------------------------
 "$HSK" revoke --key svc.key --principal "$svc_did" --reason key_compromise > revoke.json || bad "revoke"
 http_json POST /v1/revocations revoke.json > revoked.json
@@ -130,6 +154,20 @@ contains feed.json "\"subject_did\":\"$svc_did\"" "feed lists the revocation"
 contains feed.json '"alg":"Ed25519"' "feed is signed"
 http_json GET /v1/revocations/statements > statements.json
 contains statements.json '"kind":"RevocationStatement"' "statements served"
+# The registry-signed feed as a service's revocation source (revocations: {feeds: [...]}).
+"$HSK" request --key agent2.key --chain chain2.json --to "$svc2" --capability billing.invoices.read > rq3.json || bad "request"
+{ cat svc-registry.yaml; printf 'revocations: {feeds: [{url: "http://127.0.0.1:%s/v1/revocations/published", registry_did_document: registry.did.json}]}\n' "$port"; } > svc-feed.yaml
+expect 0 "with the feed and nothing revoked, accepted" -- "$HSK" service verify --config svc-feed.yaml rq3.json
+"$HSK" revoke --key agent2.key --principal "$ag2" --reason key_compromise > revoke2.json || bad "revoke agent2"
+http_json POST /v1/revocations revoke2.json > revoked2.json
+contains revoked2.json '"tree_head_id":"th_' "the agent's revocation published"
+"$HSK" request --key agent2.key --chain chain2.json --to "$svc2" --capability billing.invoices.read > rq4.json || bad "request"
+expect 3 "once the feed lists the agent, it is refused revoked" -- "$HSK" service verify --config svc-feed.yaml rq4.json
+contains out '"code":"credential_revoked"' "revoked through the feed"
+{ cat svc-registry.yaml; printf 'revocations: {feeds: [{url: "http://127.0.0.1:1/v1/revocations/published", registry_did_document: registry.did.json}]}\n'; } > svc-feed-down.yaml
+"$HSK" request --key agent2.key --chain chain2.json --to "$svc2" --capability billing.invoices.read > rq5.json || bad "request"
+expect 3 "a feed that cannot be read fails closed" -- "$HSK" service verify --config svc-feed-down.yaml rq5.json
+contains out '"code":"service_unavailable"' "service_unavailable"
 echo "{\"subject_did\":\"$svc_did\",\"key_id\":\"#keys-1\",\"reason\":\"x\",\"tree_head_id\":\"th_1_00\"}" > admin.json
 http_raw POST /v1/admin/revocations/publish admin.json > admin.out
 head -1 admin.out | grep -q ' 401 ' && ok || bad "admin route without a token: $(head -1 admin.out)"
