@@ -357,9 +357,9 @@ const std::vector<std::string_view>& ServiceSetup::known_keys() {
 
 Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, const std::filesystem::path& base) {
   if (!cfg.is_object()) return invalid("(top)", "the configuration must be a map");
-  const auto& known = known_keys();
+  const auto& top_level = known_keys();
   for (const auto& [k, v] : cfg.items()) {
-    if (std::find(known.begin(), known.end(), k) == known.end()) return invalid(k, "unknown key");
+    if (std::find(top_level.begin(), top_level.end(), k) == top_level.end()) return invalid(k, "unknown key");
   }
   auto path_of = [&](const std::string& p) { return std::filesystem::path(p).is_absolute() ? std::filesystem::path(p) : base / p; };
   std::unique_ptr<ServiceSetup> s(new ServiceSetup());

@@ -349,8 +349,63 @@ Client::~Client() = default;
 
 httplib::ClientImpl& Client::http() { return *impl_; }
 
+std::string peer_says(const Response& response) {
+  std::string said;
+  if (auto j = json::parse_strict(response.body); j.ok() && j->is_object()) {
+    const Json& e = j->value("error", Json());
+    if (e.is_object()) {
+      said = e.value("code", std::string());
+      if (const std::string m = e.value("message", std::string()); !m.empty()) said += (said.empty() ? "" : ": ") + m;
+    } else if (e.is_string()) {
+      said = e.get<std::string>();
+      if (const std::string d = j->value("error_description", std::string()); !d.empty()) said += ": " + d;
+    }
+  }
+  if (said.empty()) said = response.body.substr(0, response.body.find('\n'));
+  std::string out;
+  for (const char c : said) {
+    if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) out.push_back(c);
+    if (out.size() >= 300) break;
+  }
+  return out;
+}
+
 std::string Client::describe(httplib::Error error) const {
-  std::string what = httplib::to_string(error);
+  const int saved = errno;  // right after the failed exchange, on this thread: the socket's reason
+  std::string what;
+  switch (error) {
+    case httplib::Error::Connection: {
+      what = "cannot connect";
+      if (saved == ECONNREFUSED || saved == ETIMEDOUT || saved == EHOSTUNREACH || saved == ENETUNREACH ||
+          saved == ECONNRESET || saved == EADDRNOTAVAIL) {
+        what += std::string(" (") + std::strerror(saved) + ")";
+      } else {
+        what += " (connection refused, unreachable, or no answer within " +
+                std::to_string(options_.connect_timeout.count()) + " ms)";
+      }
+      break;
+    }
+    case httplib::Error::ConnectionTimeout:
+      what = "no connection within " + std::to_string(options_.connect_timeout.count()) + " ms";
+      break;
+    case httplib::Error::Read:
+      what = "the connection closed, or went quiet longer than the read timeout, before a whole answer arrived";
+      break;
+    case httplib::Error::Write:
+      what = "the request could not be sent (the peer closed the connection)";
+      break;
+    case httplib::Error::BindIPAddress:
+      what = "cannot bind the local address";
+      break;
+    case httplib::Error::ExceedRedirectCount:
+      what = "too many redirects";
+      break;
+    case httplib::Error::Canceled:
+      what = "the exchange was stopped";
+      break;
+    default:
+      what = httplib::to_string(error);
+  }
   if (tls_ != nullptr && error == httplib::Error::SSLServerVerification) {
     const long verify = tls_->get_openssl_verify_result();
     // The chain verified: what failed is cpp-httplib's host name check after the handshake.

@@ -29,7 +29,8 @@ Result<Json> RegistryClient::post_receipt(const Json& receipt) {
     }
     return make_error(ErrorCode::kInvalidArgument, code,
                       url_.origin() + " answered HTTP " + std::to_string(res->status) +
-                          (res->status == 200 ? " with an answer that is not a JSON object" : ""));
+                          (res->status == 200 ? " with an answer that is not a JSON object"
+                                              : (peer_says(*res).empty() ? "" : ": " + peer_says(*res))));
   }
   return std::move(answer).value();
 }

@@ -45,7 +45,8 @@ Result<DidKeyHistory> WellKnownKeyResolver::fetch(const std::string& did_text) c
   if (!res.ok()) return unavailable("well-known resolution of " + did_text + ": " + res.error().message);
   if (res->status == 404) return make_error(ErrorCode::kNotFound, "did.not_found", url->origin() + kPath + " has no document");
   if (res->status != 200) {
-    return unavailable(url->origin() + kPath + " answered HTTP " + std::to_string(res->status));
+    return unavailable(url->origin() + kPath + " answered HTTP " + std::to_string(res->status) +
+                       (peer_says(*res).empty() ? "" : ": " + peer_says(*res)));
   }
   auto body = json::parse_strict(res->body);
   if (!body.ok()) return unavailable(url->origin() + kPath + ": " + body.error().message);

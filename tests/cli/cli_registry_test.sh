@@ -65,6 +65,9 @@ contains err "sig.invalid" "forged head reason"
 expect 1 "another registry's key" -- "$HSK" verify inclusion --registry-did-doc svc.did.json --anchor a1.json r1.json
 expect 1 "receipt from an unknown service is refused" -- "$HSK" registry anchor --url "$url" stranger.json
 contains err "did.unresolved" "stranger reason"
+contains err "answered HTTP 404: did.unresolved: no key known for" "the registry's own explanation is kept"
+expect 1 "an unreachable registry says so" -- "$HSK" registry anchor --url "http://127.0.0.1:1" stranger.json
+contains err "registry.unreachable: http://127.0.0.1:1: cannot connect" "cannot connect, in words"
 echo '{"not":"a receipt"}' > junk.json
 expect 1 "junk is refused" -- "$HSK" registry anchor --url "$url" junk.json
 

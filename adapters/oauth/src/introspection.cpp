@@ -132,7 +132,8 @@ Result<TokenInfo> IntrospectionClient::fetch(std::string_view token) const {
   }
   if (res->status != 200) {
     return make_error(ErrorCode::kUnavailable, "oauth.unavailable",
-                      "introspection at " + options_.endpoint + " answered HTTP " + std::to_string(res->status));
+                      "introspection at " + options_.endpoint + " answered HTTP " + std::to_string(res->status) +
+                          (net::peer_says(*res).empty() ? "" : ": " + net::peer_says(*res)));
   }
   auto parsed = parse_introspection_response(res->body);
   if (!parsed.ok()) {

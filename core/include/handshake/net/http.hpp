@@ -72,6 +72,11 @@ struct Response {
   httplib::Headers headers;
 };
 
+// What a peer said about an error answer, for our error messages: the message of a JSON error
+// body ({"error": {"code", "message"}}, or the OAuth {"error", "error_description"}), else the
+// body's first line; at most 300 characters, control characters dropped; "" for an empty body.
+[[nodiscard]] std::string peer_says(const Response& response);
+
 // A client of one origin (scheme, host, port). Make one per thread, or guard it: like the
 // cpp-httplib client inside, it is not for concurrent requests.
 class Client {
