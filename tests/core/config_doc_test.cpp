@@ -7,7 +7,9 @@
 //    give the parser's own unknown-key error (the error a bogus key gets, with the name
 //    substituted); by a parser that ignores unknown keys, when a wrong value under it makes a
 //    config that loads without it fail. Undocumented keys are looked for among every key named
-//    anywhere on the page, the top-level keys ServiceSetup::known_keys() lists, and kCandidates.
+//    anywhere on the page, the top-level keys ServiceSetup::known_keys() lists, kCandidates, and
+//    every identifier-like string literal of the parsers' source files (kParserSources): the
+//    literals only propose names, the parser itself decides whether it reads them.
 //    For service.yaml's top level the table must equal ServiceSetup::known_keys().
 // The OAuth gateway, scope map and AP2 mandate map parsers live in adapters this executable does
 // not link: their tables and examples are only checked to be present here (see the report of
@@ -56,6 +58,28 @@ const std::vector<std::string> kCandidates = {
     "client_key", "min_version", "default", "rules", "effect", "capability", "agents", "deployers", "models",
     "detail", "count", "per_seconds", "per", "unmapped", "tools", "skills", "constraints", "from", "name",
     "description", "host", "port", "timeout", "max_age", "enabled", "key", "keys", "version"};
+
+// The parsers' sources, relative to the repository root: their string literals are candidate keys.
+const std::vector<std::string> kParserSources = {
+    "core/config/config.cpp",       "core/net/http.cpp",          "core/src/policy.cpp",
+    "core/src/action_map.cpp",      "core/src/capability.cpp",    "adapters/mcp/proxy/oauth_gateway.cpp",
+    "adapters/oauth/src/scope_map.cpp", "adapters/ap2/src/mapping.cpp"};
+
+// "name"-like literals ([a-z][a-z0-9_]*) of `text`.
+std::set<std::string> literals_of(const std::string& text) {
+  std::set<std::string> out;
+  for (std::size_t i = text.find('"'); i != std::string::npos; i = text.find('"', i + 1)) {
+    std::size_t j = i + 1;
+    while (j < text.size() && ((text[j] >= 'a' && text[j] <= 'z') || (text[j] >= '0' && text[j] <= '9') || text[j] == '_')) {
+      ++j;
+    }
+    if (j < text.size() && text[j] == '"' && j > i + 1 && text[i + 1] >= 'a' && text[i + 1] <= 'z') {
+      out.insert(text.substr(i + 1, j - i - 1));
+      i = j;
+    }
+  }
+  return out;
+}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -239,7 +263,7 @@ const hs::ActionMapFormat kSkills{"skills", "data", "a2a.skill_map"};    // a2a:
 TEST_CASE("docs/config.md: every table and example is one this test checks", "[config][docs]") {
   const auto doc = lines_of(hsk_test::read_file(kDocPath));
   const std::set<std::string> tables = {
-      "service", "service.resolvers[]", "service.policy", "service.policy.rules[]", "service.rate_limits[]",
+      "service", "service.resolvers[]", "service.revocations.feeds[]", "service.policy", "service.policy.rules[]", "service.rate_limits[]",
       "service.nonce_store", "service.rate_limit_store", "service.revocations", "service.revocations.postgres",
       "tls", "tool_map", "skill_map", "action_map.entry", "action_map.constraint", "capabilities",
       "capabilities[]", "capabilities[].constraints.*", "oauth_gateway", "scope_map", "scope_map.scopes[]",
@@ -310,6 +334,12 @@ TEST_CASE("docs/config.md: the key tables match the parsers", "[config][docs]") 
     for (const auto& k : table_keys(doc, t)) candidates.insert(k);
   }
   for (auto k : hs::ServiceSetup::known_keys()) candidates.insert(std::string(k));
+  for (const auto& src : kParserSources) {
+    if (!fs::exists(std::string(HSK_TEST_SOURCE_DIR "/../") + src)) continue;  // an adapter left out
+    for (const auto& k : literals_of(hsk_test::read_file(std::string(HSK_TEST_SOURCE_DIR "/../") + src))) {
+      candidates.insert(k);
+    }
+  }
 
   auto in_service = [&](const std::string& label, bool refuses, std::function<Json(const std::string&, const Json&)> make) {
     return Context{label, refuses, [&files, make](const std::string& k, const Json& v) { return files.load(make(k, v)); }};
@@ -324,11 +354,12 @@ TEST_CASE("docs/config.md: the key tables match the parsers", "[config][docs]") 
                 {in_service("top", true, [](const std::string& k, const Json& v) { return Json{{k, v}}; })}, candidates);
   }
   SECTION("service.yaml resolvers[]") {
-    check_table(doc, "service.resolvers[]",
-                {in_service("resolvers[0]", true, [&](const std::string& k, const Json& v) {
-                  return with(minimal, "resolvers", Json::array({with(Json{{"type", "well_known"}}, k, v)}));
-                })},
-                candidates);
+    auto resolver = [&](const std::string& type) {
+      return in_service("resolvers[0] " + type, true, [&minimal, type](const std::string& k, const Json& v) {
+        return with(minimal, "resolvers", Json::array({with(Json{{"type", type}}, k, v)}));
+      });
+    };
+    check_table(doc, "service.resolvers[]", {resolver("well_known"), resolver("registry")}, candidates);
   }
   SECTION("service.yaml policy") {
     auto policy = [](const Json& doc_) { return outcome_of([&] { return hs::Policy::from_json(doc_); }); };
@@ -376,6 +407,11 @@ TEST_CASE("docs/config.md: the key tables match the parsers", "[config][docs]") 
     check_table(doc, "service.revocations",
                 {in_service("revocations", true,
                             [&](const std::string& k, const Json& v) { return with(minimal, "revocations", Json{{k, v}}); })},
+                candidates);
+    check_table(doc, "service.revocations.feeds[]",
+                {in_service("revocations.feeds[0]", true, [&](const std::string& k, const Json& v) {
+                  return with(minimal, "revocations", Json{{"feeds", Json::array({Json{{k, v}}})}});
+                })},
                 candidates);
     check_table(doc, "service.revocations.postgres",
                 {in_service("revocations.postgres", true, [&](const std::string& k, const Json& v) {
