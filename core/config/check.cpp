@@ -17,9 +17,11 @@ std::unique_ptr<ServiceSetup> check_service_config(const std::filesystem::path& 
   // The key signs (every answer is signed): a key that cannot is found now, not at the first call.
   {
     static constexpr std::uint8_t kProbe[] = {'h', 's', 'k', '-', 'c', 'h', 'e', 'c', 'k'};
-    const auto sig = setup->identity().key().sign(kProbe);
-    if (crypto::verify(setup->identity().public_key(), kProbe, sig)) {
-      report.ok("the service's key signs");
+    const auto sig = setup->identity().key().try_sign(kProbe);
+    if (!sig.ok()) {
+      report.error("the service's key cannot sign: " + sig.error().to_string());
+    } else if (crypto::verify(setup->identity().public_key(), kProbe, *sig)) {
+      report.ok("the service's key signs (" + setup->identity().key().where() + ")");
     } else {
       report.error("the service's key does not produce signatures its public key verifies");
     }

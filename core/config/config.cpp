@@ -543,10 +543,8 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
 }
 
 std::unique_ptr<Service> ServiceSetup::make_service(const Clock& clock) const {
-  const crypto::SigningKey& k = identity_->key();
-  auto copy = crypto::SigningKey::from_seed(k.seed_bytes());
-  auto id = Identity::from_key(identity_->did(), std::move(copy).value(), identity_->key_version());
-  return std::make_unique<Service>(std::move(id).value(), options_, clock, *resolver_, *revocations_, *nonces_,
+  // The service shares the setup's signer: no copy of the key is made.
+  return std::make_unique<Service>(*identity_, options_, clock, *resolver_, *revocations_, *nonces_,
                                    *limiter_);
 }
 

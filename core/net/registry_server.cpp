@@ -124,10 +124,12 @@ struct RegistryServer::Impl {
     auto root = encoding::hex_decode(anchored->head["root_hash"].get<std::string>());
     merkle::Hash root_hash{};
     std::copy(root->begin(), root->end(), root_hash.begin());
+    auto anchor = registry::sign_registry_anchor(registry, size, root_hash);
+    if (!anchor.ok()) return send_error(res, 503, anchor.error().reason, anchor.error().message);
     send_json(res, 200,
               Json{{"leaf_index", anchored->index}, {"leaf_hash", encoding::hex_encode(*leaf)},
                    {"tree_head", anchored->head}, {"inclusion_proof", hashes_json(anchored->proof)},
-                   {"registry_anchor", registry::sign_registry_anchor(registry, size, root_hash)}});
+                   {"registry_anchor", std::move(anchor).value()}});
   }
 
   // Appends a leaf (group commit) and returns its index, the signed head that includes it and

@@ -30,9 +30,10 @@ Json without(const Json& doc, std::initializer_list<const char*> drop) {
   return out;
 }
 
-Result<std::string> sign_b64(const Json& payload, const crypto::SigningKey& key) {
+Result<std::string> sign_b64(const Json& payload, const crypto::Signer& key) {
   HSK_ASSIGN_OR_RETURN(auto canon, json::canonicalize(payload));
-  return encoding::base64url_encode(key.sign(encoding::as_bytes(canon)));
+  HSK_ASSIGN_OR_RETURN(const auto sig, key.try_sign(encoding::as_bytes(canon)));
+  return encoding::base64url_encode(sig);
 }
 
 bool verify_b64(const Json& payload, const std::string& sig_b64, const crypto::PublicKey& key) {
@@ -75,7 +76,7 @@ Result<std::uint64_t> parse_version(const Json& doc) {
 
 }  // namespace
 
-Result<Json> add_did_document_proof(Json document, const crypto::SigningKey& signer, const std::string& method,
+Result<Json> add_did_document_proof(Json document, const crypto::Signer& signer, const std::string& method,
                                     Timestamp created) {
   if (!document.is_object()) return doc_error("a DID Document must be an object");
   Json proofs = document.contains("proof") ? document["proof"] : Json::array();
@@ -99,7 +100,7 @@ Result<Json> make_did_document(const Identity& identity, const DidDocumentOption
   return add_did_document_proof(std::move(doc), identity.key(), method_id(identity.did(), 1), options.version_time);
 }
 
-Result<Json> rotate_did_document(const Json& previous_document, const crypto::SigningKey& previous_key,
+Result<Json> rotate_did_document(const Json& previous_document, const crypto::Signer& previous_key,
                                  const Identity& next, const DidDocumentOptions& options) {
   HSK_ASSIGN_OR_RETURN(auto prev, parse_did_document(previous_document));
   if (!(prev.did == next.did())) return make_error(ErrorCode::kInvalidArgument, "diddoc.version", "DIDs differ");

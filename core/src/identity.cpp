@@ -81,20 +81,27 @@ Result<Identity> Identity::generate(const IdentityOptions& o) {
     did.id = key_hash_id(key->public_key());
   }
   if (auto parsed = parse_did(did.str()); !parsed.ok()) return options_error(parsed.error().message);
-  return Identity(std::move(did), std::move(*key), 1);
+  return Identity(std::move(did), std::make_shared<const crypto::SigningKey>(std::move(*key)), 1);
 }
 
 Result<Identity> Identity::from_key(Did did, crypto::SigningKey key, std::uint64_t key_version) {
+  return from_signer(std::move(did), std::make_shared<const crypto::SigningKey>(std::move(key)), key_version);
+}
+
+Result<Identity> Identity::from_signer(Did did, std::shared_ptr<const crypto::Signer> signer, std::uint64_t key_version) {
+  if (!signer) return options_error("no signer");
   if (key_version == 0) return options_error("key_version starts at 1");
   if (key_version == 1 && did.type != PrincipalType::kUser && is_key_hash_id(did.id) &&
-      !did_binds_key(did, key.public_key())) {
+      !did_binds_key(did, signer->public_key())) {
     return make_error(ErrorCode::kKey, "identity.did_mismatch",
                       "the DID's identifier is not the hash of this key (version 1 must be)");
   }
-  return Identity(std::move(did), std::move(key), key_version);
+  return Identity(std::move(did), std::move(signer), key_version);
 }
 
-Identity Identity::rotated() const { return Identity(did_, crypto::SigningKey::generate(), key_version_ + 1); }
+Identity Identity::rotated() const {
+  return Identity(did_, std::make_shared<const crypto::SigningKey>(crypto::SigningKey::generate()), key_version_ + 1);
+}
 
 Status write_secret_file(const std::filesystem::path& path, std::string_view body, bool overwrite) {
   const std::filesystem::path target = path;
@@ -124,13 +131,19 @@ Status write_secret_file(const std::filesystem::path& path, std::string_view bod
 }
 
 Status save_key_file(const Identity& identity, const std::filesystem::path& path, bool overwrite) {
+  // The one reader of a key's secret (seed_bytes): a key held in hardware has no file.
+  const auto* in_process = dynamic_cast<const crypto::SigningKey*>(&identity.key());
+  if (in_process == nullptr) {
+    return make_error(ErrorCode::kInvalidArgument, "keyfile.not_exportable",
+                      "this key is held by " + identity.key().where() + ": it has no key file");
+  }
   Json doc{{"type", "handshake-key"},
            {"format_version", 1},
            {"did", identity.did_string()},
            {"key_version", identity.key_version()},
            {"alg", "Ed25519"},
            {"public_key", encoding::base64url_encode(identity.public_key())},
-           {"seed", encoding::base64url_encode(identity.key().seed_bytes())}};
+           {"seed", encoding::base64url_encode(in_process->seed_bytes())}};
   auto text = json::canonicalize(doc);
   if (!text.ok()) return text.error();
   std::string body = *text + "\n";

@@ -675,17 +675,17 @@ Result<std::string> signing_input(const Json& doc) {
 }
 
 namespace detail {
-Result<Json> sign_constructed(Json doc, const crypto::SigningKey& key) {
+Result<Json> sign_constructed(Json doc, const crypto::Signer& key) {
   doc.erase("signature");
   doc["alg"] = kAlgEdDSA;
   HSK_ASSIGN_OR_RETURN(auto input, signing_input(doc));
-  const auto sig = key.sign(encoding::as_bytes(input));
+  HSK_ASSIGN_OR_RETURN(const auto sig, key.try_sign(encoding::as_bytes(input)));
   doc["signature"] = encoding::base64url_encode(sig);
   return doc;
 }
 }  // namespace detail
 
-Result<Json> sign_message(Json doc, const crypto::SigningKey& key) {
+Result<Json> sign_message(Json doc, const crypto::Signer& key) {
   if (!doc.is_object()) return make_error(ErrorCode::kInvalidArgument, "message.not_object", "a message must be a JSON object");
   HSK_ASSIGN_OR_RETURN(doc, detail::sign_constructed(std::move(doc), key));
   HSK_TRY(parse_message(doc));

@@ -11,7 +11,7 @@ namespace handshake::detail {
 // sign_message() without the final parse check. Only for messages constructed field by field
 // from values that already passed the parse rules (a service's Acceptance and Refusal on the hot
 // path); tests check that every such message validates against its schema.
-[[nodiscard]] Result<Json> sign_constructed(Json doc, const crypto::SigningKey& key);
+[[nodiscard]] Result<Json> sign_constructed(Json doc, const crypto::Signer& key);
 
 // HandshakeRequest::from_json with or without the final JSON Schema pass. The field checks
 // before it enforce every rule of the request schema (closed objects, types, patterns, bounds);

@@ -30,14 +30,15 @@ Result<merkle::Hash> receipt_leaf(const Json& receipt) {
   return merkle::leaf_hash(commitment);
 }
 
-Json sign_registry_anchor(const Identity& registry, std::uint64_t tree_size, const merkle::Hash& tree_root) {
+Result<Json> sign_registry_anchor(const Identity& registry, std::uint64_t tree_size, const merkle::Hash& tree_root) {
   const std::string root = encoding::hex_encode(tree_root);
   // The three members are a DID, an integer and hex: canonicalization cannot fail.
   const std::string input = anchor_signing_input(registry.did_string(), tree_size, root).value();
+  HSK_ASSIGN_OR_RETURN(const auto sig, registry.key().try_sign(encoding::as_bytes(input)));
   return Json{{"registry_did", registry.did_string()},
               {"tree_size", tree_size},
               {"tree_root", root},
-              {"tree_root_signature", encoding::base64url_encode(registry.key().sign(encoding::as_bytes(input)))}};
+              {"tree_root_signature", encoding::base64url_encode(sig)}};
 }
 
 Result<VerifiedAnchor> verify_registry_anchor(const Json& anchor, const crypto::PublicKey& registry_key) {

@@ -207,7 +207,8 @@ Result<Json> sign_tree_head(const LogStore& log, const Identity& registry, Times
   h.log_id = registry.did_string();
   Json doc = h.to_json();
   HSK_ASSIGN_OR_RETURN(auto input, signing_input(doc));
-  doc["signature"] = encoding::base64url_encode(registry.key().sign(encoding::as_bytes(input)));
+  HSK_ASSIGN_OR_RETURN(const auto sig, registry.key().try_sign(encoding::as_bytes(input)));
+  doc["signature"] = encoding::base64url_encode(sig);
   return doc;
 }
 

@@ -323,9 +323,10 @@ Result<Json> sign_revocation_feed(const Identity& registry, const RevocationPubl
             {"revocations", std::move(entries)},
             {"next_cursor", page.next_cursor ? Json(*page.next_cursor) : Json(nullptr)}};
   HSK_ASSIGN_OR_RETURN(auto input, json::canonicalize(feed));
+  HSK_ASSIGN_OR_RETURN(const auto sig, registry.key().try_sign(encoding::as_bytes(input)));
   feed["signature"] = Json{{"alg", "Ed25519"},
                            {"key_id", registry.did_string() + "#keys-1"},
-                           {"value", encoding::base64url_encode(registry.key().sign(encoding::as_bytes(input)))}};
+                           {"value", encoding::base64url_encode(sig)}};
   return feed;
 }
 

@@ -227,7 +227,7 @@ TEST_CASE("a dispute bundle verifies offline end to end", "[ap2][bundle]") {
   CHECK(starts(p.verify(p.bundle(false, false), o), "ap2.bundle_registry_missing"));
   // The anchored receipt (registry_anchor inside, re-signed) verifies with the same proof.
   const auto head = hs::registry::verify_tree_head(p.registry_answer["tree_head"], p.registry.public_key()).value();
-  const Json anchor = hs::registry::sign_registry_anchor(p.registry, head.tree_size, head.root_hash);
+  const Json anchor = hs::registry::sign_registry_anchor(p.registry, head.tree_size, head.root_hash).value();
   Json anchored_bundle = b;
   anchored_bundle["receipt"] = hs::registry::attach_registry_anchor(p.receipt, anchor, p.svc).value();
   CHECK(p.verify(anchored_bundle) == "ok");

@@ -262,12 +262,12 @@ std::string ascii_confusable(const std::string& did) {
 Json sign_keeping_alg(Json doc, const hs::Identity& signer) {
   doc.erase("signature");
   const std::string input = must(hs::signing_input(doc));
-  doc["signature"] = hs::encoding::base64url_encode(signer.key().sign(hs::encoding::as_bytes(input)));
+  doc["signature"] = hs::encoding::base64url_encode(signer.key().try_sign(hs::encoding::as_bytes(input)).value());
   return doc;
 }
 
 hs::Identity clone(const hs::Identity& id) {
-  return must(hs::Identity::from_key(id.did(), must(hs::crypto::SigningKey::from_seed(id.key().seed_bytes())),
+  return must(hs::Identity::from_key(id.did(), must(hs::crypto::SigningKey::from_seed(dynamic_cast<const handshake::crypto::SigningKey&>(id.key()).seed_bytes())),
                                      id.key_version()));
 }
 
@@ -410,7 +410,7 @@ struct Bench {
     // A chain JCS cannot canonicalize (an integer no double holds) cannot be signed by anyone:
     // the request then carries a well-formed signature over nothing.
     const auto input = hs::signing_input(doc);
-    const auto sig = input.ok() ? who.key().sign(hs::encoding::as_bytes(*input)) : hs::crypto::Signature{};
+    const auto sig = input.ok() ? who.key().try_sign(hs::encoding::as_bytes(*input)).value() : hs::crypto::Signature{};
     doc["signature"] = hs::encoding::base64url_encode(sig);
     return doc;
   }

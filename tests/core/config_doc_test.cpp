@@ -12,8 +12,8 @@
 //    literals only propose names, the parser itself decides whether it reads them.
 //    For service.yaml's top level the table must equal ServiceSetup::known_keys().
 // The OAuth gateway, scope map and AP2 mandate map parsers live in adapters this executable does
-// not link: their tables and examples are only checked to be present here (see the report of
-// issue 15 for the shell test through the binaries).
+// not link: their tables and examples are only checked to be present here;
+// tests/cli/config_doc_test.sh checks them through the binaries.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>

@@ -240,7 +240,7 @@ TEST_CASE("Identity::generate: a seed gives a deterministic key and DID", "[iden
   CHECK(enc::hex_encode(a.public_key()) == kRfc8032Public);
   CHECK(a.did_string() == "did:hsk:agent:z3HhGPB6ht33n51YFaocqBtGePb3xqT4VgnjYbd81eeZW");
   const auto msg = enc::as_bytes("deterministic");
-  CHECK(a.key().sign(msg) == b.key().sign(msg));
+  CHECK(a.key().try_sign(msg).value() == b.key().try_sign(msg).value());
   // Same seed, different type: same key, same identifier, different DID.
   const Identity s = generate(PrincipalType::kSvc, std::nullopt, std::nullopt, seed);
   CHECK(s.did().id == a.did().id);
@@ -262,7 +262,7 @@ TEST_CASE("Identity::generate: a seed gives a deterministic key and DID", "[iden
 
 TEST_CASE("Identity::from_key and rotated()", "[identity]") {
   const Identity a = generate(PrincipalType::kAgent);
-  auto same_key = crypto::SigningKey::from_seed(a.key().seed_bytes());
+  auto same_key = crypto::SigningKey::from_seed(dynamic_cast<const handshake::crypto::SigningKey&>(a.key()).seed_bytes());
   REQUIRE(same_key.ok());
   auto wrapped = Identity::from_key(a.did(), std::move(same_key).value());
   REQUIRE(wrapped.ok());
@@ -314,7 +314,7 @@ TEST_CASE("key file: save then load round trip", "[identity][keyfile]") {
     CHECK(loaded->public_key() == id.public_key());
     CHECK(loaded->key_version() == id.key_version());
     const auto msg = enc::as_bytes("round trip");
-    CHECK(loaded->key().sign(msg) == id.key().sign(msg));
+    CHECK(loaded->key().try_sign(msg).value() == id.key().try_sign(msg).value());
 
     // The file is the documented JSON shape.
     const Json j = read_key_json(file);
@@ -324,7 +324,7 @@ TEST_CASE("key file: save then load round trip", "[identity][keyfile]") {
     CHECK(j.at("key_version") == 1);
     CHECK(j.at("alg") == "Ed25519");
     CHECK(j.at("public_key") == enc::base64url_encode(id.public_key()));
-    CHECK(j.at("seed") == enc::base64url_encode(id.key().seed_bytes()));
+    CHECK(j.at("seed") == enc::base64url_encode(dynamic_cast<const handshake::crypto::SigningKey&>(id.key()).seed_bytes()));
     CHECK(j.size() == 7);
   }
 
@@ -406,8 +406,8 @@ TEST_CASE("key file: refused when group or others have any access", "[identity][
   const Identity id = generate(PrincipalType::kAgent);
   const fs::path file = dir / "id.key";
   REQUIRE(handshake::save_key_file(id, file).ok());
-  const std::string seed_b64 = enc::base64url_encode(id.key().seed_bytes());
-  const std::vector<std::uint8_t> seed(id.key().seed_bytes().begin(), id.key().seed_bytes().end());
+  const std::string seed_b64 = enc::base64url_encode(dynamic_cast<const handshake::crypto::SigningKey&>(id.key()).seed_bytes());
+  const std::vector<std::uint8_t> seed(dynamic_cast<const handshake::crypto::SigningKey&>(id.key()).seed_bytes().begin(), dynamic_cast<const handshake::crypto::SigningKey&>(id.key()).seed_bytes().end());
 
   using P = fs::perms;
   const P rw = P::owner_read | P::owner_write;
@@ -441,7 +441,7 @@ TEST_CASE("key file: malformed contents are refused without revealing the seed",
   REQUIRE(handshake::save_key_file(id, good).ok());
   const Json base = read_key_json(good);
   const std::string seed_b64 = base.at("seed").get<std::string>();
-  const std::vector<std::uint8_t> seed(id.key().seed_bytes().begin(), id.key().seed_bytes().end());
+  const std::vector<std::uint8_t> seed(dynamic_cast<const handshake::crypto::SigningKey&>(id.key()).seed_bytes().begin(), dynamic_cast<const handshake::crypto::SigningKey&>(id.key()).seed_bytes().end());
   const Identity other = generate(PrincipalType::kAgent);
 
   struct Case {

@@ -60,7 +60,7 @@ inline hs::Identity fixed_identity(hs::PrincipalType type, std::uint8_t seed) {
 }
 
 inline hs::Identity clone(const hs::Identity& id) {
-  return must(hs::Identity::from_key(id.did(), must(hs::crypto::SigningKey::from_seed(id.key().seed_bytes())),
+  return must(hs::Identity::from_key(id.did(), must(hs::crypto::SigningKey::from_seed(dynamic_cast<const handshake::crypto::SigningKey&>(id.key()).seed_bytes())),
                                      id.key_version()));
 }
 

@@ -52,9 +52,9 @@ handshake::Result<std::string> read_text(const fs::path& p) {
 struct Gateway {
   std::unique_ptr<oauth::IntrospectionClient> introspection;
   std::unique_ptr<oauth::Bridge> bridge;
-  std::vector<std::uint8_t> gateway_seed;
-  std::optional<handshake::Did> gateway;
-  std::uint64_t gateway_version = 1;
+  // The gateway's identity: copies share its signer, so each call's Agent borrows it (no seed is
+  // copied out of it).
+  std::optional<handshake::Identity> gateway;
   std::string gateway_did;
   std::string metadata_url;
 };
@@ -117,10 +117,7 @@ handshake::Result<HttpAuth> load_oauth(const std::string& path, const mcp::Servi
   HSK_ASSIGN_OR_RETURN(auto gateway, handshake::load_key_file(gateway_key));
   if (gateway.did().type != handshake::PrincipalType::kAgent) return config_error("gateway_key", "must be an agent identity");
   gw->gateway_did = gateway.did_string();
-  gw->gateway = gateway.did();
-  gw->gateway_version = gateway.key_version();
-  const auto seed = gateway.key().seed_bytes();
-  gw->gateway_seed.assign(seed.begin(), seed.end());
+  gw->gateway = gateway;
 
   oauth::BridgeOptions bo;
   bo.expected_audience = resource;
@@ -187,9 +184,7 @@ handshake::Result<HttpAuth> load_oauth(const std::string& path, const mcp::Servi
                                params["_meta"].contains(std::string(mcp::kRequestKey));
       const auto* rule = gate.tool_map().find(params["name"].get<std::string>());
       if (rule != nullptr && !has_request && context.contains("delegation")) {
-        auto key = handshake::crypto::SigningKey::from_seed(gw->gateway_seed);
-        auto identity = key.ok() ? handshake::Identity::from_key(*gw->gateway, std::move(key).value(), gw->gateway_version)
-                                 : handshake::Result<handshake::Identity>(key.error());
+        handshake::Result<handshake::Identity> identity(*gw->gateway);
         if (identity.ok()) {
           handshake::AgentAttestation att;
           att.deployer = context.value("deployer", std::string());

@@ -26,10 +26,24 @@ using Digest = std::array<std::uint8_t, kSha256Bytes>;
 // below calls it, so callers need not.
 void ensure_initialized();
 
+// What signs for an identity: a key in this process (SigningKey, from a key file) or a key in
+// hardware (pkcs11.hpp), behind one interface. Only Ed25519 (pure, RFC 8032). Thread-safe.
+class Signer {
+ public:
+  virtual ~Signer() = default;
+  // The signature of `message`. Errors: kUnavailable "signer.unavailable" when the key cannot be
+  // used now (a token removed, a module failing): the caller cannot sign and must say so.
+  [[nodiscard]] virtual Result<Signature> try_sign(std::span<const std::uint8_t> message) const = 0;
+  [[nodiscard]] virtual const PublicKey& public_key() const noexcept = 0;
+  [[nodiscard]] virtual std::string_view algorithm() const noexcept { return "Ed25519"; }
+  // Where the key lives, for logs ("key file", "pkcs11:token=...;object=..."); never the secret.
+  [[nodiscard]] virtual std::string where() const { return "in-process key"; }
+};
+
 // An Ed25519 private key (the RFC 8032 32-byte seed and libsodium's expanded form). Move-only;
 // the secret bytes are wiped on destruction. The only accessor to the secret is seed_bytes(),
 // which exists so that key files can be written; grep for it when auditing secret handling.
-class SigningKey {
+class SigningKey final : public Signer {
  public:
   // A new key from the CSPRNG.
   [[nodiscard]] static SigningKey generate();
@@ -40,11 +54,13 @@ class SigningKey {
   SigningKey& operator=(SigningKey&& other) noexcept;
   SigningKey(const SigningKey&) = delete;
   SigningKey& operator=(const SigningKey&) = delete;
-  ~SigningKey();
+  ~SigningKey() override;
 
-  [[nodiscard]] const PublicKey& public_key() const noexcept { return public_key_; }
+  [[nodiscard]] const PublicKey& public_key() const noexcept override { return public_key_; }
   // Pure Ed25519 signature (RFC 8032) of `message`.
   [[nodiscard]] Signature sign(std::span<const std::uint8_t> message) const;
+  // The same; never fails.
+  [[nodiscard]] Result<Signature> try_sign(std::span<const std::uint8_t> message) const override { return sign(message); }
   // The secret seed. Handle with care: never log it.
   [[nodiscard]] std::span<const std::uint8_t, kSeedBytes> seed_bytes() const noexcept {
     return std::span<const std::uint8_t, kSeedBytes>(secret_.data(), kSeedBytes);

@@ -53,12 +53,12 @@ struct DidDocumentOptions {
 // `previous_key` and its own proof. `previous_document` must be version N of the same DID.
 // Errors: kInvalidArgument "diddoc.version" (numbers or DIDs do not follow), those of
 // parse_did_document.
-[[nodiscard]] Result<Json> rotate_did_document(const Json& previous_document, const crypto::SigningKey& previous_key,
+[[nodiscard]] Result<Json> rotate_did_document(const Json& previous_document, const crypto::Signer& previous_key,
                                                const Identity& next, const DidDocumentOptions& options);
 
 // Adds a proof entry by `signer` (verification method `method_id`) to `document`, e.g. a
 // registry's signature alongside the principal's (§5.1).
-[[nodiscard]] Result<Json> add_did_document_proof(Json document, const crypto::SigningKey& signer,
+[[nodiscard]] Result<Json> add_did_document_proof(Json document, const crypto::Signer& signer,
                                                   const std::string& method_id, Timestamp created);
 
 // Checks that `document` carries a proof entry by `method_id` that verifies with `key` (e.g. the

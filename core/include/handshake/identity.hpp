@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -39,11 +40,17 @@ class Identity {
   // kKey "identity.did_mismatch" when key_version is 1 and a self-certifying `did` does not
   // hash `key`.
   [[nodiscard]] static Result<Identity> from_key(Did did, crypto::SigningKey key, std::uint64_t key_version = 1);
+  // Wraps a signer held elsewhere (a PKCS#11 token: pkcs11.hpp); the same checks as from_key.
+  [[nodiscard]] static Result<Identity> from_signer(Did did, std::shared_ptr<const crypto::Signer> signer,
+                                                    std::uint64_t key_version = 1);
 
   [[nodiscard]] const Did& did() const noexcept { return did_; }
   [[nodiscard]] std::string did_string() const { return did_.str(); }
-  [[nodiscard]] const crypto::SigningKey& key() const noexcept { return key_; }
-  [[nodiscard]] const crypto::PublicKey& public_key() const noexcept { return key_.public_key(); }
+  // What signs for this identity. Copies of an Identity share it (Service, Agent, the bridge and
+  // the gates borrow one signer; no secret is copied).
+  [[nodiscard]] const crypto::Signer& key() const noexcept { return *signer_; }
+  [[nodiscard]] const std::shared_ptr<const crypto::Signer>& signer() const noexcept { return signer_; }
+  [[nodiscard]] const crypto::PublicKey& public_key() const noexcept { return signer_->public_key(); }
   [[nodiscard]] std::uint64_t key_version() const noexcept { return key_version_; }
 
   // The same DID with a fresh key, key_version + 1 (§5.3). The caller publishes the next DID
@@ -51,10 +58,10 @@ class Identity {
   [[nodiscard]] Identity rotated() const;
 
  private:
-  Identity(Did did, crypto::SigningKey key, std::uint64_t version)
-      : did_(std::move(did)), key_(std::move(key)), key_version_(version) {}
+  Identity(Did did, std::shared_ptr<const crypto::Signer> signer, std::uint64_t version)
+      : did_(std::move(did)), signer_(std::move(signer)), key_version_(version) {}
   Did did_;
-  crypto::SigningKey key_;
+  std::shared_ptr<const crypto::Signer> signer_;
   std::uint64_t key_version_ = 1;
 };
 

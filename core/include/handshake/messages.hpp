@@ -212,7 +212,7 @@ using Message = std::variant<DelegationToken, HandshakeRequest, Acceptance, Refu
 // Sets "alg" to "EdDSA" and "signature" to the Ed25519 signature of signing_input(doc), then
 // checks the result against its kind's parse rules (so nothing that this library would refuse is
 // ever signed). Errors: those of signing_input and of parse_message.
-[[nodiscard]] Result<Json> sign_message(Json doc, const crypto::SigningKey& key);
+[[nodiscard]] Result<Json> sign_message(Json doc, const crypto::Signer& key);
 
 // Checks doc["signature"] over signing_input(doc) with `key`. Errors (kSignature):
 //   sig.missing           no "signature" string

@@ -31,7 +31,8 @@ namespace handshake::registry {
 [[nodiscard]] Result<merkle::Hash> receipt_leaf(const Json& receipt);
 
 // The registry's anchor object for a tree of `tree_size` leaves with root `tree_root`.
-[[nodiscard]] Json sign_registry_anchor(const Identity& registry, std::uint64_t tree_size, const merkle::Hash& tree_root);
+// Errors: those of the registry's signer (signer.unavailable).
+[[nodiscard]] Result<Json> sign_registry_anchor(const Identity& registry, std::uint64_t tree_size, const merkle::Hash& tree_root);
 
 struct VerifiedAnchor {
   std::string registry_did;
