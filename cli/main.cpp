@@ -25,6 +25,7 @@
 #include "handshake/did_document.hpp"
 #include "handshake/encoding.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/pkcs11.hpp"
 #include "handshake/ids.hpp"
 #include "handshake/json.hpp"
 #include "handshake/messages.hpp"
@@ -142,8 +143,11 @@ const handshake::SystemClock& wall_clock() {
 int cmd_keygen(const std::vector<std::string>& argv) {
   static const char* kHelp =
       "usage: hsk keygen --kind user|agent|svc|org [--handle H] [--domain D] [--seed HEX] --out FILE [--force]\n"
+      "       hsk keygen --kind agent|svc|org --pkcs11 'pkcs11:token=T;object=O?module-path=M&pin-source=file:P'\n"
       "\n"
       "Creates an Ed25519 identity, writes its key file (mode 0600) and prints its DID.\n"
+      "  --pkcs11  generate the key inside a PKCS#11 token instead (sensitive, never extractable; the DID\n"
+      "            is kept in the key's CKA_ID); then give the same URI wherever a key file is taken\n"
       "  --kind    principal type\n"
       "  --handle  user only (required): e-mail or OIDC subject, did:hsk:user:<handle>\n"
       "  --domain  org only: name the org by its domain (did:hsk:org:<domain>)\n"
@@ -152,13 +156,26 @@ int cmd_keygen(const std::vector<std::string>& argv) {
       "A registry (hsk registry serve --key) is an svc identity: did:hsk has no registry type.\n"
       "agent, svc and org DIDs (without --domain) are z + base58btc(SHA-256(public key)).\n";
   std::string err;
-  auto a = parse_args(argv, {"kind", "handle", "domain", "seed", "out"}, {"force"}, err);
+  auto a = parse_args(argv, {"kind", "handle", "domain", "seed", "out", "pkcs11"}, {"force"}, err);
   if (!a) return usage_error("keygen", err);
   if (a->help) return std::cout << kHelp, kOk;
   if (!a->positional.empty()) return usage_error("keygen", "unexpected argument " + a->positional[0]);
   const auto kind = opt(*a, "kind");
   const auto out = opt(*a, "out");
   if (!kind) return usage_error("keygen", "--kind is required");
+  if (auto uri_text = opt(*a, "pkcs11")) {
+    if (out || opt(*a, "seed") || opt(*a, "handle") || opt(*a, "domain")) {
+      return usage_error("keygen", "--pkcs11 makes the key in the token: no --out, --seed, --handle or --domain");
+    }
+    auto type = handshake::parse_principal_type(*kind);
+    if (!type.ok()) return usage_error("keygen", type.error().message);
+    auto uri = handshake::pkcs11::Uri::parse(*uri_text);
+    if (!uri.ok()) return usage_error("keygen", uri.error().message);
+    auto id = handshake::pkcs11::generate_identity(*uri, *type);
+    if (!id.ok()) return refused("keygen", id.error());
+    std::cout << id->did_string() << "\n";
+    return kOk;
+  }
   if (!out) return usage_error("keygen", "--out is required");
   // The did:hsk method (§5, did.hpp) has no registry type: a registry signs as a service.
   if (*kind == "registry") {
@@ -197,7 +214,7 @@ int cmd_did(const std::vector<std::string>& argv) {
   if (!a) return usage_error("did", err);
   if (a->help) return std::cout << kHelp, kOk;
   if (a->positional.size() != 1) return usage_error("did", "expected exactly one KEYFILE");
-  auto id = handshake::load_key_file(a->positional[0]);
+  auto id = handshake::load_identity(a->positional[0]);
   if (!id.ok()) return refused("did", id.error());
   handshake::DidDocumentOptions o;
   o.version_time = std::chrono::floor<std::chrono::seconds>(wall_clock().now());
@@ -228,7 +245,7 @@ int cmd_rotate(const std::vector<std::string>& argv) {
   if (a->help) return std::cout << kHelp, kOk;
   const auto key = opt(*a, "key"), doc_path = opt(*a, "did-doc"), out = opt(*a, "out");
   if (!key || !doc_path || !out) return usage_error("rotate", "--key, --did-doc and --out are required");
-  auto current = handshake::load_key_file(*key);
+  auto current = handshake::load_identity(*key);
   if (!current.ok()) return refused("rotate", current.error());
   auto doc = read_json_input(*doc_path);
   if (!doc.ok()) return refused("rotate", doc.error());
@@ -265,7 +282,7 @@ int cmd_sign(const std::vector<std::string>& argv) {
   const auto key = opt(*a, "key");
   if (!key) return usage_error("sign", "--key is required");
   if (a->positional.size() > 1) return usage_error("sign", "expected at most one input FILE");
-  auto id = handshake::load_key_file(*key);
+  auto id = handshake::load_identity(*key);
   if (!id.ok()) return refused("sign", id.error());
   auto doc = read_json_input(a->positional.empty() ? std::nullopt : std::optional(a->positional[0]));
   if (!doc.ok()) return refused("sign", doc.error());

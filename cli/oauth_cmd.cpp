@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "handshake/pkcs11.hpp"
 #include "common.hpp"
 
 #ifdef HSK_WITH_OAUTH
@@ -92,7 +93,7 @@ int cmd_oauth(const std::vector<std::string>& argv) {
   while (!io.client_secret.empty() && (io.client_secret.back() == '\n' || io.client_secret.back() == '\r')) {
     io.client_secret.pop_back();
   }
-  auto identity = handshake::load_key_file(*key);
+  auto identity = handshake::load_identity(*key);
   if (!identity.ok()) return refused("oauth bridge", identity.error());
   auto map_text = read_input(*map_path);
   if (!map_text.ok()) return refused("oauth bridge", map_text.error());

@@ -35,6 +35,7 @@
 #include "handshake/did.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/pkcs11.hpp"
 #include "handshake/ids.hpp"
 #include "handshake/json.hpp"
 #include "handshake/messages.hpp"
@@ -238,7 +239,7 @@ int cmd_delegate(const std::vector<std::string>& argv) {
     spec.ttl = std::chrono::seconds(*v);
   }
 
-  auto issuer = handshake::load_key_file(*key);
+  auto issuer = handshake::load_identity(*key);
   if (!issuer.ok()) return refused(cmd, issuer.error());
   std::vector<Json> parent;
   if (auto p = opt(*a, "parent")) {
@@ -291,7 +292,7 @@ int cmd_request(const std::vector<std::string>& argv) {
   auto constraints = parse_constraints(*a, err);
   if (!constraints) return usage_error(cmd, err);
 
-  auto id = handshake::load_key_file(*key);
+  auto id = handshake::load_identity(*key);
   if (!id.ok()) return refused(cmd, id.error());
   auto chain = load_chain(*chain_path);
   if (!chain.ok()) return refused(cmd, chain.error());
@@ -650,7 +651,7 @@ int cmd_revoke(const std::vector<std::string>& argv) {
     effective_at = *parsed;
   }
 
-  auto issuer = handshake::load_key_file(*key);
+  auto issuer = handshake::load_identity(*key);
   if (!issuer.ok()) return refused(cmd, issuer.error());
   auto statement = handshake::make_revocation(*issuer, delegation, principal, reason, now_seconds(), effective_at);
   if (!statement.ok()) return refused(cmd, statement.error());

@@ -14,6 +14,7 @@
 #include "handshake/did_document.hpp"
 #include "handshake/encoding.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/pkcs11.hpp"
 #include "handshake/merkle.hpp"
 #include "handshake/net/http.hpp"
 #include "handshake/net/registry_client.hpp"
@@ -141,7 +142,7 @@ int cmd_registry(const std::vector<std::string>& argv) {
     std::shared_ptr<handshake::net::TlsCredentials> credentials;
     auto listener = handshake::net::make_server(*tls, &credentials);
     if (!listener.ok()) return refused("registry serve", listener.error());
-    auto identity = handshake::load_key_file(*key);
+    auto identity = handshake::load_identity(*key);
     if (!identity.ok()) return refused("registry serve", identity.error());
     handshake::DidDirectory directory;
     if (auto it = a->options.find("did-doc"); it != a->options.end()) {
@@ -276,7 +277,7 @@ int cmd_registry(const std::vector<std::string>& argv) {
     if (!receipt.ok()) return refused("registry anchor", receipt.error());
     std::optional<handshake::Identity> issuer;
     if (auto key = opt(*a, "key")) {
-      auto loaded = handshake::load_key_file(*key);
+      auto loaded = handshake::load_identity(*key);
       if (!loaded.ok()) return refused("registry anchor", loaded.error());
       issuer = std::move(loaded).value();
     }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "handshake/encoding.hpp"
+#include "handshake/pkcs11.hpp"
 #include "handshake/net/registry_resolver.hpp"
 #include "handshake/net/revocation_feed.hpp"
 #include "handshake/net/wellknown_resolver.hpp"
@@ -365,7 +366,9 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   std::unique_ptr<ServiceSetup> s(new ServiceSetup());
 
   if (!cfg.contains("identity") || !cfg["identity"].is_string()) return invalid("identity", "a key file path is required");
-  HSK_ASSIGN_OR_RETURN(auto id, load_key_file(path_of(cfg["identity"].get<std::string>())));
+  // A key file (relative to this file) or a PKCS#11 URI (pkcs11.hpp).
+  const std::string identity = cfg["identity"].get<std::string>();
+  HSK_ASSIGN_OR_RETURN(auto id, pkcs11::is_uri(identity) ? load_identity(identity) : load_key_file(path_of(identity)));
   s->identity_.emplace(std::move(id));
 
   ServiceOptions& o = s->options_;

@@ -97,6 +97,12 @@ Decision Service::refuse(const Json* request, RefusalInfo r) const {
   auto signed_refusal = sign_message(out.to_json(), identity_.key());
   if (signed_refusal.ok()) {
     d.response = std::move(signed_refusal).value();
+  } else if (signed_refusal.error().code == ErrorCode::kUnavailable) {
+    // The key cannot sign now (a token gone): there is no signed answer to give. The response
+    // stays null and the refusal says why; adapters answer unsigned 503 / JSON-RPC errors.
+    d.refusal = info(RefusalCode::kServiceUnavailable, r.step,
+                     "the service cannot sign its answer now: " + signed_refusal.error().message);
+    d.refusal->retry_after_seconds = 5;
   } else {
     // Only reachable through a defect; still answer with a signed, minimal refusal.
     out.reason.detail.reset();

@@ -311,3 +311,51 @@ TEST_CASE("mcp middleware: stdio lines", "[mcp][middleware]") {
     check_receipt(w, r, "ok");
   }
 }
+
+namespace {
+// A signer whose key can be taken away and given back (a token removed and put back).
+class FlakySigner final : public hs::crypto::Signer {
+ public:
+  explicit FlakySigner(hs::crypto::SigningKey key) : key_(std::move(key)) {}
+  std::atomic<bool> down{false};
+  hs::Result<hs::crypto::Signature> try_sign(std::span<const std::uint8_t> m) const override {
+    if (down) return hs::make_error(hs::ErrorCode::kUnavailable, "signer.unavailable", "C_Sign: CKR_DEVICE_REMOVED");
+    return key_.sign(m);
+  }
+  const hs::crypto::PublicKey& public_key() const noexcept override { return key_.public_key(); }
+
+ private:
+  hs::crypto::SigningKey key_;
+};
+}  // namespace
+
+TEST_CASE("mcp gate: a service whose key cannot sign answers an unsigned error, never an accept, and recovers",
+          "[mcp][gate][signer]") {
+  World w;
+  const hs::Identity base = identity(hs::PrincipalType::kSvc, 9);  // the DID the agent's requests name
+  auto flaky = std::make_shared<FlakySigner>(
+      must(hs::crypto::SigningKey::from_seed(dynamic_cast<const hs::crypto::SigningKey&>(base.key()).seed_bytes())));
+  hs::ServiceOptions options;
+  options.chain.trust_roots = {w.org.did_string()};
+  hs::Service service(must(hs::Identity::from_signer(base.did(), flaky)), options, w.clock, w.keys, w.revocations,
+                      *w.nonces, *w.limiter);
+  const mcp::ServiceGate gate(service, must(mcp::ToolMap::from_yaml(kToolsYaml)));
+  const mcp::Middleware mw(gate);
+  int forwarded = 0;
+  auto next = [&](const Json& m) {
+    ++forwarded;
+    return server(m);
+  };
+  flaky->down = true;
+  const Json refused = mw.wrap(next)(World::call(1, "echo", {{"message", "x"}}, w.request("text.echo", Json::object())));
+  REQUIRE(refused.contains("error"));
+  CHECK(refused["error"]["code"] == mcp::kInternalError);
+  CHECK_THAT(refused["error"]["message"].get<std::string>(), Catch::Contains("cannot sign"));
+  CHECK_FALSE(refused["error"].contains("data"));  // nothing unsigned passed off as a Refusal
+  CHECK(forwarded == 0);
+  flaky->down = false;  // the token is back
+  const Json ok = mw.wrap(next)(World::call(2, "echo", {{"message", "y"}}, w.request("text.echo", Json::object())));
+  REQUIRE(ok.contains("result"));
+  CHECK(ok["result"]["_meta"].contains(std::string(mcp::kReceiptKey)));
+  CHECK(forwarded == 1);
+}

@@ -9,6 +9,7 @@
 #include "handshake/command_line.hpp"
 #include "handshake/config.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/pkcs11.hpp"
 #include "handshake/storage/receipts.hpp"
 #include "relay.hpp"
 #ifdef HSK_A2A_PROXY_AP2
@@ -107,7 +108,7 @@ void check_agent(const handshake::CommandLine& a, handshake::CheckReport& report
   if (!chain_path) report.error("--role agent needs --chain CHAIN.json");
   std::optional<handshake::Identity> identity;
   if (key) {
-    auto id = handshake::load_key_file(*key);
+    auto id = handshake::load_identity(*key);
     if (report.check(*key + ": key file", id)) identity.emplace(std::move(id).value());
   }
   std::vector<Json> links;

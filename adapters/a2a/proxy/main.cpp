@@ -13,6 +13,7 @@
 #include "handshake/config.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/pkcs11.hpp"
 #include "handshake/storage/receipts.hpp"
 #include "relay.hpp"
 #ifdef HSK_A2A_PROXY_AP2
@@ -225,7 +226,7 @@ int run(int argc, char** argv) {
   } else {
     const auto key = a.get("key"), chain_path = a.get("chain");
     if (!key || !chain_path) return usage("--role agent needs --key and --chain");
-    auto identity = handshake::load_key_file(*key);
+    auto identity = handshake::load_identity(*key);
     if (!identity.ok()) return log(identity.error().to_string()), 1;
     auto chain = read_json_file(*chain_path);
     if (!chain.ok() || !chain->is_array() || chain->empty()) return log("--chain must be a JSON array of DelegationTokens"), 1;

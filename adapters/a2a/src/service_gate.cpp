@@ -68,6 +68,17 @@ ServiceGate::ServiceGate(Service& service, ActionMap skills, GateOptions options
     : service_(service), skills_(std::move(skills)), options_(std::move(options)) {}
 
 Inbound ServiceGate::refuse(const Json& id, const Json& message, Version v, const Decision& decision) const {
+  if (decision.response.is_null()) {
+    // Nothing signed to carry (the service's key is unavailable): a JSON-RPC error that says so.
+    Inbound in;
+    in.kind = Inbound::Kind::kAnswer;
+    in.message = Json{{"jsonrpc", "2.0"},
+                      {"id", id},
+                      {"error", Json{{"code", -32603},
+                                     {"message", decision.refusal ? decision.refusal->detail
+                                                                  : std::string("the service cannot sign its answer now")}}}};
+    return in;
+  }
   if (options_.on_refusal) options_.on_refusal(decision);
   const auto now = SystemClock().now();
   const std::string task_id = "task-" + ids::make_ulid(now);

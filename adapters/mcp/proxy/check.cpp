@@ -9,6 +9,7 @@
 #include "handshake/command_line.hpp"
 #include "handshake/config.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/pkcs11.hpp"
 #include "handshake/mcp/service_gate.hpp"
 #include "handshake/messages.hpp"
 #include "handshake/net/registry_client.hpp"
@@ -127,7 +128,7 @@ void check_agent(const handshake::CommandLine& a, handshake::CheckReport& report
   if (!chain_path) report.error("--role agent needs --chain CHAIN.json");
   std::optional<handshake::Identity> identity;
   if (key) {
-    auto id = handshake::load_key_file(*key);
+    auto id = handshake::load_identity(*key);
     if (report.check(*key + ": key file", id)) {
       identity.emplace(std::move(id).value());
       report.ok("agent " + identity->did_string());

@@ -19,6 +19,7 @@
 #include "handshake/config.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/pkcs11.hpp"
 #include "handshake/mcp/agent_gate.hpp"
 #include "handshake/storage/receipts.hpp"
 #include "handshake/mcp/envelope.hpp"
@@ -308,7 +309,7 @@ Finish agent_finish(mcp::AgentGate& gate, mcp::AgentExchange exchange) {
 int run_agent(const Args& a, std::size_t max_bytes) {
   const auto key = opt(a, "key"), chain_path = opt(a, "chain");
   if (!key || !chain_path) return usage("--role agent needs --key and --chain");
-  auto identity = handshake::load_key_file(*key);
+  auto identity = handshake::load_identity(*key);
   if (!identity.ok()) return fail(*key, identity.error());
   auto chain_doc = read_json(*chain_path);
   if (!chain_doc.ok()) return fail(*chain_path, chain_doc.error());

@@ -8,6 +8,7 @@
 #include "handshake/agent.hpp"
 #include "handshake/config.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/pkcs11.hpp"
 #include "handshake/mcp/envelope.hpp"
 #include "handshake/net/http.hpp"
 #include "handshake/oauth/bridge.hpp"
@@ -85,6 +86,12 @@ handshake::Result<HttpAuth> load_oauth(const std::string& path, const mcp::Servi
     HSK_ASSIGN_OR_RETURN(auto p, text_of(key));
     return fs::path(p).is_absolute() ? fs::path(p) : base / p;
   };
+  // A key file (relative to the config) or a PKCS#11 URI (as it is).
+  auto key_of = [&](const char* key) -> handshake::Result<handshake::Identity> {
+    HSK_ASSIGN_OR_RETURN(auto p, text_of(key));
+    if (handshake::pkcs11::is_uri(p)) return handshake::load_identity(p);
+    return handshake::load_key_file(fs::path(p).is_absolute() ? fs::path(p) : base / p);
+  };
   HSK_ASSIGN_OR_RETURN(auto resource, text_of("resource"));
   auto gw = std::make_shared<Gateway>();
 
@@ -111,10 +118,8 @@ handshake::Result<HttpAuth> load_oauth(const std::string& path, const mcp::Servi
   HSK_ASSIGN_OR_RETURN(auto map_path, file_of("scope_map"));
   HSK_ASSIGN_OR_RETURN(auto map_text, read_text(map_path));
   HSK_ASSIGN_OR_RETURN(auto map, oauth::ScopeMap::from_yaml(map_text));
-  HSK_ASSIGN_OR_RETURN(auto bridge_key, file_of("bridge_key"));
-  HSK_ASSIGN_OR_RETURN(auto org, handshake::load_key_file(bridge_key));
-  HSK_ASSIGN_OR_RETURN(auto gateway_key, file_of("gateway_key"));
-  HSK_ASSIGN_OR_RETURN(auto gateway, handshake::load_key_file(gateway_key));
+  HSK_ASSIGN_OR_RETURN(auto org, key_of("bridge_key"));
+  HSK_ASSIGN_OR_RETURN(auto gateway, key_of("gateway_key"));
   if (gateway.did().type != handshake::PrincipalType::kAgent) return config_error("gateway_key", "must be an agent identity");
   gw->gateway_did = gateway.did_string();
   gw->gateway = gateway;

@@ -30,6 +30,11 @@ Json error_response(const Json& id, int code, std::string message, std::optional
 }
 
 Json refusal_response(const Json& id, const Decision& decision) {
+  if (decision.response.is_null()) {
+    // Nothing signed to carry (the service's key is unavailable): an internal error that says so.
+    return error_response(id, kInternalError,
+                          decision.refusal ? decision.refusal->detail : std::string("the service cannot sign its answer now"));
+  }
   std::string message = "handshake refused";
   if (decision.refusal) {
     message += ": ";

@@ -100,6 +100,8 @@ struct ActionBinding {
 // against the reference schemas).
 struct Decision {
   bool accepted = false;
+  // The signed Acceptance or Refusal; null only when the service's key cannot sign now
+  // (refusal: service_unavailable, "cannot sign"): then there is no signed answer to give.
   Json response;
   std::optional<RefusalInfo> refusal;      // when refused
   std::optional<HandshakeRequest> request;  // when it parsed
