@@ -118,7 +118,8 @@ function newClient(rootsSeen) {
 
 // `log`, when given, collects what the process writes on stderr.
 function stdioTransport(command, args, log = null) {
-  const t = new StdioClientTransport({ command, args, cwd: work, stderr: 'pipe' });
+  // The whole environment (the SDK passes only a few variables by default): SOFTHSM2_CONF included.
+  const t = new StdioClientTransport({ command, args, cwd: work, stderr: 'pipe', env: { ...process.env } });
   t.stderr?.on('data', (d) => {
     process.stderr.write(d);
     if (log) log.text += d;
@@ -161,12 +162,12 @@ async function refusalOf(promise) {
 
 let receiptN = 0;
 // Checks a result's receipt offline with `hsk receipt verify`, against what the receipt commits to.
-function verifyReceiptOffline(result) {
+function verifyReceiptOffline(result, svc = { did: did.svc, doc: 'svc.did.json' }) {
   const meta = result._meta ?? {};
   const receipt = meta['ai.handshake/receipt'];
   assert.ok(receipt, 'the result carries a receipt');
   assert.ok(meta['ai.handshake/acceptance'], 'the result carries the acceptance');
-  assert.equal(receipt.iss, did.svc);
+  assert.equal(receipt.iss, svc.did);
   assert.equal(receipt.sub, did.agent);
   let subject;
   if (result.structuredContent !== undefined) {
@@ -179,9 +180,9 @@ function verifyReceiptOffline(result) {
   }
   const n = ++receiptN;
   const rFile = writeJson(`receipt-${n}.json`, receipt);
-  hsk(['receipt', 'verify', '--did-doc', file('svc.did.json'), '--result', writeJson(`result-${n}.json`, subject), rFile]);
+  hsk(['receipt', 'verify', '--did-doc', file(svc.doc), '--result', writeJson(`result-${n}.json`, subject), rFile]);
   // And a result it does not commit to is caught.
-  hsk(['receipt', 'verify', '--did-doc', file('svc.did.json'), '--result', writeJson(`other-${n}.json`, { forged: true }), rFile],
+  hsk(['receipt', 'verify', '--did-doc', file(svc.doc), '--result', writeJson(`other-${n}.json`, { forged: true }), rFile],
     { expect: 1 });
   return receipt;
 }
@@ -466,6 +467,33 @@ if (mode === 'stdio') {
     const again = await c.callTool({ name: 'echo', arguments: { message: 'still' } });
     assert.match(again.content[0].text, /still/);
     await c.close();
+  });
+  await step('the service proxy with its key in a PKCS#11 token (SoftHSM2): calls run, receipts verify', async () => {
+    const hsm = file('hsm');
+    mkdirSync(join(hsm, 'tokens'), { recursive: true });
+    writeFileSync(join(hsm, 'softhsm2.conf'), `directories.tokendir = ${hsm}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    process.env.SOFTHSM2_CONF = join(hsm, 'softhsm2.conf');  // this token only, for every process started below
+    const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'e2e', '--pin', '1234', '--so-pin', '12345678'],
+      { encoding: 'utf8' });
+    assert.equal(init.status, 0, init.stderr);
+    writeFileSync(join(hsm, 'pin'), '1234\n', { mode: 0o600 });
+    const uri = `pkcs11:token=e2e;object=svc?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:${join(hsm, 'pin')}`;
+    const svcDid = hsk(['keygen', '--kind', 'svc', '--pkcs11', uri]).stdout.trim();
+    writeFileSync(file('svc-hsm.did.json'), hsk(['did', uri]).stdout);
+    writeFileSync(file('service-hsm.yaml'), readFileSync(file('service.yaml'), 'utf8').replace(/^identity: .*$/m, `identity: "${uri}"`));
+    const c = newClient({ count: 0 });
+    await c.connect(stdioTransport(PROXY, ['--role', 'agent', '--key', file('agent.key'), '--chain', file('chain.json'),
+      '--service-did', svcDid, '--service-did-doc', file('svc-hsm.did.json'), '--receipts', file('receipts-hsm.jsonl'), '--',
+      PROXY, '--role', 'service', '--config', file('service-hsm.yaml'), '--tools', file('tools.yaml'), '--',
+      process.execPath, EVERYTHING, 'stdio']));
+    await c.listTools();
+    const r = await c.callTool({ name: 'echo', arguments: { message: 'signed in hardware' } });
+    assert.match(r.content[0].text, /signed in hardware/);
+    const receipt = r._meta?.['ai.handshake/receipt'];
+    assert.ok(receipt, 'a receipt');
+    verifyReceiptOffline(r, { did: svcDid, doc: 'svc-hsm.did.json' });
+    await c.close();
+    delete process.env.SOFTHSM2_CONF;
   });
   await step('a 5 MB argument is answered -32012 with the call\'s id: the SDK client gets an error, not a hang', async () => {
     const big = newClient({ count: 0 });
