@@ -546,9 +546,17 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
 }
 
 std::unique_ptr<Service> ServiceSetup::make_service(const Clock& clock) const {
-  // The service shares the setup's signer: no copy of the key is made.
-  return std::make_unique<Service>(*identity_, options_, clock, *resolver_, *revocations_, *nonces_,
-                                   *limiter_);
+  // The service shares the setup's signer: no copy of the key is made. The setup was checked
+  // when it loaded, so create() cannot refuse it.
+  ServiceConfig c;
+  c.identity = *identity_;
+  c.options = options_;
+  c.clock = &clock;
+  c.keys = resolver_.get();
+  c.revocations = revocations_.get();
+  c.nonces = nonces_.get();
+  c.limiter = limiter_.get();
+  return Service::create(std::move(c)).value();
 }
 
 }  // namespace handshake

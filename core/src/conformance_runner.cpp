@@ -252,7 +252,8 @@ VectorOutcome run_ours(const std::string& file, const Json& v) {
   if (svc_key == private_keys.end()) return o.detail = "no private key for the service " + svc_did, o;
   auto parsed_did = parse_did(svc_did);
   if (!parsed_did.ok()) return o.detail = parsed_did.error().to_string(), o;
-  auto identity = Identity::from_key(*parsed_did, crypto::SigningKey::from_seed(svc_key->second.seed_bytes()).value());
+  // The key moves into the identity (nothing else needs it): no copy of the secret.
+  auto identity = Identity::from_key(*parsed_did, std::move(svc_key->second));
   if (!identity.ok()) return o.detail = identity.error().to_string(), o;
   const auto service_key = identity->public_key();
 

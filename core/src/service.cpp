@@ -52,6 +52,24 @@ constexpr char kUnknownRequestId[] = "hs_00000000000000000000000000";
 
 }  // namespace
 
+Result<std::unique_ptr<Service>> Service::create(ServiceConfig c) {
+  auto bad = [](const std::string& why) { return make_error(ErrorCode::kInvalidArgument, "service.config", why); };
+  if (!c.identity) return bad("no identity");
+  if (c.clock == nullptr || c.keys == nullptr || c.revocations == nullptr || c.nonces == nullptr || c.limiter == nullptr) {
+    return bad("clock, keys, revocations, nonces and limiter are all required");
+  }
+  if (c.options.chain.trust_roots.empty() && !c.options.chain.trust_any_root) return bad("no trust root");
+  if (c.options.chain.max_chain_length == 0) return bad("max_chain_length must be at least 1");
+  if (c.options.max_request_age.count() <= 0) return bad("max_request_age must be positive");
+  if (c.options.max_request_bytes < 1024) return bad("max_request_bytes must be at least 1024");
+  if (c.options.chain.clock_skew.count() < 0 || c.options.session_ttl.count() < 0 ||
+      c.options.chain.max_delegation_ttl.count() < 0) {
+    return bad("clock skew, session ttl and delegation ttl cannot be negative");
+  }
+  return std::make_unique<Service>(std::move(*c.identity), std::move(c.options), *c.clock, *c.keys, *c.revocations,
+                                   *c.nonces, *c.limiter);
+}
+
 Service::Service(Identity identity, ServiceOptions options, const Clock& clock, const KeyResolver& keys,
                  const RevocationSource& revocations, NonceStore& nonces, RateLimiter& limiter)
     : identity_(std::move(identity)),

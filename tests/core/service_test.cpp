@@ -1398,3 +1398,45 @@ TEST_CASE("service: a changed, cut or made-up session token is refused expired, 
   // The genuine token still works afterwards.
   expect_warm(w, here, a, token);
 }
+
+TEST_CASE("service: the checked factory names what is missing or wrong", "[service][create]") {
+  auto svc = hs::Identity::generate({hs::PrincipalType::kSvc, {}, {}, std::vector<std::uint8_t>(32, 3)}).value();
+  hs::FixedClock clock{std::chrono::floor<std::chrono::seconds>(hs::SystemClock().now())};
+  hs::StaticKeyResolver keys;
+  hs::RevocationList revocations;
+  auto nonces = hs::make_memory_nonce_store(1000);
+  auto limiter = hs::make_memory_rate_limiter();
+  auto config = [&] {
+    hs::ServiceConfig c;
+    c.identity = svc;
+    c.options.chain.trust_roots = {svc.did_string()};
+    c.clock = &clock;
+    c.keys = &keys;
+    c.revocations = &revocations;
+    c.nonces = nonces.get();
+    c.limiter = limiter.get();
+    return c;
+  };
+  REQUIRE(hs::Service::create(config()).ok());
+  auto refused = [](hs::ServiceConfig c) {
+    auto r = hs::Service::create(std::move(c));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == "service.config");
+    return r.error().message;
+  };
+  auto c = config();
+  c.identity.reset();
+  CHECK(refused(std::move(c)) == "no identity");
+  c = config();
+  c.nonces = nullptr;
+  CHECK_THAT(refused(std::move(c)), Catch::Contains("nonces"));
+  c = config();
+  c.options.chain.trust_roots.clear();
+  CHECK(refused(std::move(c)) == "no trust root");
+  c = config();
+  c.options.max_request_bytes = 10;
+  CHECK_THAT(refused(std::move(c)), Catch::Contains("max_request_bytes"));
+  c = config();
+  c.options.session_ttl = std::chrono::seconds(-1);
+  CHECK_THAT(refused(std::move(c)), Catch::Contains("negative"));
+}

@@ -109,8 +109,24 @@ struct Decision {
   bool warm = false;                        // accepted through a session
 };
 
+// What a Service is made of, by name (Service::create checks it).
+struct ServiceConfig {
+  std::optional<Identity> identity;  // its signer is shared, not copied
+  ServiceOptions options;
+  const Clock* clock = nullptr;
+  const KeyResolver* keys = nullptr;
+  const RevocationSource* revocations = nullptr;
+  NonceStore* nonces = nullptr;
+  RateLimiter* limiter = nullptr;
+};
+
 class Service {
  public:
+  // The checked way to make one: every collaborator given, at least one trust root (unless
+  // trust_any_root), limits that make sense. Errors: kInvalidArgument "service.config" naming
+  // what is missing or wrong. The collaborators are borrowed, as below.
+  [[nodiscard]] static Result<std::unique_ptr<Service>> create(ServiceConfig config);
+
   // Collaborators are borrowed and must outlive the service; all must be thread-safe, as
   // verify() may be called from many threads at once.
   Service(Identity identity, ServiceOptions options, const Clock& clock, const KeyResolver& keys,
