@@ -350,7 +350,15 @@ int cmd_service_verify(const std::vector<std::string>& argv) {
     std::string line;
     while (std::getline(std::cin, line)) {
       if (line.empty()) continue;
-      std::cout << canonical(service->verify(std::string_view(line)).response) << std::endl;
+      const handshake::Decision d = service->verify(std::string_view(line));
+      if (d.response.is_null()) {
+        // No signed answer can be given (the key cannot sign now): an unsigned error line.
+        std::cout << canonical(handshake::Json{{"error", {{"code", "service_unavailable"},
+                                                         {"message", d.refusal ? d.refusal->detail : std::string()}}}})
+                  << std::endl;
+        continue;
+      }
+      std::cout << canonical(d.response) << std::endl;
     }
     return kOk;
   }
@@ -358,6 +366,10 @@ int cmd_service_verify(const std::vector<std::string>& argv) {
   if (!text.ok()) return refused(cmd, text.error());
   auto service = (*setup)->make_service(wall_clock());
   const handshake::Decision d = service->verify(std::string_view(*text));
+  if (d.response.is_null()) {
+    std::cerr << "hsk service verify: service_unavailable: " << (d.refusal ? d.refusal->detail : std::string()) << "\n";
+    return kRefused;
+  }
   std::cout << canonical(d.response) << "\n";
   if (d.accepted) return kOk;
 

@@ -75,6 +75,20 @@ Result<std::string> pct_decode(std::string_view s) {
 struct Module {
   void* handle = nullptr;
   CK_FUNCTION_LIST_PTR f = nullptr;
+  std::mutex mu;
+
+  // A token that went away and came back is not always seen again by a module until it starts
+  // over (SoftHSM2 keeps its slot list from C_Initialize): C_Finalize, then C_Initialize. Every
+  // session of the process on this module is gone; their signers reconnect in turn.
+  Status restart() {
+    std::lock_guard lock(mu);
+    (void)f->C_Finalize(nullptr);
+    CK_C_INITIALIZE_ARGS args{};
+    args.flags = CKF_OS_LOCKING_OK;
+    const CK_RV rv = f->C_Initialize(&args);
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) return unavailable("C_Initialize", rv);
+    return {};
+  }
 };
 
 Result<Module*> module_for(const std::string& path) {
@@ -278,8 +292,19 @@ class TokenSigner final : public crypto::Signer {
     idle_.clear();
   }
 
-  // With mu_ held: closes what is left, finds the token again, logs in, finds the key.
-  Status reconnect(std::unique_lock<std::mutex>&) {
+  // With mu_ held: closes what is left, finds the token again, logs in, finds the key. After a
+  // failure, a second attempt restarts the module first (the token may have come back).
+  Status reconnect(std::unique_lock<std::mutex>& lock) {
+    auto first = connect(lock);
+    if (first.ok() || !opened_before_) return first;
+    if (first.error().code != ErrorCode::kUnavailable && first.error().code != ErrorCode::kNotFound) return first;
+    idle_.clear();  // the restart closes every session
+    open_ = 0;
+    HSK_TRY(m_->restart());
+    return connect(lock);
+  }
+
+  Status connect(std::unique_lock<std::mutex>&) {
     drop_all();
     if (open_ == 0 && opened_before_) (void)m_->f->C_CloseAllSessions(slot_);
     HSK_ASSIGN_OR_RETURN(slot_, find_slot(m_->f, uri_.token));

@@ -63,6 +63,29 @@ expect 0 "hsk revoke --key URI: a statement signed in the token" -- "$HSK" revok
 cp out signed.json
 expect 0 "which verifies" -- "$HSK" verify --did-doc org.did.json signed.json
 
+# --- the token goes away while serving, and comes back ----------------------------------------------
+for i in 1 2 3; do
+  "$HSK" request --key agent.key --chain chain.json --to "$svc" --capability billing.invoices.read | tr -d '\n' > rq-live$i.json
+  echo >> rq-live$i.json
+done
+mkfifo requests
+"$HSK" service verify --config service.yaml --lines < requests > answers.txt 2> answers.err &
+verifier=$!
+exec 3>requests
+cat rq-live1.json >&3
+for _ in $(seq 50); do [ "$(wc -l < answers.txt)" -ge 1 ] && break; sleep 0.1; done
+mv "$work/hsm/tokens" "$work/hsm/tokens.away"   # the token is gone
+cat rq-live2.json >&3
+for _ in $(seq 50); do [ "$(wc -l < answers.txt)" -ge 2 ] && break; sleep 0.1; done
+mv "$work/hsm/tokens.away" "$work/hsm/tokens"   # and back
+cat rq-live3.json >&3
+exec 3>&-
+wait "$verifier"
+sed -n 1p answers.txt | grep -q '"kind":"Acceptance"' && ok || bad "accepted while the token is there: $(sed -n 1p answers.txt | head -c 200)"
+sed -n 2p answers.txt | grep -q '^{"error":{"code":"service_unavailable","message":"the service cannot sign its answer now: ' && ok || \
+  bad "an unsigned error while it is gone, never an accept: $(sed -n 2p answers.txt | head -c 300)"
+sed -n 3p answers.txt | grep -q '"kind":"Acceptance"' && ok || bad "accepted again once it is back: $(sed -n 3p answers.txt | head -c 300)"
+
 # --- mistakes: one clear line each ----------------------------------------------------------------
 chmod 644 "$work/hsm/pin"
 expect 1 "a PIN file others can read" -- "$HSK" did "$(uri svc)"
