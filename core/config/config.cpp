@@ -410,8 +410,16 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
     if (!cfg["rate_limits"].is_array()) return invalid("rate_limits", "must be a list");
     for (const auto& r : cfg["rate_limits"]) {
       if (!r.is_object()) return invalid("rate_limits", "each entry must be a map");
+      for (const auto& [k, v] : r.items()) {
+        if (k != "capability" && k != "count" && k != "per_seconds" && k != "per") {
+          return invalid("rate_limits." + k, "unknown key");
+        }
+      }
+      // Types checked before reading: a wrong one is a configuration error, not an exception.
+      if (r.contains("capability") && !r["capability"].is_string()) return invalid("rate_limits.capability", "must be a glob");
+      if (r.contains("per") && !r["per"].is_string()) return invalid("rate_limits.per", "must be agent or deployer");
       RateLimitRule rule;
-      if (r.contains("capability")) rule.capability = r.value("capability", "**");
+      if (r.contains("capability")) rule.capability = r["capability"].get<std::string>();
       HSK_ASSIGN_OR_RETURN(rule.count, positive(r, "count", 0));
       HSK_ASSIGN_OR_RETURN(rule.per_seconds, positive(r, "per_seconds", 0));
       if (rule.count < 1 || rule.per_seconds < 1) return invalid("rate_limits", "count and per_seconds are required");
@@ -475,6 +483,14 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   if (!ns.is_object()) return invalid("nonce_store", "must be a map");
   if (ns.contains("type") && !ns["type"].is_string()) return invalid("nonce_store.type", "must be memory, sqlite or postgres");
   const std::string type = ns.value("type", "memory");
+  if (type == "memory" || type == "sqlite") {
+    // (postgres keys are checked by pool_for)
+    for (const auto& [k, v] : ns.items()) {
+      if (k != "type" && k != "max_entries" && !(type == "sqlite" && k == "path")) {
+        return invalid("nonce_store." + k, "unknown key for type " + type);
+      }
+    }
+  }
   HSK_ASSIGN_OR_RETURN(auto max_entries, positive(ns, "max_entries", type == "memory" ? 1'000'000 : 10'000'000));
   if (type == "memory") {
     s->nonces_ = make_memory_nonce_store(static_cast<std::size_t>(max_entries));
@@ -495,6 +511,9 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
   if (rs.contains("type") && !rs["type"].is_string()) return invalid("rate_limit_store.type", "must be memory or postgres");
   const std::string rate_type = rs.value("type", "memory");
   if (rate_type == "memory") {
+    for (const auto& [k, v] : rs.items()) {
+      if (k != "type" && k != "max_entries") return invalid("rate_limit_store." + k, "unknown key for type memory");
+    }
     HSK_ASSIGN_OR_RETURN(auto max_keys, positive(rs, "max_entries", 1'000'000));
     s->limiter_ = make_memory_rate_limiter(static_cast<std::size_t>(max_keys));
   } else if (rate_type == "postgres") {

@@ -377,7 +377,7 @@ TEST_CASE("docs/config.md: the key tables match the parsers", "[config][docs]") 
   }
   SECTION("service.yaml rate_limits[]") {
     check_table(doc, "service.rate_limits[]",
-                {in_service("rate_limits[0]", false, [&](const std::string& k, const Json& v) {
+                {in_service("rate_limits[0]", true, [&](const std::string& k, const Json& v) {
                   Json rule = with(Json{{"count", 1}, {"per_seconds", 1}}, k, v);
                   return with(minimal, "rate_limits", Json::array({rule}));
                 })},
@@ -390,7 +390,7 @@ TEST_CASE("docs/config.md: the key tables match the parsers", "[config][docs]") 
       });
     };
     check_table(doc, "service.nonce_store",
-                {store(Json::object(), false, "memory"), store(Json{{"type", "sqlite"}, {"path", "n.db"}}, false, "sqlite"),
+                {store(Json::object(), true, "memory"), store(Json{{"type", "sqlite"}, {"path", "n.db"}}, true, "sqlite"),
                  store(Json{{"type", "postgres"}}, true, "postgres")},
                 candidates);
   }
@@ -401,7 +401,7 @@ TEST_CASE("docs/config.md: the key tables match the parsers", "[config][docs]") 
       });
     };
     check_table(doc, "service.rate_limit_store",
-                {store(Json::object(), false, "memory"), store(Json{{"type", "postgres"}}, true, "postgres")}, candidates);
+                {store(Json::object(), true, "memory"), store(Json{{"type", "postgres"}}, true, "postgres")}, candidates);
   }
   SECTION("service.yaml revocations") {
     check_table(doc, "service.revocations",
