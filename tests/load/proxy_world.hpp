@@ -50,7 +50,9 @@ class ServiceWorld {
     std::ofstream(dir / "service.yaml") << "identity: svc.key\ntrust_roots: [" << org_.did_string() << "]\n"
                                         << "did_documents: " << docs.dump() << "\n"
                                         << "max_request_age_seconds: 10\nclock_skew_seconds: 2\n"
-                                        << "session_ttl_seconds: 15\n";
+                                        << "session_ttl_seconds: 15\n"
+                                        // The delegation below outlives a long run: 2 h, allowed here.
+                                        << "max_delegation_ttl_seconds: 7200\n";
     handshake::DelegationSpec spec;
     spec.holder = agent_did_;
     spec.ttl = std::chrono::hours(2);
