@@ -137,7 +137,8 @@ int run(int argc, char** argv) {
   if (!listen || !upstream_url) return usage("--listen HOST:PORT and --upstream URL are required");
   auto host_port = handshake::parse_listen(*listen);
   if (!host_port.ok()) return usage(host_port.error().message);
-  const auto& [host, port] = *host_port;
+  const std::string host = host_port->first;
+  const int port = host_port->second;
   auto upstream = handshake::net::Url::parse(*upstream_url);
   if (!upstream.ok()) return usage("--upstream: " + upstream.error().message);
   handshake::net::ClientOptions upstream_client;
