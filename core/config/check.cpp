@@ -2,6 +2,11 @@
 #include "handshake/command_line.hpp"
 #include "handshake/config.hpp"
 #include "handshake/crypto.hpp"
+#include "handshake/chain.hpp"
+#include "handshake/pkcs11.hpp"
+
+#include <fstream>
+#include <iterator>
 
 namespace handshake {
 
@@ -56,6 +61,48 @@ std::unique_ptr<ServiceSetup> check_service_config(const std::filesystem::path& 
               (o.ticket_keys ? " (session_keys: shared between instances)" : " (a random key: this instance only)"));
   }
   return setup;
+}
+
+AgentFiles check_agent_files(const std::optional<std::string>& key, const std::optional<std::string>& chain_path,
+                             CheckReport& report) {
+  AgentFiles out;
+  if (!key) report.error("--role agent needs --key AGENT.key");
+  if (!chain_path) report.error("--role agent needs --chain CHAIN.json");
+  if (key) {
+    auto id = load_identity(*key);
+    if (report.check(*key + ": key", id)) {
+      out.identity.emplace(std::move(id).value());
+      report.ok("agent " + out.identity->did_string());
+    }
+  }
+  if (!chain_path) return out;
+  std::ifstream in(*chain_path, std::ios::binary);
+  if (!in) {
+    report.error(*chain_path + ": cannot read it");
+    return out;
+  }
+  auto doc = json::parse_strict(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  if (!report.check(*chain_path + ": JSON", doc)) return out;
+  const Json links = doc->is_array() ? *doc : Json::array({*doc});
+  if (links.empty()) {
+    report.error(*chain_path + ": holds no delegation");
+    return out;
+  }
+  std::vector<DelegationToken> chain;
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    auto t = DelegationToken::from_json(links[i]);
+    if (!t.ok()) {
+      report.error(*chain_path + "[" + std::to_string(i) + "]: " + t.error().to_string());
+      return out;
+    }
+    chain.push_back(std::move(t).value());
+  }
+  if (!out.identity) return out;
+  if (report.check(*chain_path + ": held by the key and valid now",
+                   check_held_chain(chain, out.identity->did_string(), SystemClock().now(), {}, *chain_path))) {
+    out.links.assign(links.begin(), links.end());
+  }
+  return out;
 }
 
 }  // namespace handshake

@@ -103,38 +103,9 @@ void check_service(const handshake::CommandLine& a, handshake::CheckReport& repo
 }
 
 void check_agent(const handshake::CommandLine& a, handshake::CheckReport& report) {
-  const auto key = a.get("key"), chain_path = a.get("chain");
-  if (!key) report.error("--role agent needs --key AGENT.key");
-  if (!chain_path) report.error("--role agent needs --chain CHAIN.json");
-  std::optional<handshake::Identity> identity;
-  if (key) {
-    auto id = handshake::load_identity(*key);
-    if (report.check(*key + ": key file", id)) identity.emplace(std::move(id).value());
-  }
-  std::vector<Json> links;
-  if (chain_path) {
-    auto doc = read_json(*chain_path);
-    if (report.check(*chain_path + ": JSON", doc)) {
-      std::vector<handshake::DelegationToken> chain;
-      bool parsed = doc->is_array() && !doc->empty();
-      if (!parsed) report.error(*chain_path + ": must be a JSON array of DelegationTokens");
-      for (std::size_t i = 0; parsed && i < doc->size(); ++i) {
-        auto t = handshake::DelegationToken::from_json((*doc)[i]);
-        if (!t.ok()) {
-          report.error(*chain_path + "[" + std::to_string(i) + "]: " + t.error().to_string());
-          parsed = false;
-        } else {
-          chain.push_back(std::move(t).value());
-        }
-      }
-      if (parsed && identity) {
-        links.assign(doc->begin(), doc->end());
-        report.check(*chain_path + ": held by the key and valid now",
-                     handshake::check_held_chain(chain, identity->did_string(), handshake::SystemClock().now(), {},
-                                                 *chain_path));
-      }
-    }
-  }
+  auto files = handshake::check_agent_files(a.get("key"), a.get("chain"), report);
+  std::optional<handshake::Identity>& identity = files.identity;
+  std::vector<Json>& links = files.links;
   a2a::AgentGateOptions go;
   go.service_did = a.get("service-did");
   if (auto d = a.get("service-did-doc")) {

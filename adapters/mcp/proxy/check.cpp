@@ -123,39 +123,7 @@ void check_service(const handshake::CommandLine& a, handshake::CheckReport& repo
 }
 
 void check_agent(const handshake::CommandLine& a, handshake::CheckReport& report) {
-  const auto key = a.get("key"), chain_path = a.get("chain");
-  if (!key) report.error("--role agent needs --key AGENT.key");
-  if (!chain_path) report.error("--role agent needs --chain CHAIN.json");
-  std::optional<handshake::Identity> identity;
-  if (key) {
-    auto id = handshake::load_identity(*key);
-    if (report.check(*key + ": key file", id)) {
-      identity.emplace(std::move(id).value());
-      report.ok("agent " + identity->did_string());
-    }
-  }
-  if (chain_path) {
-    auto doc = read_json(*chain_path);
-    if (report.check(*chain_path + ": JSON", doc)) {
-      std::vector<handshake::DelegationToken> chain;
-      bool parsed = true;
-      const Json links = doc->is_array() ? *doc : Json::array({*doc});
-      for (std::size_t i = 0; i < links.size() && parsed; ++i) {
-        auto t = handshake::DelegationToken::from_json(links[i]);
-        if (!t.ok()) {
-          report.error(*chain_path + "[" + std::to_string(i) + "]: " + t.error().to_string());
-          parsed = false;
-        } else {
-          chain.push_back(std::move(t).value());
-        }
-      }
-      if (parsed && identity) {
-        report.check(*chain_path + ": held by the key and valid now",
-                     handshake::check_held_chain(chain, identity->did_string(), handshake::SystemClock().now(), {},
-                                                 *chain_path));
-      }
-    }
-  }
+  (void)handshake::check_agent_files(a.get("key"), a.get("chain"), report);
   if (auto d = a.get("service-did-doc")) report.check("--service-did-doc " + *d, read_json(*d));
   check_receipts(a, report);
   handshake::net::ClientOptions client;

@@ -98,4 +98,13 @@ class CheckReport;
 // setup, or null when it does not load (the reason is in the report).
 std::unique_ptr<ServiceSetup> check_service_config(const std::filesystem::path& path, CheckReport& report);
 
+// `--check` of an agent role (both proxies): its key (file or PKCS#11 URI) and its chain (a JSON
+// array of DelegationTokens, or one), each link parsed, the whole held by the key and valid now.
+struct AgentFiles {
+  std::optional<Identity> identity;
+  std::vector<Json> links;  // set when every link parsed and the chain is the key's
+};
+AgentFiles check_agent_files(const std::optional<std::string>& key, const std::optional<std::string>& chain_path,
+                             CheckReport& report);
+
 }  // namespace handshake
