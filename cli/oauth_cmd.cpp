@@ -13,6 +13,7 @@
 #include "handshake/config.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/net/http.hpp"
+#include "handshake/net/ops.hpp"
 #include "handshake/oauth/bridge.hpp"
 #include "handshake/oauth/bridge_server.hpp"
 #endif
@@ -126,6 +127,11 @@ int cmd_oauth(const std::vector<std::string>& argv) {
               << (*tls ? ", https" : ", http") << "; --check: not started\n";
     return kOk;
   }
+  // GET /metrics, /healthz, /readyz (the bridge's key can sign) beside the bridge's routes.
+  handshake::metrics::Registry metrics;
+  handshake::ops::Readiness readiness;
+  readiness.add("signing_key", handshake::ops::signing_key_check(*identity));
+  handshake::net::mount_ops(*so.server, handshake::net::OpsEndpoints{&metrics, &readiness});
   handshake::oauth::Bridge bridge(std::move(identity).value(), std::move(map).value(), **introspection, wall_clock(), bo);
   handshake::oauth::BridgeServer server(bridge, so);
   // The listener (plain, or TLS with its certificate reloaded on SIGHUP) until SIGINT/SIGTERM.

@@ -252,6 +252,8 @@ int cmd_registry(const std::vector<std::string>& argv) {
     }
     // The listener (plain, or TLS with its certificate reloaded on SIGHUP) until SIGINT/SIGTERM.
     options.server = std::shared_ptr<httplib::Server>(std::move(listener).value());
+    handshake::metrics::Registry metrics;  // GET /metrics, /healthz, /readyz
+    options.metrics = &metrics;
     handshake::net::RegistryServer server(*identity, **log, keys, wall_clock(), options);
     handshake::net::ServeOptions serve;
     serve.host = opt(*a, "host").value_or("127.0.0.1");

@@ -78,6 +78,7 @@ class BorrowedRevocations final : public RevocationSource {
 };
 
 using PathOf = std::function<std::filesystem::path(const std::string&)>;
+Result<ServiceOptions> read_options(const Json& cfg, const std::filesystem::path& base, const PathOf& path_of);
 Result<std::vector<std::string>> strings(const Json& cfg, const char* key);
 
 // public_keys, then did_documents (files or directories of *.json), as one resolver.
@@ -323,7 +324,7 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::load(const std::filesystem::
   return setup;
 }
 
-Status ServiceSetup::reload() {
+Status ServiceSetup::reload(Service* service) {
   if (config_path_.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "config.reload", "this configuration was not read from a file");
   }
@@ -341,6 +342,14 @@ Status ServiceSetup::reload() {
   const Json rv = cfg.value("revocations", Json::object());
   if (!rv.is_object()) return invalid("revocations", "must be a map");
   HSK_ASSIGN_OR_RETURN(auto revoked, load_revocation_files(rv, path_of, with_new_keys));
+  if (service != nullptr) {
+    const auto& top_level = known_keys();
+    for (const auto& [k, v] : cfg.items()) {
+      if (std::find(top_level.begin(), top_level.end(), k) == top_level.end()) return invalid(k, "unknown key");
+    }
+    HSK_ASSIGN_OR_RETURN(auto options, read_options(cfg, base, path_of));
+    HSK_TRY(service->reconfigure(std::move(options)));  // the last check; then nothing can fail
+  }
   trusted_->swap(std::move(keys));
   revocation_files_->swap(std::move(revoked));
   return {};
@@ -356,22 +365,11 @@ const std::vector<std::string_view>& ServiceSetup::known_keys() {
   return kKnown;
 }
 
-Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, const std::filesystem::path& base) {
-  if (!cfg.is_object()) return invalid("(top)", "the configuration must be a map");
-  const auto& top_level = known_keys();
-  for (const auto& [k, v] : cfg.items()) {
-    if (std::find(top_level.begin(), top_level.end(), k) == top_level.end()) return invalid(k, "unknown key");
-  }
-  auto path_of = [&](const std::string& p) { return std::filesystem::path(p).is_absolute() ? std::filesystem::path(p) : base / p; };
-  std::unique_ptr<ServiceSetup> s(new ServiceSetup());
+namespace {
 
-  if (!cfg.contains("identity") || !cfg["identity"].is_string()) return invalid("identity", "a key file path is required");
-  // A key file (relative to this file) or a PKCS#11 URI (pkcs11.hpp).
-  const std::string identity = cfg["identity"].get<std::string>();
-  HSK_ASSIGN_OR_RETURN(auto id, pkcs11::is_uri(identity) ? load_identity(identity) : load_key_file(path_of(identity)));
-  s->identity_.emplace(std::move(id));
-
-  ServiceOptions& o = s->options_;
+// Everything of ServiceOptions the file says (all of it reloadable but session_keys).
+Result<ServiceOptions> read_options(const Json& cfg, const std::filesystem::path& base, const PathOf& path_of) {
+  ServiceOptions o;
   HSK_ASSIGN_OR_RETURN(o.chain.trust_roots, strings(cfg, "trust_roots"));
   if (o.chain.trust_roots.empty()) return invalid("trust_roots", "at least one trusted root is required");
   for (const auto& r : o.chain.trust_roots) {
@@ -430,6 +428,28 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
     }
   }
 
+  return o;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, const std::filesystem::path& base) {
+  if (!cfg.is_object()) return invalid("(top)", "the configuration must be a map");
+  const auto& top_level = known_keys();
+  for (const auto& [k, v] : cfg.items()) {
+    if (std::find(top_level.begin(), top_level.end(), k) == top_level.end()) return invalid(k, "unknown key");
+  }
+  auto path_of = [&](const std::string& p) { return std::filesystem::path(p).is_absolute() ? std::filesystem::path(p) : base / p; };
+  std::unique_ptr<ServiceSetup> s(new ServiceSetup());
+
+  if (!cfg.contains("identity") || !cfg["identity"].is_string()) return invalid("identity", "a key file path is required");
+  // A key file (relative to this file) or a PKCS#11 URI (pkcs11.hpp).
+  const std::string identity = cfg["identity"].get<std::string>();
+  HSK_ASSIGN_OR_RETURN(auto id, pkcs11::is_uri(identity) ? load_identity(identity) : load_key_file(path_of(identity)));
+  s->identity_.emplace(std::move(id));
+
+  HSK_ASSIGN_OR_RETURN(s->options_, read_options(cfg, base, path_of));
+
   // Keys: fixed keys first, then the DID Documents given (both reloaded by reload()), then the
   // resolvers that fetch.
   s->config_path_.clear();
@@ -475,6 +495,7 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
       return e;
     }
     pools.emplace(id, *pool);
+    s->pools_.push_back(*pool);
     return *pool;
   };
 
@@ -540,6 +561,7 @@ Result<std::unique_ptr<ServiceSetup>> ServiceSetup::from_json(const Json& cfg, c
     if (!rv["feeds"].is_array()) return invalid("revocations.feeds", "must be a list");
     for (const auto& f : rv["feeds"]) {
       HSK_ASSIGN_OR_RETURN(auto feed, make_feed(f, base, *s->resolver_, authorities));
+      s->feeds_.push_back(feed.get());
       any->add(std::move(feed));
     }
   }
@@ -576,6 +598,41 @@ std::unique_ptr<Service> ServiceSetup::make_service(const Clock& clock) const {
   c.nonces = nonces_.get();
   c.limiter = limiter_.get();
   return Service::create(std::move(c)).value();
+}
+
+void ServiceSetup::add_checks(ops::Readiness& readiness) const {
+  if (!pools_.empty()) {
+    readiness.add("postgres", [pools = pools_]() -> Status {
+      for (const auto& p : pools) HSK_TRY(p->ping());
+      return ok_status();
+    });
+  }
+  if (!feeds_.empty()) {
+    readiness.add("revocation_feeds", [feeds = feeds_]() -> Status {
+      for (const auto* f : feeds) HSK_TRY(f->health());
+      return ok_status();
+    });
+  }
+  readiness.add("signing_key", ops::signing_key_check(*identity_));
+}
+
+void ServiceSetup::add_metrics(metrics::Registry& registry) const {
+  const NonceStore* nonces = nonces_.get();
+  registry.callback("hsk_nonce_store_entries", "Nonces remembered for replay detection (expired ones until swept)",
+                    metrics::Type::kGauge, {},
+                    [nonces] { return std::vector<metrics::Sample>{{{}, static_cast<double>(nonces->size())}}; });
+  if (!feeds_.empty()) {
+    registry.callback("hsk_revocation_feed_age_seconds", "Seconds since each revocation feed last answered",
+                      metrics::Type::kGauge, {"feed"}, [feeds = feeds_] {
+                        std::vector<metrics::Sample> out;
+                        for (std::size_t i = 0; i < feeds.size(); ++i) {
+                          // The feed's position in the configuration: a URL may carry a token.
+                          // No sample before the first answer: the readiness probe says not ready then.
+                          if (auto age = feeds[i]->age_seconds()) out.push_back({{std::to_string(i)}, *age});
+                        }
+                        return out;
+                      });
+  }
 }
 
 }  // namespace handshake

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -466,6 +468,10 @@ Result<Response> Client::post(const std::string& path, const std::string& body, 
 
 // ---- server --------------------------------------------------------------------------------------
 
+namespace detail {
+extern std::atomic<std::uint64_t> g_tls_handshake_failures;  // ops.cpp
+}
+
 class TlsCredentials {
  public:
   explicit TlsCredentials(TlsServerOptions options) : options_(std::move(options)) {}
@@ -506,6 +512,14 @@ Status reload(TlsCredentials& credentials) { return credentials.load(); }
 
 namespace {
 
+// Counts the handshakes that end in a fatal alert, sent or received, before they finished
+// (net::tls_handshake_failures, for hsk_tls_handshake_failures_total).
+void count_handshake_failures(const SSL* ssl, int where, int ret) {
+  if ((where & SSL_CB_ALERT) == 0 || (ret >> 8) != SSL3_AL_FATAL) return;
+  if (SSL_is_init_finished(ssl)) return;
+  detail::g_tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+}
+
 // An SSLServer that owns the credentials its certificate callback reads.
 class TlsServer final : public httplib::SSLServer {
  public:
@@ -532,6 +546,7 @@ Result<std::unique_ptr<httplib::Server>> make_server(const std::optional<TlsServ
   auto server = std::make_unique<TlsServer>([&](SSL_CTX& ctx) {
     SSL_CTX_set_min_proto_version(&ctx, min_proto(tls->min_version));
     SSL_CTX_set_cert_cb(&ctx, &TlsCredentials::select, creds.get());
+    SSL_CTX_set_info_callback(&ctx, &count_handshake_failures);
     if (tls->client_ca_file) {
       if (SSL_CTX_load_verify_locations(&ctx, tls->client_ca_file->c_str(), nullptr) != 1) return false;
       STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls->client_ca_file->c_str());
@@ -591,11 +606,31 @@ int serve_until_signal(httplib::Server& server, const ServeOptions& options) {
         (saved != 0 ? std::strerror(saved) : "the address is in use or not local"));
     return 1;
   }
-  std::thread serving([&server] { server.listen_after_bind(); });
+  std::mutex mu;
+  std::condition_variable cv;
+  bool drained = false;
+  std::thread serving([&] {
+    server.listen_after_bind();
+    std::lock_guard lock(mu);
+    drained = true;
+    cv.notify_all();
+  });
   if (options.on_listening) options.on_listening(port);
-  (void)wait_for_stop(options.on_reload, options.log);
+  const int sig = wait_for_stop(options.on_reload, options.log);
+  // Drain: the listener closes now (a balancer sends new connections elsewhere); idle kept-alive
+  // connections close; the calls in progress finish, for at most drain_timeout.
+  log(std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": no new connections; finishing the calls in progress (at most " +
+      std::to_string(options.drain_timeout.count()) + " s)");
   server.stop();
+  std::unique_lock lock(mu);
+  if (!cv.wait_for(lock, options.drain_timeout, [&] { return drained; })) {
+    log("calls still running after " + std::to_string(options.drain_timeout.count()) + " s: exiting without them");
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
+  lock.unlock();
   serving.join();
+  log("stopped");
   return 0;
 }
 

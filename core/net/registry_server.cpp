@@ -1,4 +1,5 @@
 #include "handshake/net/registry_server.hpp"
+#include "handshake/net/ops.hpp"
 
 #include <httplib.h>
 
@@ -74,6 +75,10 @@ struct RegistryServer::Impl {
   std::condition_variable done;
   std::deque<Pending*> queue;
   bool integrating = false;
+  // With options.metrics:
+  metrics::Histogram* append_seconds = nullptr;
+  std::optional<metrics::Counter> appends;
+  ops::Readiness readiness;
 
   Impl(const Identity& r, registry::LogStore& l, const KeyResolver& k, const Clock& c, RegistryServerOptions o)
       : registry(r), log(l), keys(k), clock(c), options(std::move(o)),
@@ -92,7 +97,12 @@ struct RegistryServer::Impl {
         lock.unlock();
         std::vector<merkle::Hash> leaves;
         for (auto* p : batch) leaves.push_back(p->leaf);
+        const auto started = std::chrono::steady_clock::now();
         auto indexes = log.append(leaves);
+        if (append_seconds) {
+          append_seconds->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+          appends->with({indexes.ok() ? "ok" : "failed"}).inc(static_cast<double>(leaves.size()));
+        }
         lock.lock();
         for (std::size_t i = 0; i < batch.size(); ++i) {
           batch[i]->outcome = indexes.ok() ? Result<std::uint64_t>((*indexes)[i]) : Result<std::uint64_t>(indexes.error());
@@ -320,6 +330,22 @@ struct RegistryServer::Impl {
     limits.workers = options.workers;
     limits.max_body_bytes = options.max_body_bytes;
     apply_limits(server, limits);
+    if (options.metrics != nullptr) {
+      metrics::Registry& m = *options.metrics;
+      append_seconds = &m.histogram("hsk_registry_append_seconds", "One durable group commit of receipt commitments", {})
+                            .with({});
+      appends = m.counter("hsk_registry_appends_total", "Receipt commitments appended, by outcome", {"outcome"});
+      m.callback("hsk_registry_tree_size", "Leaves in the registry's log", metrics::Type::kGauge, {}, [this] {
+        auto size = log.size();
+        return size.ok() ? std::vector<metrics::Sample>{{{}, static_cast<double>(*size)}} : std::vector<metrics::Sample>{};
+      });
+      readiness.add("log", [this]() -> Status {
+        HSK_TRY(log.size());
+        return ok_status();
+      });
+      readiness.add("signing_key", ops::signing_key_check(registry));
+      mount_ops(server, OpsEndpoints{options.metrics, &readiness});
+    }
     server.Post("/v1/receipts", [this](const httplib::Request& q, httplib::Response& r) { post_receipt(q, r); });
     server.Get("/v1/tree-head", [this](const httplib::Request&, httplib::Response& r) {
       auto head = tree_head();

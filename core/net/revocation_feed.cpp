@@ -130,6 +130,22 @@ bool PolledRevocationFeed::fresh() const {
   return micros(clock_.now()) - last <= staleness;
 }
 
+std::optional<double> PolledRevocationFeed::age_seconds() const {
+  const auto last = last_success_us_.load();
+  if (last == INT64_MIN) return std::nullopt;
+  return static_cast<double>(micros(clock_.now()) - last) / 1e6;
+}
+
+Status PolledRevocationFeed::health() const {
+  if (fresh()) return ok_status();
+  const auto age = age_seconds();
+  return make_error(ErrorCode::kUnavailable, "feed.stale",
+                    "revocation feed " + options_.url +
+                        (age ? " last answered " + std::to_string(static_cast<long long>(*age)) + " s ago (max " +
+                                   std::to_string(options_.max_staleness.count()) + " s)"
+                             : " has not answered yet"));
+}
+
 RevocationSource::Answer PolledRevocationFeed::delegation_revoked(std::string_view id, std::string_view issuer,
                                                                  Timestamp at) const {
   if (!fresh()) return Answer::kUnavailable;

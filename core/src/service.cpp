@@ -50,6 +50,18 @@ std::optional<RefusalInfo> check_action(const HandshakeRequest& request, const c
 
 constexpr char kUnknownRequestId[] = "hs_00000000000000000000000000";
 
+Status check_options(const ServiceOptions& o) {
+  auto bad = [](const std::string& why) { return make_error(ErrorCode::kInvalidArgument, "service.config", why); };
+  if (o.chain.trust_roots.empty() && !o.chain.trust_any_root) return bad("no trust root");
+  if (o.chain.max_chain_length == 0) return bad("max_chain_length must be at least 1");
+  if (o.max_request_age.count() <= 0) return bad("max_request_age must be positive");
+  if (o.max_request_bytes < 1024) return bad("max_request_bytes must be at least 1024");
+  if (o.chain.clock_skew.count() < 0 || o.session_ttl.count() < 0 || o.chain.max_delegation_ttl.count() < 0) {
+    return bad("clock skew, session ttl and delegation ttl cannot be negative");
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Service>> Service::create(ServiceConfig c) {
@@ -58,14 +70,7 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig c) {
   if (c.clock == nullptr || c.keys == nullptr || c.revocations == nullptr || c.nonces == nullptr || c.limiter == nullptr) {
     return bad("clock, keys, revocations, nonces and limiter are all required");
   }
-  if (c.options.chain.trust_roots.empty() && !c.options.chain.trust_any_root) return bad("no trust root");
-  if (c.options.chain.max_chain_length == 0) return bad("max_chain_length must be at least 1");
-  if (c.options.max_request_age.count() <= 0) return bad("max_request_age must be positive");
-  if (c.options.max_request_bytes < 1024) return bad("max_request_bytes must be at least 1024");
-  if (c.options.chain.clock_skew.count() < 0 || c.options.session_ttl.count() < 0 ||
-      c.options.chain.max_delegation_ttl.count() < 0) {
-    return bad("clock skew, session ttl and delegation ttl cannot be negative");
-  }
+  HSK_TRY(check_options(c.options));
   return std::make_unique<Service>(std::move(*c.identity), std::move(c.options), *c.clock, *c.keys, *c.revocations,
                                    *c.nonces, *c.limiter);
 }
@@ -73,20 +78,28 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig c) {
 Service::Service(Identity identity, ServiceOptions options, const Clock& clock, const KeyResolver& keys,
                  const RevocationSource& revocations, NonceStore& nonces, RateLimiter& limiter)
     : identity_(std::move(identity)),
-      options_(std::move(options)),
+      options_(std::make_shared<const ServiceOptions>(std::move(options))),
       clock_(clock),
       keys_(keys),
       revocations_(revocations),
       nonces_(nonces),
       limiter_(limiter) {
-  if (options_.session_ttl.count() > 0) {
-    tickets_ = options_.ticket_keys;
+  const auto o = options_.load();
+  if (o->session_ttl.count() > 0) {
+    tickets_ = o->ticket_keys;
     // A key of this object's own: single-instance sessions. Without guarded memory, no sessions.
     if (!tickets_) tickets_ = SessionTicketKeys::generate().value_or(nullptr);
   }
 }
 
 Service::~Service() = default;
+
+Status Service::reconfigure(ServiceOptions options) {
+  HSK_TRY(check_options(options));
+  options.ticket_keys = options_.load()->ticket_keys;  // sessions already handed out stay valid
+  options_.store(std::make_shared<const ServiceOptions>(std::move(options)));
+  return ok_status();
+}
 
 Decision Service::refuse(const Json* request, RefusalInfo r) const {
   Decision d;
@@ -165,27 +178,40 @@ Decision Service::verify(std::string_view request_text, const ActionBinding& act
 }
 
 Decision Service::verify_text(std::string_view request_text, const ActionBinding* action) {
-  if (request_text.size() > options_.max_request_bytes) {
-    return refuse(nullptr, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
-                                "request of " + std::to_string(request_text.size()) + " bytes exceeds the limit of " +
-                                    std::to_string(options_.max_request_bytes)));
-  }
-  json::ParseLimits limits;
-  limits.max_bytes = options_.max_request_bytes;
-  limits.max_depth = 32;
-  auto doc = json::parse_strict(request_text, limits);
-  if (!doc.ok()) {
-    return refuse(nullptr, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
-                                doc.error().to_string()));
-  }
-  return verify_owned(std::move(doc).value(), action);
+  const auto started = std::chrono::steady_clock::now();
+  const auto o = options_.load();
+  Decision d = [&] {
+    if (request_text.size() > o->max_request_bytes) {
+      return refuse(nullptr, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
+                                  "request of " + std::to_string(request_text.size()) + " bytes exceeds the limit of " +
+                                      std::to_string(o->max_request_bytes)));
+    }
+    json::ParseLimits limits;
+    limits.max_bytes = o->max_request_bytes;
+    limits.max_depth = 32;
+    auto doc = json::parse_strict(request_text, limits);
+    if (!doc.ok()) {
+      return refuse(nullptr, info(RefusalCode::kProtocolVersionUnsupported, VerificationStep::kSchemaValidation,
+                                  doc.error().to_string()));
+    }
+    return verify_owned(*o, std::move(doc).value(), action);
+  }();
+  d.elapsed = std::chrono::steady_clock::now() - started;
+  return d;
 }
 
-Decision Service::verify(const Json& request) { return verify_owned(request, nullptr); }
+Decision Service::verify(const Json& request) { return timed(request, nullptr); }
 
-Decision Service::verify(const Json& request, const ActionBinding& action) { return verify_owned(request, &action); }
+Decision Service::verify(const Json& request, const ActionBinding& action) { return timed(request, &action); }
 
-Decision Service::verify_owned(Json doc, const ActionBinding* action) {
+Decision Service::timed(Json request, const ActionBinding* action) {
+  const auto started = std::chrono::steady_clock::now();
+  Decision d = verify_owned(*options_.load(), std::move(request), action);
+  d.elapsed = std::chrono::steady_clock::now() - started;
+  return d;
+}
+
+Decision Service::verify_owned(const ServiceOptions& o, Json doc, const ActionBinding* action) {
   const Timestamp now = clock_.now();
   auto parsed = detail::request_from_json(doc, /*schema_backstop=*/false);
   if (!parsed.ok()) {
@@ -205,8 +231,8 @@ Decision Service::verify_owned(Json doc, const ActionBinding* action) {
                        "request is addressed to " + request.aud + ", not to " + identity_.did_string()));
   }
 
-  const auto skew = std::chrono::duration_cast<std::chrono::microseconds>(options_.chain.clock_skew);
-  const auto max_age = std::chrono::duration_cast<std::chrono::microseconds>(options_.max_request_age);
+  const auto skew = std::chrono::duration_cast<std::chrono::microseconds>(o.chain.clock_skew);
+  const auto max_age = std::chrono::duration_cast<std::chrono::microseconds>(o.max_request_age);
   auto freshness = [&]() -> std::optional<RefusalInfo> {
     if (request.iat > now + skew) {
       return info(RefusalCode::kNotYetValid, VerificationStep::kRequestSignature,
@@ -227,7 +253,7 @@ Decision Service::verify_owned(Json doc, const ActionBinding* action) {
     }
     if (auto r = freshness()) return refused(*r);
     const std::string token = t->get<std::string>();
-    Decision warm = verify_warm(request, token, now, action);
+    Decision warm = verify_warm(o, request, token, now, action);
     warm.request = std::move(*parsed);
     return warm;
   }
@@ -250,20 +276,20 @@ Decision Service::verify_owned(Json doc, const ActionBinding* action) {
   }
   if (auto r = freshness()) return refused(*r);
 
-  ChainVerdict chain = validate_chain(request, options_.chain, options_.capabilities, keys_, revocations_, now);
+  ChainVerdict chain = validate_chain(request, o.chain, o.capabilities, keys_, revocations_, now);
   if (chain.refusal) return refused(*chain.refusal);
   if (action != nullptr) {
     if (auto r = check_action(request, chain.effective_scope, *action, now)) return refused(*r);
   }
 
-  if (auto r = after_scope(request, chain.effective_scope, chain.delegations.front().first, now)) {
+  if (auto r = after_scope(o, request, chain.effective_scope, chain.delegations.front().first, now)) {
     return refused(*r);
   }
 
   std::optional<std::string> token;
   std::int64_t ttl = 0;
   if (tickets_) {
-    Timestamp expires = now + std::chrono::duration_cast<std::chrono::microseconds>(options_.session_ttl);
+    Timestamp expires = now + std::chrono::duration_cast<std::chrono::microseconds>(o.session_ttl);
     for (const auto& link : request.delegation_chain) expires = std::min(expires, link.exp);
     ttl = std::chrono::duration_cast<std::chrono::seconds>(expires - now).count();
     if (ttl >= 1) {
@@ -284,8 +310,8 @@ Decision Service::verify_owned(Json doc, const ActionBinding* action) {
   return accepted;
 }
 
-Decision Service::verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now,
-                              const ActionBinding* action) {
+Decision Service::verify_warm(const ServiceOptions& o, const HandshakeRequest& request, const std::string& token,
+                              Timestamp now, const ActionBinding* action) {
   auto unknown = [&] {
     return refuse(&request.source, info(RefusalCode::kExpired, VerificationStep::kSession,
                                         "session token unknown or expired; send a cold handshake"));
@@ -306,6 +332,12 @@ Decision Service::verify_warm(const HandshakeRequest& request, const std::string
     r->step = VerificationStep::kSession;
     return refuse(&request.source, *r);
   }
+  // A root no longer trusted (reconfigure, SIGHUP) ends its sessions at once, as a revocation does.
+  if (const std::string& root = session->delegations.front().second;
+      !o.chain.trust_any_root && std::find(o.chain.trust_roots.begin(), o.chain.trust_roots.end(), root) == o.chain.trust_roots.end()) {
+    return refuse(&request.source, info(RefusalCode::kChainBroken, VerificationStep::kSession,
+                                        "the session's root " + root + " is no longer a trust root"));
+  }
   if (!capability::name_covers(session->granted_name, request.capability.name)) {
     return refuse(&request.source, info(RefusalCode::kScopeExceeded, VerificationStep::kScopeIntersection,
                                         "the session grants " + session->granted_name + ", not " +
@@ -319,20 +351,21 @@ Decision Service::verify_warm(const HandshakeRequest& request, const std::string
   if (action != nullptr) {
     if (auto r = check_action(request, scope, *action, now)) return refuse(&request.source, *r);
   }
-  if (auto r = after_scope(request, scope, session->root_delegation(), now)) return refuse(&request.source, *r);
+  if (auto r = after_scope(o, request, scope, session->root_delegation(), now)) return refuse(&request.source, *r);
   const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(session->expires_at - now).count();
   return accept(request, scope, remaining >= 1 ? std::optional(token) : std::nullopt, remaining, true);
 }
 
-std::optional<RefusalInfo> Service::after_scope(const HandshakeRequest& request, const capability::ConstraintSet& scope,
+std::optional<RefusalInfo> Service::after_scope(const ServiceOptions& o, const HandshakeRequest& request,
+                                                const capability::ConstraintSet& scope,
                                                 const std::string& root_delegation, Timestamp now) {
-  if (auto why = options_.policy.denies(request)) {
+  if (auto why = o.policy.denies(request)) {
     return info(RefusalCode::kPolicyDenied, VerificationStep::kPolicy, *why);
   }
 
   // Replay before rate limits: a replayed request must not spend the agent's budget.
-  const auto skew = std::chrono::duration_cast<std::chrono::microseconds>(options_.chain.clock_skew);
-  const auto window = std::chrono::duration_cast<std::chrono::microseconds>(options_.max_request_age);
+  const auto skew = std::chrono::duration_cast<std::chrono::microseconds>(o.chain.clock_skew);
+  const auto window = std::chrono::duration_cast<std::chrono::microseconds>(o.max_request_age);
   auto fresh = nonces_.check_and_insert(request.iss, request.nonce, request.iat + window + 2 * skew, now);
   if (!fresh.ok()) {
     auto r = info(RefusalCode::kServiceUnavailable, VerificationStep::kReplay, fresh.error().message);
@@ -359,8 +392,8 @@ std::optional<RefusalInfo> Service::after_scope(const HandshakeRequest& request,
     }
     return std::nullopt;
   };
-  for (std::size_t i = 0; i < options_.rate_limits.size(); ++i) {
-    const auto& rule = options_.rate_limits[i];
+  for (std::size_t i = 0; i < o.rate_limits.size(); ++i) {
+    const auto& rule = o.rate_limits[i];
     if (!capability::glob_match(rule.capability, request.capability.name)) continue;
     const std::string& who =
         rule.per == RateLimitRule::Per::kAgent ? request.iss : request.agent_attestation.deployer;

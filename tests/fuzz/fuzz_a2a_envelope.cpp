@@ -169,8 +169,9 @@ void check_gate(const Json& rpc, std::string_view body, a2a::Version v, bool act
   check_decision(d, world());
   check_accepted_request(*d.request, world());
   const Json* ext = a2a::extension_data(*message);
+  const auto skill_map = g.gate.skills();
   const hs::ActionRule* rule = ext != nullptr && ext->is_object() && ext->contains("skill") && (*ext)["skill"].is_string()
-                                   ? g.gate.skills().find((*ext)["skill"].get<std::string>())
+                                   ? skill_map->find((*ext)["skill"].get<std::string>())
                                    : nullptr;
   if (rule == nullptr || !is_capability(d.acceptance->effective_scope.capability, rule->capability)) {
     violated("accepted a send for another capability than its skill's", std::string(body));

@@ -244,7 +244,8 @@ void check_line(std::string_view line) {
     if (!d.accepted) violated("forwarded a call whose handshake was refused");
     check_decision(d, world());
     check_accepted_request(*d.request, world());
-    const auto* rule = g.gate.tool_map().find(out.exchange.tool);
+    const auto tools = g.gate.tool_map();
+    const auto* rule = tools->find(out.exchange.tool);
     if (rule == nullptr || !is_capability(d.acceptance->effective_scope.capability, rule->capability)) {
       violated("accepted a call for another capability than its tool's", out.message.dump());
     }

@@ -107,8 +107,8 @@ TEST_CASE("mcp gate: an allowed call runs and gets a receipt", "[mcp][gate]") {
   SECTION("receipts reach the on_receipt hook (registry anchoring)") {
     std::vector<Json> seen;
     mcp::GateOptions o;
-    o.on_receipt = [&](const Json& r) { seen.push_back(r); };
-    const mcp::ServiceGate gate(*w.service, w.gate->tool_map(), o);
+    o.on_receipt = [&](const Json& r, const handshake::Decision&) { seen.push_back(r); };
+    const mcp::ServiceGate gate(*w.service, *w.gate->tool_map(), o);
     const mcp::Middleware mw(gate);
     const Json response = mw.wrap(server)(World::call(1, "echo", {{"message", "a"}}, w.request("text.echo", Json::object())));
     REQUIRE(seen.size() == 1);

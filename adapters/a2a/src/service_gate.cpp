@@ -65,9 +65,10 @@ Json& status_message(Json& holder, Version v) {
 ActionMapFormat skill_map_format() { return ActionMapFormat{"skills", "data", "a2a.skill_map"}; }
 
 ServiceGate::ServiceGate(Service& service, ActionMap skills, GateOptions options)
-    : service_(service), skills_(std::move(skills)), options_(std::move(options)) {}
+    : service_(service), skills_(std::make_shared<const ActionMap>(std::move(skills))), options_(std::move(options)) {}
 
 Inbound ServiceGate::refuse(const Json& id, const Json& message, Version v, const Decision& decision) const {
+  if (options_.observer != nullptr) options_.observer->decided(decision, ops::Outcome{"a2a", {}, std::nullopt, std::nullopt});
   if (decision.response.is_null()) {
     // Nothing signed to carry (the service's key is unavailable): a JSON-RPC error that says so.
     Inbound in;
@@ -138,9 +139,10 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
 
   const Json* ext = extension_data(*message);
   const auto skill = ext != nullptr ? text_member(*ext, "skill") : std::nullopt;
-  const ActionRule* rule = skill ? skills_.find(*skill) : nullptr;
+  const auto skills = skills_.load();  // one map for the whole message, even if SIGHUP replaces it meanwhile
+  const ActionRule* rule = skill ? skills->find(*skill) : nullptr;
   if (rule == nullptr) {
-    if (skills_.unmapped() == UnmappedActions::kPassThrough) {
+    if (skills->unmapped() == UnmappedActions::kPassThrough) {
       strip_extension(*message);
       in.message = std::move(rpc);
       return in;
@@ -166,7 +168,7 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
     limits.max_depth = 128;
     auto strict = json::parse_strict(raw_body, limits);
     if (!strict.ok()) {
-      return refuse(id, *message, v, service_.verify(raw_body.substr(0, service_.options().max_request_bytes + 1)));
+      return refuse(id, *message, v, service_.verify(raw_body.substr(0, service_.options()->max_request_bytes + 1)));
     }
     const Json* e = extension_data((*strict)["params"]["message"]);
     request = e != nullptr && e->is_object() && e->contains("request") ? (*e)["request"] : Json(nullptr);
@@ -191,15 +193,24 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
   in.exchange.skill = rule->action;
   in.message = std::move(rpc);
   in.exchange.decision = std::move(decision);
+  in.exchange.forwarded_at = std::chrono::steady_clock::now();
   return in;
 }
 
-std::optional<Json> ServiceGate::receipt_for(const Decision& decision, const ReceiptEvidence& evidence) const {
+std::optional<Json> ServiceGate::receipt_for(const Decision& decision, const ReceiptEvidence& evidence,
+                                             std::chrono::steady_clock::time_point forwarded_at) const {
   ReceiptOptions o = options_.receipt;
   if (evidence.summary) o.result_summary = evidence.summary;
   auto receipt = service_.issue_receipt(decision, evidence.result, evidence.status, o);
+  if (options_.observer != nullptr) {
+    std::optional<std::chrono::nanoseconds> upstream;
+    if (forwarded_at != std::chrono::steady_clock::time_point{}) upstream = std::chrono::steady_clock::now() - forwarded_at;
+    options_.observer->decided(
+        decision, ops::Outcome{"a2a", {}, receipt.ok() ? std::optional(receipt->value("id", std::string())) : std::nullopt,
+                               upstream});
+  }
   if (!receipt.ok()) return std::nullopt;
-  if (options_.on_receipt) options_.on_receipt(*receipt);
+  if (options_.on_receipt) options_.on_receipt(*receipt, decision);
   return std::move(receipt).value();
 }
 
@@ -222,7 +233,7 @@ void ServiceGate::remember(const std::string& task_id, Pending p) const {
 std::optional<Json> ServiceGate::task_receipt(const Pending& p, const FinishedTask& task, Json& carried) const {
   static const Json kNoMessage = Json::object();
   ReceiptEvidence evidence = task_evidence(options_.evidence, p.skill, p.message ? *p.message : kNoMessage, task);
-  auto receipt = receipt_for(*p.decision, evidence);
+  auto receipt = receipt_for(*p.decision, evidence, p.forwarded_at);
   if (receipt) carried = std::move(evidence.carried);
   return receipt;
 }
@@ -235,6 +246,7 @@ void ServiceGate::finish_task(Json& task, Version v, const Exchange* send) const
     p.decision = send->decision;
     p.skill = send->skill;
     p.message = send->message;
+    p.forwarded_at = send->forwarded_at;
   }
   {
     std::lock_guard lock(mu_);
@@ -281,7 +293,9 @@ Json ServiceGate::on_response(Exchange& exchange, Json response) const {
     evidence.result = Json{{"a2a_context_id", text_member(message, "contextId").value_or("")},
                            {"a2a_message_id", text_member(message, "messageId").value_or("")},
                            {"parts", message.contains("parts") ? message["parts"] : Json::array()}};
-    if (auto receipt = receipt_for(*exchange.decision, evidence)) put_extension(message, "receipt", *receipt);
+    if (auto receipt = receipt_for(*exchange.decision, evidence, exchange.forwarded_at)) {
+      put_extension(message, "receipt", *receipt);
+    }
   }
   return response;
 }
@@ -292,7 +306,7 @@ Json ServiceGate::on_stream_event(Exchange& exchange, Json event) const {
   if (r == event.end() || !r->is_object()) return event;
   const SendResult result = unwrap(*r, exchange.version);
   const Version v = exchange.version;
-  const Pending pending{exchange.decision, exchange.skill, exchange.message, std::nullopt, Json(), {}};
+  const Pending pending{exchange.decision, exchange.skill, exchange.message, exchange.forwarded_at, std::nullopt, Json(), {}};
   switch (result.kind) {
     case SendResult::Kind::kMessage: {
       exchange.acceptance_sent = true;
@@ -341,7 +355,8 @@ Json ServiceGate::on_stream_event(Exchange& exchange, Json event) const {
 Json ServiceGate::agent_card(Json card) const {
   if (!card.is_object()) return card;
   Json skills = Json::object();
-  for (const auto& [name, rule] : skills_.rules()) skills[name] = ActionMap::describe(rule, service_.options().capabilities);
+  const auto map = skills_.load();
+  for (const auto& [name, rule] : map->rules()) skills[name] = ActionMap::describe(rule, service_.options()->capabilities);
   Json params{{"service_did", service_.did()}, {"skills", std::move(skills)}, {"protocol_version", "0.2.3"}};
   if (options_.did_document) params["did_document"] = *options_.did_document;
   Json ext{{"uri", kExtensionUri},

@@ -19,6 +19,7 @@
 #include "handshake/config.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
+#include "handshake/operations.hpp"
 #include "handshake/pkcs11.hpp"
 #include "handshake/mcp/agent_gate.hpp"
 #include "handshake/storage/receipts.hpp"
@@ -72,6 +73,9 @@ constexpr const char* kHelp =
     "                       password from --receipts-db-password-file FILE, owner-only, or PGPASSFILE)\n"
     "                       that several instances share\n"
     "  --max-message-bytes N   refuse messages longer than N bytes (default 4194304)\n"
+    "  --audit-log FILE     one JSON line per decision (- for stderr; owner-only file, reopened on SIGHUP)\n"
+    "  --metrics-listen HOST:PORT   serve /metrics, /healthz and /readyz there (in HTTP mode they are also\n"
+    "                       on the --listen address)\n"
     "  --path P             the HTTP endpoint path (default /mcp)\n"
     "  --tls-cert FILE --tls-key FILE   (HTTP) serve https with this certificate chain and key (PEM, the\n"
     "                       key owner-only; TLS 1.2+); SIGHUP reloads both without dropping the listener\n"
@@ -99,6 +103,7 @@ const handshake::CommandLineRules& rules() {
     }
     c.options.push_back({"check", false, {}});
     for (const char* n : {"role", "receipts", "receipts-db", "receipts-db-password-file", "max-message-bytes", "path",
+                          "audit-log", "metrics-listen",
                           "listen", "upstream", "tls-cert", "tls-key", "tls-client-ca", "ca-file", "client-cert",
                           "client-key"}) {
       c.options.push_back({n, true, both});
@@ -174,8 +179,20 @@ int open_receipts(const Args& a, std::unique_ptr<handshake::ReceiptStore>& out) 
   return 0;
 }
 
-int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std::optional<HttpAuth> auth = std::nullopt,
-                  std::function<handshake::Status()> on_reload = nullptr) {
+// --audit-log and --metrics-listen: what the operator watches (handshake/operations.hpp).
+int open_operations(const Args& a, std::unique_ptr<handshake::Operations>& out) {
+  auto ops = handshake::Operations::open(opt(a, "audit-log"));
+  if (!ops.ok()) return fail("--audit-log", ops.error());
+  out = std::move(ops).value();
+  if (auto l = opt(a, "metrics-listen")) {
+    if (auto st = out->listen(*l); !st.ok()) return st.error().reason == "listen" ? usage(st.error().message) : fail("--metrics-listen", st.error());
+    log("metrics, health and readiness on http://" + *l + " (port " + std::to_string(out->metrics_port()) + ")");
+  }
+  return 0;
+}
+
+int run_transport(const Args& a, const Route& route, std::size_t max_bytes, handshake::Operations& ops,
+                  std::optional<HttpAuth> auth = std::nullopt, std::function<handshake::Status()> on_reload = nullptr) {
   if (!a.command().empty()) {
     if (opt(a, "listen") || opt(a, "upstream")) return usage("give either -- COMMAND or --listen/--upstream");
     if (auth) return usage("--oauth needs Streamable HTTP (--listen/--upstream)");
@@ -206,6 +223,7 @@ int run_transport(const Args& a, const Route& route, std::size_t max_bytes, std:
   h.max_message_bytes = max_bytes;
   h.auth = std::move(auth);
   h.on_reload = std::move(on_reload);
+  h.ops = ops.endpoints();
   return run_http(h, route);
 }
 
@@ -218,9 +236,14 @@ int run_service(const Args& a, std::size_t max_bytes) {
   if (!map.ok()) return fail(*tools, map.error());
   static const handshake::SystemClock clock;
   auto service = (*setup)->make_service(clock);
+  std::unique_ptr<handshake::Operations> ops;
+  if (int rc = open_operations(a, ops); rc != 0) return rc;
+  (*setup)->add_checks(ops->readiness);
+  (*setup)->add_metrics(ops->registry);
 
   mcp::GateOptions options;
   options.log = [](const std::string& line) { log(line); };
+  options.observer = ops->observer.get();
   if (auto d = opt(a, "did-doc")) {
     auto doc = read_json(*d);
     if (!doc.ok()) return fail(*d, doc.error());
@@ -241,18 +264,19 @@ int run_service(const Args& a, std::size_t max_bytes) {
     auto client = handshake::net::RegistryClient::open(*r, client_options);
     if (!client.ok()) return fail("--registry", client.error());
     anchor = std::make_unique<RegistryAnchor>(std::move(client).value());
-    options.on_receipt = [p = anchor.get()](const Json& receipt) { p->push(receipt); };
+    options.on_receipt = [p = anchor.get()](const Json& receipt, const handshake::Decision&) { p->push(receipt); };
   } else if (opt(a, "registry-ca-file") || opt(a, "registry-client-cert") || opt(a, "registry-client-key")) {
     return usage("--registry-ca-file, --registry-client-cert and --registry-client-key need --registry");
   }
   std::unique_ptr<handshake::ReceiptStore> issued;
   if (int rc = open_receipts(a, issued); rc != 0) return rc;
   if (issued) {
-    options.on_receipt = [store = issued.get(), anchor_to = std::move(options.on_receipt)](const Json& receipt) {
+    options.on_receipt = [store = issued.get(), anchor_to = std::move(options.on_receipt)](
+                             const Json& receipt, const handshake::Decision& decision) {
       if (auto st = store->put_receipt(receipt, Json(), receipt.value("action", std::string())); !st.ok()) {
         log("cannot keep receipt: " + st.error().to_string());
       }
-      if (anchor_to) anchor_to(receipt);
+      if (anchor_to) anchor_to(receipt, decision);
     };
   }
   options.on_refusal = [store = issued.get()](const handshake::Decision& d, std::string_view tool) {
@@ -262,7 +286,7 @@ int run_service(const Args& a, std::size_t max_bytes) {
       if (auto st = store->put_refusal(d.response, tool); !st.ok()) log("cannot keep refusal: " + st.error().to_string());
     }
   };
-  const mcp::ServiceGate gate(*service, std::move(map).value(), std::move(options));
+  mcp::ServiceGate gate(*service, std::move(map).value(), std::move(options));
   log("service " + service->did() + " ready");
   Route route = [&gate](Json message, std::string_view raw) {
     mcp::Inbound in = gate.on_client_message(std::move(message), raw);
@@ -284,9 +308,15 @@ int run_service(const Args& a, std::size_t max_bytes) {
     auth = std::move(loaded).value();
     log("OAuth resource server: protected resource metadata at " + auth->metadata_path);
   }
-  // SIGHUP: DID Documents, public_keys and revocation files again (an agent added, a key rotated).
-  handshake::ServiceSetup& reloadable = **setup;
-  return run_transport(a, route, max_bytes, std::move(auth), [&reloadable] { return reloadable.reload(); });
+  // SIGHUP: the configuration (DID Documents, public_keys, revocation files, trust roots, policy,
+  // ...) and the tool map again, checked whole before anything changes; the audit log reopened.
+  auto reload = [&setup, &service, &gate, tools_path = *tools, &ops]() -> handshake::Status {
+    HSK_ASSIGN_OR_RETURN(auto next_map, mcp::ToolMap::load(tools_path));
+    HSK_TRY((*setup)->reload(service.get()));
+    gate.set_tool_map(std::move(next_map));
+    return ops->reopen();
+  };
+  return run_transport(a, route, max_bytes, *ops, std::move(auth), reload);
 }
 
 // The agent gate's answer to a response: for the client, or (a warm call refused for its session)
@@ -340,6 +370,7 @@ int run_agent(const Args& a, std::size_t max_bytes) {
   options.receipts = sink.get();
   options.log = [](const std::string& line) { log(line); };
   static const handshake::SystemClock clock;
+  const handshake::Identity signer = *identity;  // shares the key, copies no secret
   mcp::AgentGate gate(handshake::Agent(std::move(identity).value(), std::move(chain), std::move(att)), std::move(options),
                       clock);
   Route route = [&gate](Json message, std::string_view) {
@@ -351,7 +382,10 @@ int run_agent(const Args& a, std::size_t max_bytes) {
     if (in.exchange.kind != mcp::AgentExchange::Kind::kOther) r.finish = agent_finish(gate, std::move(in.exchange));
     return r;
   };
-  return run_transport(a, route, max_bytes);
+  std::unique_ptr<handshake::Operations> ops;
+  if (int rc = open_operations(a, ops); rc != 0) return rc;
+  ops->readiness.add("signing_key", handshake::ops::signing_key_check(signer));
+  return run_transport(a, route, max_bytes, *ops, std::nullopt, [&ops] { return ops->reopen(); });
 }
 
 }  // namespace

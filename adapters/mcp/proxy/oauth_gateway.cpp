@@ -135,7 +135,7 @@ handshake::Result<HttpAuth> load_oauth(const std::string& path, const mcp::Servi
     bo.max_ttl = std::chrono::seconds(cfg["max_ttl_seconds"].get<std::int64_t>());
   }
   gw->bridge = std::make_unique<oauth::Bridge>(std::move(org), std::move(map), *gw->introspection, clock, bo,
-                                               gate.service().options().capabilities);
+                                               gate.service().options()->capabilities);
 
   oauth::ProtectedResource pr;
   pr.resource = resource;
@@ -187,7 +187,8 @@ handshake::Result<HttpAuth> load_oauth(const std::string& path, const mcp::Servi
       Json& params = message["params"];
       const bool has_request = params.contains("_meta") && params["_meta"].is_object() &&
                                params["_meta"].contains(std::string(mcp::kRequestKey));
-      const auto* rule = gate.tool_map().find(params["name"].get<std::string>());
+      const auto tools = gate.tool_map();
+      const auto* rule = tools->find(params["name"].get<std::string>());
       if (rule != nullptr && !has_request && context.contains("delegation")) {
         handshake::Result<handshake::Identity> identity(*gw->gateway);
         if (identity.ok()) {

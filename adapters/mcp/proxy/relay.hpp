@@ -11,6 +11,7 @@
 #include "handshake/command_line.hpp"
 #include "handshake/json.hpp"
 #include "handshake/net/http.hpp"
+#include "handshake/net/ops.hpp"
 
 namespace hsk::mcp_proxy {
 
@@ -84,6 +85,7 @@ struct HttpOptions {
   std::function<handshake::Status()> on_reload;  // SIGHUP, besides the TLS pair (DID Documents, ...)
   std::size_t max_message_bytes = 4 * 1024 * 1024;
   std::optional<HttpAuth> auth;
+  std::optional<handshake::net::OpsEndpoints> ops;  // /metrics, /healthz, /readyz beside the endpoint
 };
 
 // Serves Streamable HTTP at listen_host:listen_port + path and forwards to `upstream`: POST

@@ -269,6 +269,7 @@ int run_http(const HttpOptions& options, const Route& route) {
                 nullptr);
   });
   // Oversized bodies: httplib answers 413 itself.
+  if (options.ops) handshake::net::mount_ops(server, *options.ops);
 
   handshake::net::ServeOptions serve;
   serve.host = options.listen_host;

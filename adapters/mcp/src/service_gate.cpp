@@ -25,7 +25,13 @@ Json& meta_of(Json& object) {
 }  // namespace
 
 ServiceGate::ServiceGate(Service& service, ToolMap map, GateOptions options)
-    : service_(service), map_(std::move(map)), options_(std::move(options)) {}
+    : service_(service), map_(std::make_shared<const ToolMap>(std::move(map))), options_(std::move(options)) {}
+
+void ServiceGate::observe(const Decision& decision, std::string_view capability, std::optional<std::string> receipt_id,
+                          std::optional<std::chrono::nanoseconds> upstream) const {
+  if (options_.observer == nullptr) return;
+  options_.observer->decided(decision, ops::Outcome{"mcp", capability, std::move(receipt_id), upstream});
+}
 
 Json ServiceGate::service_meta() const {
   Json m{{"did", service_.did()}, {"version", std::string(kProtocolVersion)}};
@@ -33,8 +39,10 @@ Json ServiceGate::service_meta() const {
   return m;
 }
 
-Inbound ServiceGate::refuse(const Json& id, const Decision& decision, std::string_view tool) const {
+Inbound ServiceGate::refuse(const Json& id, const Decision& decision, std::string_view tool,
+                            std::string_view capability) const {
   if (options_.on_refusal) options_.on_refusal(decision, tool);
+  observe(decision, capability, std::nullopt, std::nullopt);
   Inbound in;
   in.kind = Inbound::Kind::kAnswer;
   in.message = refusal_response(id, decision);
@@ -68,13 +76,14 @@ Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) con
     in.message = error_response(id, kInvalidParams, "tools/call needs params.name");
     return in;
   }
-  const ToolRule* rule = map_.find(tool);
+  const auto map = map_.load();  // one map for the whole call, even if SIGHUP replaces it meanwhile
+  const ToolRule* rule = map->find(tool);
   Json* meta = nullptr;
   if (auto m = params.find("_meta"); m != params.end() && m->is_object()) meta = &*m;
   const bool has_request = meta != nullptr && meta->contains(kRequestKey);
 
   if (rule == nullptr) {
-    if (map_.unmapped() == UnmappedTools::kPassThrough) {
+    if (map->unmapped() == UnmappedTools::kPassThrough) {
       Inbound in;
       in.message = std::move(message);
       in.exchange.kind = Exchange::Kind::kToolCall;
@@ -90,7 +99,7 @@ Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) con
                   service_.refuse_unverified(policy_refusal(
                       "tool " + tool + " needs a HandshakeRequest in params._meta[\"" + std::string(kRequestKey) +
                       "\"] for capability " + rule->capability)),
-                  tool);
+                  tool, rule->capability);
   }
 
   // The request as the agent sent it: re-read strictly when we have the raw text.
@@ -102,7 +111,8 @@ Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) con
     auto strict = json::parse_strict(raw_text, limits);
     if (!strict.ok()) {
       // Not strict JSON: the Service refuses the text itself (protocol_version_unsupported).
-      return refuse(id, service_.verify(std::string_view(raw_text).substr(0, service_.options().max_request_bytes + 1)), tool);
+      return refuse(id, service_.verify(std::string_view(raw_text).substr(0, service_.options()->max_request_bytes + 1)), tool,
+                    rule->capability);
     }
     const Json& sp = (*strict)["params"];
     request = sp["_meta"][std::string(kRequestKey)];
@@ -112,7 +122,7 @@ Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) con
   action.capability = rule->capability;
   action.constraints = derive_constraints(rule->constraints, arguments);
   auto decision = std::make_shared<Decision>(service_.verify(request, action));
-  if (!decision->accepted) return refuse(id, *decision, tool);
+  if (!decision->accepted) return refuse(id, *decision, tool, rule->capability);
 
   meta->erase(std::string(kRequestKey));
   if (meta->empty()) params.erase("_meta");
@@ -120,7 +130,9 @@ Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) con
   in.message = std::move(message);
   in.exchange.kind = Exchange::Kind::kToolCall;
   in.exchange.tool = std::move(tool);
+  in.exchange.capability = rule->capability;
   in.exchange.decision = std::move(decision);
+  in.exchange.forwarded_at = std::chrono::steady_clock::now();
   return in;
 }
 
@@ -138,8 +150,9 @@ Json ServiceGate::on_response(const Exchange& exchange, Json response) const {
     case Exchange::Kind::kToolsList: {
       auto r = response.find("result");
       if (r == response.end() || !r->is_object()) return response;
+      const auto map = map_.load();
       if (options_.log && !told_missing_.load(std::memory_order_relaxed)) {
-        if (auto missing = missing_tools(map_, *r); !missing.empty() && !told_missing_.exchange(true)) {
+        if (auto missing = missing_tools(*map, *r); !missing.empty() && !told_missing_.exchange(true)) {
           std::string names;
           for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
           options_.log("the tool map names tools the server does not offer: " + names + " (a typo in the map?)");
@@ -149,11 +162,11 @@ Json ServiceGate::on_response(const Exchange& exchange, Json response) const {
         Json kept = Json::array();
         for (auto& t : *tools) {
           const ToolRule* rule = t.is_object() && t.contains("name") && t["name"].is_string()
-                                     ? map_.find(t["name"].get<std::string>())
+                                     ? map->find(t["name"].get<std::string>())
                                      : nullptr;
           if (rule != nullptr) {
-            meta_of(t)[std::string(kToolKey)] = ToolMap::describe(*rule, service_.options().capabilities);
-          } else if (map_.unmapped() == UnmappedTools::kRefuse) {
+            meta_of(t)[std::string(kToolKey)] = ToolMap::describe(*rule, service_.options()->capabilities);
+          } else if (map->unmapped() == UnmappedTools::kRefuse) {
             continue;  // every call to it would be refused: not offered
           }
           kept.push_back(std::move(t));
@@ -168,6 +181,12 @@ Json ServiceGate::on_response(const Exchange& exchange, Json response) const {
   }
   if (!exchange.decision) return response;  // passed through: no handshake, no receipt
   const Decision& d = *exchange.decision;
+  const auto upstream = std::chrono::steady_clock::now() - exchange.forwarded_at;
+  auto done = [&](const Result<Json>& receipt) {
+    if (receipt.ok() && options_.on_receipt) options_.on_receipt(*receipt, d);
+    observe(d, exchange.capability, receipt.ok() ? std::optional(receipt->value("id", std::string())) : std::nullopt,
+            upstream);
+  };
   if (auto r = response.find("result"); r != response.end()) {
     // The receipt commits to the result as the client will hold it: a _meta that is not an
     // object (null, say) gives way to ours below, so it must not be in the subject either, or no
@@ -179,7 +198,7 @@ Json ServiceGate::on_response(const Exchange& exchange, Json response) const {
       meta[std::string(kAcceptanceKey)] = d.response;
       if (receipt.ok()) meta[std::string(kReceiptKey)] = *receipt;
     }
-    if (receipt.ok() && options_.on_receipt) options_.on_receipt(*receipt);
+    done(receipt);
     return response;
   }
   if (auto e = response.find("error"); e != response.end() && e->is_object()) {
@@ -191,9 +210,12 @@ Json ServiceGate::on_response(const Exchange& exchange, Json response) const {
         data[std::string(kAcceptanceKey)] = d.response;
         data[std::string(kReceiptKey)] = *receipt;
       }
-      if (options_.on_receipt) options_.on_receipt(*receipt);
     }
+    done(receipt);
+    return response;
   }
+  // Neither a result nor an error object: no receipt, but the decision still counts.
+  observe(d, exchange.capability, std::nullopt, upstream);
   return response;
 }
 

@@ -37,7 +37,9 @@
 #include <vector>
 
 #include "handshake/json.hpp"
+#include "handshake/metrics.hpp"
 #include "handshake/nonce_store.hpp"
+#include "handshake/ops.hpp"
 #include "handshake/resolver.hpp"
 #include "handshake/result.hpp"
 #include "handshake/revocation.hpp"
@@ -48,6 +50,12 @@ namespace handshake {
 
 class SwappableKeys;
 class SwappableRevocations;
+namespace storage {
+class PgPool;
+}
+namespace net {
+class PolledRevocationFeed;
+}
 
 // Everything a configured service owns. Build the Service with make_service().
 class ServiceSetup {
@@ -66,10 +74,19 @@ class ServiceSetup {
   [[nodiscard]] std::unique_ptr<Service> make_service(const Clock& clock) const;
 
   // Reads the file load() read again and replaces what can change while serving: public_keys,
-  // did_documents (an agent added, a key rotated) and the revocation files. Everything is checked
-  // first; a bad file keeps the running keys and revocations (the error says why). Other keys
-  // take effect on restart. Thread-safe with verifications running. Errors: those of load().
-  [[nodiscard]] Status reload();
+  // did_documents (an agent added, a key rotated), the revocation files and, given the service
+  // make_service() made, its options (trust roots, policy, capabilities, rate limits, limits and
+  // lifetimes: Service::reconfigure). Everything is checked first; a bad file keeps the whole
+  // running configuration (the error says why). identity, session_keys, the stores, resolvers
+  // and feeds take effect on restart. Thread-safe with verifications running. Errors: those of
+  // load().
+  [[nodiscard]] Status reload(Service* service = nullptr);
+
+  // What a readiness probe (GET /readyz) checks for this setup: every PostgreSQL pool answers,
+  // every revocation feed is fresh, the service's key can sign. And, in `registry`, the gauges
+  // of what the setup owns: nonce-store entries, revocation feed ages.
+  void add_checks(ops::Readiness& readiness) const;
+  void add_metrics(metrics::Registry& registry) const;
 
   [[nodiscard]] const KeyResolver& keys() const { return *resolver_; }
   [[nodiscard]] const Identity& identity() const { return *identity_; }
@@ -90,6 +107,8 @@ class ServiceSetup {
   RevocationStore* revocation_store_ = nullptr;  // owned through revocations_
   std::unique_ptr<NonceStore> nonces_;
   std::unique_ptr<RateLimiter> limiter_;
+  std::vector<std::shared_ptr<storage::PgPool>> pools_;   // every PostgreSQL pool the stores use
+  std::vector<const net::PolledRevocationFeed*> feeds_;   // owned through revocations_
 };
 
 class CheckReport;

@@ -34,6 +34,7 @@
 // back the same ticket with its remaining ttl.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -107,6 +108,7 @@ struct Decision {
   std::optional<HandshakeRequest> request;  // when it parsed
   std::optional<Acceptance> acceptance;     // when accepted
   bool warm = false;                        // accepted through a session
+  std::chrono::nanoseconds elapsed{0};      // how long verify() took (steady clock), for metrics
 };
 
 // What a Service is made of, by name (Service::create checks it).
@@ -168,21 +170,31 @@ class Service {
 
   [[nodiscard]] const Identity& identity() const noexcept { return identity_; }
   [[nodiscard]] std::string did() const { return identity_.did_string(); }
-  [[nodiscard]] const ServiceOptions& options() const noexcept { return options_; }
+  // The options in force now (reconfigure() may replace them; a verification in progress keeps
+  // the ones it started with).
+  [[nodiscard]] std::shared_ptr<const ServiceOptions> options() const { return options_.load(); }
+  // Replaces the options for the verifications that start after it (SIGHUP: trust roots, policy,
+  // capability schemas, rate limits, limits). Checked as create() checks them; a bad set keeps
+  // the running one. The session ticket keys stay those the service started with (sessions
+  // handed out go on working); new session_keys take effect on restart. Thread-safe.
+  // Errors: kInvalidArgument "service.config".
+  [[nodiscard]] Status reconfigure(ServiceOptions options);
 
  private:
   Decision refuse(const Json* request, RefusalInfo info) const;
   Decision accept(const HandshakeRequest& request, const capability::ConstraintSet& scope,
                   std::optional<std::string> session_token, std::int64_t session_ttl, bool warm) const;
-  std::optional<RefusalInfo> after_scope(const HandshakeRequest& request, const capability::ConstraintSet& scope,
-                                         const std::string& root_delegation, Timestamp now);
-  Decision verify_warm(const HandshakeRequest& request, const std::string& token, Timestamp now,
-                       const ActionBinding* action);
-  Decision verify_owned(Json request, const ActionBinding* action);
+  std::optional<RefusalInfo> after_scope(const ServiceOptions& o, const HandshakeRequest& request,
+                                         const capability::ConstraintSet& scope, const std::string& root_delegation,
+                                         Timestamp now);
+  Decision verify_warm(const ServiceOptions& o, const HandshakeRequest& request, const std::string& token,
+                       Timestamp now, const ActionBinding* action);
+  Decision verify_owned(const ServiceOptions& o, Json request, const ActionBinding* action);
   Decision verify_text(std::string_view request_text, const ActionBinding* action);
+  Decision timed(Json request, const ActionBinding* action);
 
   Identity identity_;
-  ServiceOptions options_;
+  std::atomic<std::shared_ptr<const ServiceOptions>> options_;
   const Clock& clock_;
   const KeyResolver& keys_;
   const RevocationSource& revocations_;

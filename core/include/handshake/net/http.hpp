@@ -157,10 +157,14 @@ struct ServeOptions {
   // Called on SIGHUP (reload certificates, configuration); its error is logged, the server goes on.
   std::function<Status()> on_reload;
   std::function<void(const std::string&)> log;
+  // How long SIGTERM waits for the calls in progress before the process exits without them.
+  std::chrono::seconds drain_timeout{30};
 };
 
 // Binds `server` (net::bind_server), serves it on a thread of its own and waits for signals:
-// SIGHUP calls on_reload; SIGINT or SIGTERM stop the server and return 0. SIGINT, SIGTERM and
+// SIGHUP calls on_reload; SIGINT or SIGTERM drain: the listener closes at once (new connections
+// are refused, idle kept-alive ones closed), the requests in progress finish, then it returns 0.
+// Calls still running after drain_timeout: the process exits with status 1 (logged). SIGINT, SIGTERM and
 // SIGHUP are blocked in the calling thread before anything starts (threads started later
 // inherit the mask). Returns 1 when the port cannot be bound (logged with the reason).
 int serve_until_signal(httplib::Server& server, const ServeOptions& options);

@@ -52,6 +52,7 @@
 #include "handshake/registry_log.hpp"
 #include "handshake/registry_revocations.hpp"
 #include "handshake/resolver.hpp"
+#include "handshake/metrics.hpp"
 #include "handshake/result.hpp"
 #include "handshake/time.hpp"
 
@@ -74,6 +75,11 @@ struct RegistryServerOptions {
   // The listener the routes go on, e.g. a TLS one from net::make_server (net/http.hpp); absent: a
   // plain http one. Serve it with start()/listen() or net::serve_until_signal.
   std::shared_ptr<httplib::Server> server;
+  // Set: GET /metrics, /healthz and /readyz (net/ops.hpp) with the registry's own metrics
+  // (hsk_registry_tree_size, hsk_registry_append_seconds: one durable group commit,
+  // hsk_registry_appends_total{outcome}) and readiness (the log answers, the key signs).
+  // Borrowed.
+  metrics::Registry* metrics = nullptr;
 };
 
 

@@ -73,6 +73,12 @@ class PolledRevocationFeed final : public RevocationSource {
 
   [[nodiscard]] Answer delegation_revoked(std::string_view id, std::string_view issuer, Timestamp at) const override;
   [[nodiscard]] Answer principal_revoked(std::string_view did, Timestamp at) const override;
+  // Seconds since the last successful poll (nullopt: none yet), for hsk_revocation_feed_age_seconds.
+  [[nodiscard]] std::optional<double> age_seconds() const;
+  // Fresh (polled successfully within max_staleness), else kUnavailable "feed.stale" saying since
+  // when: the feed's answers are "cannot tell" then, so the service refuses service_unavailable.
+  [[nodiscard]] Status health() const;
+  [[nodiscard]] const std::string& url() const { return options_.url; }
   // Principals whose statements may revoke other principals (RevocationList::add_authority).
   void add_authority(std::string did) { list_.add_authority(std::move(did)); }
 

@@ -47,6 +47,7 @@
 #include "handshake/action_map.hpp"
 #include "handshake/json.hpp"
 #include "handshake/receipt.hpp"
+#include "handshake/ops.hpp"
 #include "handshake/service.hpp"
 
 namespace handshake::a2a {
@@ -58,7 +59,11 @@ struct GateOptions {
   bool required = true;  // declared in the card; a send without our extension is refused
   ReceiptOptions receipt;
   std::optional<Json> did_document;  // the service's, published in the card's extension params
-  std::function<void(const Json& receipt)> on_receipt;  // every receipt issued (thread-safe)
+  // Every receipt issued, with the decision it answers (thread-safe).
+  std::function<void(const Json& receipt, const Decision& decision)> on_receipt;
+  // Told of every gated send once it is done (ops.hpp: metrics and the audit log): a refusal when
+  // it is answered, an accepted task when its receipt is issued. Borrowed.
+  const ops::Observer* observer = nullptr;
   // Every refusal the gate answers with (the decision's response is the signed Refusal), for
   // audit; thread-safe.
   std::function<void(const Decision& decision)> on_refusal;
@@ -78,6 +83,7 @@ struct Exchange {
   std::shared_ptr<const Decision> decision;  // kSend, accepted (null: passed through)
   std::string skill;                         // kSend, accepted
   std::shared_ptr<const Json> message;       // kSend, accepted, when GateOptions::evidence is set
+  std::chrono::steady_clock::time_point forwarded_at{};  // kSend, accepted
   // Streaming state.
   std::vector<Json> artifacts;
   bool acceptance_sent = false;
@@ -103,7 +109,10 @@ class ServiceGate {
 
   // The upstream Agent Card with our extension declared in capabilities.extensions.
   [[nodiscard]] Json agent_card(Json upstream) const;
-  [[nodiscard]] const ActionMap& skills() const noexcept { return skills_; }
+  // The skill map in force now.
+  [[nodiscard]] std::shared_ptr<const ActionMap> skills() const { return skills_.load(); }
+  // Replaces the skill map for the messages that arrive after it (SIGHUP). Thread-safe.
+  void set_skills(ActionMap skills) { skills_.store(std::make_shared<const ActionMap>(std::move(skills))); }
 
  private:
   // A task this gate accepted. While it runs: the decision (and the message, for evidence). Once
@@ -113,6 +122,7 @@ class ServiceGate {
     std::shared_ptr<const Decision> decision;
     std::string skill;
     std::shared_ptr<const Json> message;
+    std::chrono::steady_clock::time_point forwarded_at{};
     std::optional<Json> receipt;
     Json carried;
     std::string issued;
@@ -122,11 +132,12 @@ class ServiceGate {
   void finish_task(Json& task, Version v, const Exchange* send) const;
   // Issues the receipt of a finished task; sets `carried`.
   std::optional<Json> task_receipt(const Pending& p, const FinishedTask& task, Json& carried) const;
-  std::optional<Json> receipt_for(const Decision& decision, const ReceiptEvidence& evidence) const;
+  std::optional<Json> receipt_for(const Decision& decision, const ReceiptEvidence& evidence,
+                                  std::chrono::steady_clock::time_point forwarded_at) const;
   void remember(const std::string& task_id, Pending p) const;
 
   Service& service_;
-  ActionMap skills_;
+  std::atomic<std::shared_ptr<const ActionMap>> skills_;
   GateOptions options_;
   mutable std::mutex mu_;
   mutable std::map<std::string, Pending, std::less<>> tasks_;

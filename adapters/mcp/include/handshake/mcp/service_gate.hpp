@@ -30,6 +30,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -38,6 +39,7 @@
 #include <vector>
 
 #include "handshake/json.hpp"
+#include "handshake/ops.hpp"
 #include "handshake/mcp/envelope.hpp"
 #include "handshake/mcp/tool_map.hpp"
 #include "handshake/receipt.hpp"
@@ -50,9 +52,13 @@ struct GateOptions {
   // The service's DID Document, published in "ai.handshake/service" so an agent can check
   // receipts offline (self-certifying DIDs prove themselves). Optional.
   std::optional<Json> did_document;
-  // Called with every receipt issued (e.g. to anchor it in a registry or keep it); must be
-  // thread-safe and must not block for long. Failures are its own business.
-  std::function<void(const Json& receipt)> on_receipt;
+  // Called with every receipt issued and the decision it answers (e.g. to anchor it in a
+  // registry, or keep it with the request's delegation chain); must be thread-safe and must not
+  // block for long. Failures are its own business.
+  std::function<void(const Json& receipt, const Decision& decision)> on_receipt;
+  // Told of every gated tools/call once it is done (ops.hpp: metrics and the audit log): a
+  // refusal when it is sent, an accepted call when its response and receipt are. Borrowed.
+  const ops::Observer* observer = nullptr;
   // Called with every refusal sent (for logs and metrics).
   std::function<void(const Decision& decision, std::string_view tool)> on_refusal;
   // Told what an operator should know (a map naming tools the server does not offer). Optional.
@@ -67,7 +73,9 @@ struct GateOptions {
 struct Exchange {
   enum class Kind { kOther, kInitialize, kToolsList, kToolCall } kind = Kind::kOther;
   std::string tool;                                // kToolCall
+  std::string capability;                          // kToolCall accepted: the capability the tool needs
   std::shared_ptr<const Decision> decision;        // kToolCall accepted (null: passed through)
+  std::chrono::steady_clock::time_point forwarded_at{};  // kToolCall accepted: when it went upstream
 };
 
 struct Inbound {
@@ -89,17 +97,23 @@ class ServiceGate {
   // The server's response to a request that on_client_message forwarded with `exchange`.
   [[nodiscard]] Json on_response(const Exchange& exchange, Json response) const;
 
-  [[nodiscard]] const ToolMap& tool_map() const noexcept { return map_; }
+  // The tool map in force now.
+  [[nodiscard]] std::shared_ptr<const ToolMap> tool_map() const { return map_.load(); }
+  // Replaces the tool map for the calls that arrive after it (SIGHUP). Thread-safe.
+  void set_tool_map(ToolMap map) { map_.store(std::make_shared<const ToolMap>(std::move(map))); }
   [[nodiscard]] const Service& service() const noexcept { return service_; }
   // The "ai.handshake/service" member.
   [[nodiscard]] Json service_meta() const;
 
  private:
   Inbound gate_tool_call(Json message, std::string_view raw_text) const;
-  Inbound refuse(const Json& id, const Decision& decision, std::string_view tool) const;
+  Inbound refuse(const Json& id, const Decision& decision, std::string_view tool, std::string_view capability = {}) const;
+
+  void observe(const Decision& decision, std::string_view capability, std::optional<std::string> receipt_id,
+               std::optional<std::chrono::nanoseconds> upstream) const;
 
   Service& service_;
-  ToolMap map_;
+  std::atomic<std::shared_ptr<const ToolMap>> map_;
   GateOptions options_;
   mutable std::atomic<bool> told_missing_{false};  // missing_tools logged once
 };
