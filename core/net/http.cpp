@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -593,6 +594,30 @@ int wait_for_stop(const std::function<Status()>& on_reload, const std::function<
   }
 }
 
+namespace {
+std::atomic<bool> g_draining{false};
+
+// The listening socket bound to `port` (cpp-httplib does not hand it out): the descriptor that
+// accepts connections and whose local port is ours; -1 when none is found.
+int listening_socket(int port) {
+  for (int fd = 0; fd < 4096; ++fd) {
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || accepting != 1) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int bound = 0;
+    if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (bound == port) return fd;
+  }
+  return -1;
+}
+}  // namespace
+
+bool draining() { return g_draining.load(std::memory_order_relaxed); }
+
 int serve_until_signal(httplib::Server& server, const ServeOptions& options) {
   auto log = [&](const std::string& line) {
     if (options.log) options.log(line);
@@ -609,6 +634,7 @@ int serve_until_signal(httplib::Server& server, const ServeOptions& options) {
   std::mutex mu;
   std::condition_variable cv;
   bool drained = false;
+  const int listener = listening_socket(port);
   std::thread serving([&] {
     server.listen_after_bind();
     std::lock_guard lock(mu);
@@ -621,7 +647,11 @@ int serve_until_signal(httplib::Server& server, const ServeOptions& options) {
   // connections close; the calls in progress finish, for at most drain_timeout.
   log(std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": no new connections; finishing the calls in progress (at most " +
       std::to_string(options.drain_timeout.count()) + " s)");
-  server.stop();
+  g_draining.store(true);
+  // Shutting the listening socket down makes new connections fail at once and cpp-httplib's
+  // accept loop end, while the requests in progress (streams included) go on; Server::stop()
+  // would cut streaming answers. Without the socket in hand, stop() it is.
+  if (listener < 0 || ::shutdown(listener, SHUT_RDWR) != 0) server.stop();
   std::unique_lock lock(mu);
   if (!cv.wait_for(lock, options.drain_timeout, [&] { return drained; })) {
     log("calls still running after " + std::to_string(options.drain_timeout.count()) + " s: exiting without them");

@@ -33,6 +33,10 @@ void mount_ops(httplib::Server& server, const OpsEndpoints& endpoints) {
     ops::Readiness::Report report;
     if (readiness != nullptr) report = readiness->run();
     else report.body = {{"status", "ready"}, {"checks", Json::object()}};
+    if (draining()) {  // SIGTERM: finishing what is in progress, taking nothing new
+      report.ready = false;
+      report.body["status"] = "draining";
+    }
     res.status = report.ready ? 200 : 503;
     res.set_header("Cache-Control", "no-store");
     res.set_content(report.body.dump(), "application/json");

@@ -178,6 +178,10 @@ bool SseRelay::apply(RelayStep s, const SseEvent* ev, std::string& out) {
 
 bool SseRelay::step(httplib::DataSink& sink) {
   using namespace std::chrono_literals;
+  if (hooks_.end_on_drain && draining()) {
+    ex_->cancel();
+    ended_ = true;
+  }
   if (ended_) {
     sink.done();
     return true;

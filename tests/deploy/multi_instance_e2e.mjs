@@ -213,6 +213,60 @@ function percentile(values, p) {
 }
 const fmt = (ms) => `${ms.toFixed(1)} ms`;
 
+// ---- operations: /metrics through the Prometheus project's own parser, /readyz, audit lines ---------
+const PROM_PARSE = `
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = []
+for f in text_string_to_metric_families(sys.stdin.read()):
+    for s in f.samples:
+        out.append({"family": f.name, "type": f.type, "name": s.name, "labels": s.labels, "value": s.value})
+print(json.dumps(out))
+`;
+async function scrape(addr) {
+  const res = await fetch(`http://${addr}/metrics`);
+  assert.equal(res.status, 200, `/metrics of ${addr}`);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  const r = spawnSync('/usr/bin/python3', ['-c', PROM_PARSE], { input: text, encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, `the Prometheus parser refused /metrics of ${addr}: ${r.stderr}\n${text.slice(0, 2000)}`);
+  return { text, samples: JSON.parse(r.stdout) };
+}
+const total = (m, name, pred = () => true) => m.samples.filter((s) => s.name === name && pred(s.labels))
+  .reduce((a, s) => a + s.value, 0);
+// Every histogram: buckets cumulative (non-decreasing in le), +Inf bucket equal to _count.
+function checkHistograms(m) {
+  const series = new Map();
+  for (const s of m.samples.filter((x) => x.type === 'histogram')) {
+    const { le, ...rest } = s.labels;
+    const key = `${s.family}|${JSON.stringify(Object.entries(rest).sort())}`;
+    if (!series.has(key)) series.set(key, { buckets: [], count: null });
+    const e = series.get(key);
+    if (s.name.endsWith('_bucket')) e.buckets.push([le === '+Inf' ? Infinity : Number(le), s.value]);
+    if (s.name.endsWith('_count')) e.count = s.value;
+  }
+  for (const [key, e] of series) {
+    e.buckets.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < e.buckets.length; i++) assert.ok(e.buckets[i][1] >= e.buckets[i - 1][1], `${key}: buckets cumulative`);
+    assert.equal(e.buckets.at(-1)?.[0], Infinity, `${key}: a +Inf bucket`);
+    assert.equal(e.buckets.at(-1)[1], e.count, `${key}: +Inf bucket = _count`);
+  }
+  return series.size;
+}
+async function readyz(addr) {
+  const res = await fetch(`http://${addr}/readyz`);
+  return { status: res.status, body: await res.json() };
+}
+const auditLines = (i) => (existsSync(file(`audit-${i}.jsonl`))
+  ? readFileSync(file(`audit-${i}.jsonl`), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+async function waitForLog(child, pattern, count, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while ((child.log.text.match(pattern) ?? []).length < count) {
+    if (Date.now() > deadline) throw new Error(`${child.name} did not log ${pattern} (${count}) in ${ms} ms`);
+    await sleep(20);
+  }
+}
+
 // ---- MCP client helpers ------------------------------------------------------------------------------
 async function connectClient(url, name) {
   const client = new Client({ name, version: '1.0.0' }, { capabilities: {} });
@@ -381,7 +435,8 @@ async function setUp() {
 
   // Three service instances, the same files; they start together (tables created under an advisory lock).
   const started3 = await Promise.all(Array.from({ length: INSTANCES }, (_, i) => startHttpProxy(`service-${i}`,
-    ['--role', 'service', '--config', file('service.yaml'), '--tools', file('tools.yaml'), '--upstream', everythingUrl])));
+    ['--role', 'service', '--config', file('service.yaml'), '--tools', file('tools.yaml'), '--upstream', everythingUrl,
+      '--audit-log', file(`audit-${i}.jsonl`)])));
   for (const s of started3) instances.push({ ...s, addr: new URL(s.url).host });
 
   // nginx: round robin over the three, as docs/deploy.md, logging each request's upstream and body.
@@ -701,9 +756,19 @@ if (setUpOk) {
       if (!r.ok && /fetch failed/.test(describe(r))) r = await call(main.client, 'echo', { message: `pre-halt-${i}-again` });
       assert.ok(r.ok, `before the halt: ${describe(r)}`);
     }
+    for (const i of survivors) assert.equal((await readyz(instances[i].addr)).status, 200, `service-${i} ready before the halt`);
     const halt = spawnSync('bash', [PG_CLUSTER, 'halt', pgDir], { encoding: 'utf8', timeout: 30000 });
     assert.equal(halt.status, 0, `pg_cluster.sh halt: ${halt.stderr}`);
     const haltedAt = performance.now();
+    // A load balancer asking /readyz now is told why not.
+    for (const i of survivors) {
+      const r = await readyz(instances[i].addr);
+      assert.equal(r.status, 503, `service-${i} /readyz while PostgreSQL is down: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.status, 'not ready');
+      assert.notEqual(r.body.checks.postgres, 'ok', 'the postgres check names the failure');
+      assert.equal(r.body.checks.signing_key, 'ok');
+      if (i === survivors[0]) console.log(`# /readyz while down: 503 ${JSON.stringify(r.body.checks)}`);
+    }
     const during = [];
     let stop = false;
     const workers = Array.from({ length: 3 }, async (_, w) => {
@@ -766,6 +831,124 @@ if (setUpOk) {
       verifyReceiptOffline(r.result, did.agent);
     }
     for (const i of survivors) assert.equal(instances[i].child.proc.exitCode, null, `service-${i} was never restarted`);
+    for (const i of survivors) {
+      let r = await readyz(instances[i].addr);
+      for (let n = 0; r.status !== 200 && n < 50; n++) { await sleep(100); r = await readyz(instances[i].addr); }
+      assert.equal(r.status, 200, `service-${i} /readyz back to 200 after the resume: ${JSON.stringify(r.body)}`);
+    }
+  });
+
+  await step('6. /metrics parsed by the Prometheus parser: every family, counters rise with traffic, histograms consistent; audit lines', async () => {
+    const survivors = instances.map((_, i) => i).filter((i) => i !== killed);
+    const before = await Promise.all(survivors.map((i) => scrape(instances[i].addr)));
+    const families = ['hsk_decisions_total', 'hsk_verification_seconds_count', 'hsk_upstream_seconds_count',
+      'hsk_sessions_issued_total', 'hsk_nonce_store_entries', 'hsk_tls_handshake_failures_total', 'hsk_build_info',
+      'hsk_audit_write_failures_total'];
+    for (const m of before) {
+      for (const f of families) assert.ok(m.samples.some((s) => s.name === f), `${f} is exported`);
+      assert.ok(checkHistograms(m) >= 2, 'histograms present');
+      assert.ok(!/did:hsk|hs_[0-9A-Z]{26}|rc_[0-9A-Z]{26}/.test(m.text), 'no DID or id as a label value');
+    }
+    const accepted = (ms) => ms.reduce((a, m) => a + total(m, 'hsk_decisions_total', (l) => l.outcome === 'accepted'), 0);
+    const refusedCodes = new Set(before.flatMap((m) => m.samples.filter((s) => s.name === 'hsk_decisions_total' &&
+      s.labels.outcome === 'refused').map((s) => s.labels.code)));
+    for (const code of ['rate_limited', 'credential_revoked', 'service_unavailable']) {
+      assert.ok(refusedCodes.has(code), `refusals by code: ${code} (${[...refusedCodes].join(', ')})`);
+    }
+    const marker = `metrics-probe-${randomBytes(6).toString('hex')}`;
+    const ids = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await call(main.client, 'echo', { message: `${marker}-${i}` });
+      assert.ok(r.ok, describe(r));
+      ids.push(r.result._meta['ai.handshake/receipt'].id);
+    }
+    const after = await Promise.all(survivors.map((i) => scrape(instances[i].addr)));
+    for (const m of after) checkHistograms(m);
+    assert.ok(accepted(after) - accepted(before) >= 8, `accepted decisions rose by 8: ${accepted(before)} -> ${accepted(after)}`);
+    const upstream = (ms) => ms.reduce((a, m) => a + total(m, 'hsk_upstream_seconds_count'), 0);
+    assert.ok(upstream(after) - upstream(before) >= 8, 'the upstream latency histogram counted the calls');
+    console.log(`# metrics: ${after[0].samples.length} samples at one instance; accepted ${accepted(before)} -> ${accepted(after)}`);
+    // One audit line per decision, with the receipt's id; no arguments (§18).
+    const lines = survivors.flatMap((i) => auditLines(i));
+    const byReceipt = new Map(lines.filter((l) => l.receipt_id).map((l) => [l.receipt_id, l]));
+    for (const id of ids) {
+      const l = byReceipt.get(id);
+      assert.ok(l, `an audit line names receipt ${id}`);
+      assert.equal(l.outcome, 'accepted');
+      assert.equal(l.agent, did.agent);
+      assert.equal(l.root_principal, did.org);
+      assert.equal(l.capability, `${CAP}:echo`);
+      assert.ok(l.verify_seconds > 0 && l.upstream_seconds > 0, 'latencies');
+    }
+    assert.ok(lines.some((l) => l.outcome === 'refused' && l.code === 'rate_limited'), 'refusals are audited too');
+    for (const i of survivors) {
+      assert.ok(!readFileSync(file(`audit-${i}.jsonl`), 'utf8').includes(marker), 'no call arguments in the audit log');
+    }
+  });
+
+  await step('7. SIGHUP: a broken tool map keeps the running one; a new one changes decisions without a restart', async () => {
+    const survivors = instances.map((_, i) => i).filter((i) => i !== killed);
+    const original = readFileSync(file('tools.yaml'), 'utf8');
+    const reloads = (i, re) => (instances[i].child.log.text.match(re) ?? []).length;
+    const hup = async (re) => {
+      const seen = survivors.map((i) => reloads(i, re));
+      for (const i of survivors) instances[i].child.proc.kill('SIGHUP');
+      for (const [k, i] of survivors.entries()) await waitForLog(instances[i].child, re, seen[k] + 1);
+    };
+    const echoes = async (n, tag) => {
+      const out = [];
+      for (let i = 0; i < n; i++) out.push(await call(main.client, 'echo', { message: `${tag}-${i}` }));
+      return out;
+    };
+    writeFileSync(file('tools.yaml'), 'tools: [unclosed\n');
+    await hup(/reload failed, keeping the running configuration/g);
+    for (const r of await echoes(4, 'after-broken')) assert.ok(r.ok, `the running map was kept: ${describe(r)}`);
+    writeFileSync(file('tools.yaml'), original.replace(/^ {2}echo: .*\n/m, ''));
+    await hup(/: reloaded$/gm);
+    for (const r of await echoes(6, 'unmapped')) {
+      assert.ok(!r.ok && r.code === 'policy_denied', `echo is no longer offered: ${describe(r)}`);
+      verifyRefusalOffline(r.refusal);
+    }
+    const sum = await call(main.client, 'get-sum', { a: 2, b: 3 });
+    assert.ok(sum.ok || sum.code === 'rate_limited', `get-sum still mapped: ${describe(sum)}`);
+    writeFileSync(file('tools.yaml'), original);
+    await hup(/: reloaded$/gm);
+    for (const r of await echoes(4, 'remapped')) assert.ok(r.ok, `echo offered again: ${describe(r)}`);
+    for (const i of survivors) assert.equal(instances[i].child.proc.exitCode, null, `service-${i} kept running`);
+  });
+
+  await step('8. SIGTERM under load: the listener closes, calls in flight finish with verified receipts, exit 0', async () => {
+    const survivors = instances.map((_, i) => i).filter((i) => i !== killed);
+    const target = instances[survivors.at(-1)];
+    const direct = await startHttpProxy('agent-direct', ['--role', 'agent', '--key', file('agent.key'), '--chain',
+      file('chain.json'), '--service-did', did.svc, '--upstream', `http://${target.addr}/mcp`]);
+    const client = await connectClient(direct.url, 'hsk-deploy-drain');
+    const inFlight = [];
+    for (let i = 0; i < 3; i++) {
+      inFlight.push(call(client, 'trigger-long-running-operation', { duration: 2, steps: 4 }, { onprogress: () => {}, timeout: 8000 }));
+    }
+    for (let i = 0; i < 3; i++) inFlight.push(call(client, 'echo', { message: `drain-${i}` }));
+    await sleep(700);
+    const exited = new Promise((r) => target.child.proc.once('exit', (code, sig) => r({ code, sig })));
+    const stoppedAt = performance.now();
+    target.child.proc.kill('SIGTERM');
+    await waitForLog(target.child, /SIGTERM: no new connections/g, 1);
+    const refusedConnect = await new Promise((resolve) => {
+      const sock = net.connect(Number(target.addr.split(':')[1]), '127.0.0.1');
+      sock.on('connect', () => { sock.destroy(); resolve(false); });
+      sock.on('error', () => resolve(true));
+    });
+    assert.ok(refusedConnect, 'no new connections after SIGTERM');
+    const results = await Promise.all(inFlight);
+    for (const r of results) {
+      assert.ok(r.ok, `a call in flight at SIGTERM was lost: ${describe(r)}`);
+      verifyReceiptOffline(r.result, did.agent);
+    }
+    const { code, sig } = await exited;
+    console.log(`# SIGTERM: ${results.length} calls in flight finished; exit ${code ?? sig} after ${fmt(performance.now() - stoppedAt)}`);
+    assert.equal(code, 0, 'drained and exited 0');
+    try { await client.close(); } catch { /* gone */ }
+    await stopChild(direct.child);
   });
 
   try { await main.client.close(); } catch { /* gone */ }

@@ -72,6 +72,7 @@ handshake::net::SseRelayHooks sse_hooks(const Json& id, Finish finish, Restart r
     Finish finish;
     bool answered = false;
   };
+  const bool carries_no_call = id.is_null() && !finish;  // a GET stream: resumable elsewhere
   auto st = std::make_shared<State>(State{mcp::serialize(id), std::move(finish), false});
   // The role's answer to the response: the new data, or a resend that st->finish follows.
   auto through_role = [st](Json message, RelayStep::Kind kind) {
@@ -116,6 +117,7 @@ handshake::net::SseRelayHooks sse_hooks(const Json& id, Finish finish, Restart r
     log("upstream unreachable: " + why);
     return mcp::serialize(mcp::error_response(id, mcp::kInternalError, "upstream unreachable"));
   };
+  h.end_on_drain = carries_no_call;
   return h;
 }
 

@@ -169,4 +169,8 @@ struct ServeOptions {
 // inherit the mask). Returns 1 when the port cannot be bound (logged with the reason).
 int serve_until_signal(httplib::Server& server, const ServeOptions& options);
 
+// True once serve_until_signal has begun to drain (SIGINT or SIGTERM): long-lived streams that
+// carry no call's answer end then (SseRelayHooks::end_on_drain).
+[[nodiscard]] bool draining();
+
 }  // namespace handshake::net

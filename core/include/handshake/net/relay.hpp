@@ -95,6 +95,9 @@ struct SseRelayHooks {
   std::function<std::shared_ptr<Exchange>(std::string body)> restart;
   // Written as "event: NAME" before the data of kEnd and failure events; empty: no event line.
   std::string event_name;
+  // The stream carries no call's answer (an MCP GET stream): it ends when the server drains
+  // (net::draining(), SIGTERM), so the client resumes it elsewhere instead of holding the drain.
+  bool end_on_drain = false;
 };
 
 // An upstream answer relayed to a client as an event stream, event by event. An event the
