@@ -334,7 +334,7 @@ struct RegistryServer::Impl {
       metrics::Registry& m = *options.metrics;
       append_seconds = &m.histogram("hsk_registry_append_seconds", "One durable group commit of receipt commitments", {})
                             .with({});
-      appends = m.counter("hsk_registry_appends_total", "Receipt commitments appended, by outcome", {"outcome"});
+      appends = m.counter("hsk_registry_appends_total", "Receipt commitments given to the log (one already there answers with its index), by outcome", {"outcome"});
       m.callback("hsk_registry_tree_size", "Leaves in the registry's log", metrics::Type::kGauge, {}, [this] {
         auto size = log.size();
         return size.ok() ? std::vector<metrics::Sample>{{{}, static_cast<double>(*size)}} : std::vector<metrics::Sample>{};

@@ -100,6 +100,26 @@ expect 0 "verify consistency" -- "$HSK" verify consistency --registry-did-doc re
 contains out "extends the 1-leaf tree" "consistency verdict"
 expect 1 "consistency the wrong way round" -- "$HSK" verify consistency --registry-did-doc registry.did.json --old h2.json --new h1.json --proof proof.json
 
+# --- operations: metrics with the tree size and appends, health, readiness --------------------------
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+cat <&3 > metrics.txt
+exec 3<&-
+contains metrics.txt 'Content-Type: text/plain; version=0.0.4' "metrics content type"
+contains metrics.txt 'hsk_registry_tree_size 2' "tree size after two anchors"
+# Every anchor above gave its leaf to the log (one already there answers with its index): at least
+# the two leaves, and one histogram sample per group commit.
+appends=$(sed -n 's/^hsk_registry_appends_total{outcome="ok"} \([0-9]*\)\r*$/\1/p' metrics.txt)
+commits=$(sed -n 's/^hsk_registry_append_seconds_count \([0-9]*\)\r*$/\1/p' metrics.txt)
+[ "${appends:-0}" -ge 2 ] && [ "${commits:-0}" -ge 1 ] && [ "${commits:-0}" -le "${appends:-0}" ] && ok ||
+  bad "appends and group commits counted: appends=${appends:-none} commits=${commits:-none}"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+cat <&3 > ready.txt
+exec 3<&-
+contains ready.txt 'HTTP/1.1 200' "registry ready"
+contains ready.txt '"log":"ok"' "readiness checks the log"
+
 # --- DID Documents: published, countersigned, served -----------------------------------------------
 http_raw() {  # http_raw METHOD PATH [BODY_FILE [EXTRA_HEADER]]: the whole response on stdout
   exec 3<>"/dev/tcp/127.0.0.1/$port"
