@@ -16,12 +16,17 @@ namespace {
 
 struct MemorySink final : hs::ReceiptStore {
   std::vector<Json> receipts;
-  hs::Status put_receipt(const Json& receipt, const Json&, std::string_view) override {
+  std::vector<Json> chains;
+  hs::Status put_receipt(const Json& receipt, const Json&, std::string_view, const Json& chain) override {
     receipts.push_back(receipt);
+    chains.push_back(chain);
     return hs::ok_status();
   }
   hs::Status put_refusal(const Json&, std::string_view) override { return hs::ok_status(); }
   hs::Result<std::optional<Json>> find_receipt(std::string_view) const override { return std::optional<Json>(); }
+  hs::Result<std::vector<hs::StoredRecord>> list(const hs::RecordFilter&) const override {
+    return std::vector<hs::StoredRecord>();
+  }
 };
 
 // client -> agent gate -> (optional tamper) -> service middleware -> server.
@@ -74,6 +79,7 @@ TEST_CASE("mcp agent: signs every tools/call, verifies and keeps every receipt",
   CHECK(p.agent->receipts_verified() == 1);
   REQUIRE(p.sink.receipts.size() == 1);
   CHECK(p.sink.receipts[0] == r["result"]["_meta"][std::string(mcp::kReceiptKey)]);
+  CHECK(p.sink.chains[0] == Json(w.agent().chain()));  // kept with the call's delegation chain
 
   SECTION("the next call is warm and still verified") {
     const Json r2 = p.send(World::call(2, "list-invoices", {{"limit", 3}}, std::nullopt));

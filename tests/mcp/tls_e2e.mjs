@@ -275,6 +275,23 @@ await step('mTLS required: without a client certificate refused at the handshake
   assert.ok(r.status >= 200 && r.status < 500, `served: HTTP ${r.status}`);
 });
 
+await step('failed TLS handshakes are counted in /metrics (hsk_tls_handshake_failures_total)', async () => {
+  const metricsUrl = new URL('/metrics', service.url).href;
+  const failures = async () => {
+    const r = await httpsGet(metricsUrl, { ca: CA, ...CLIENT });
+    assert.equal(r.status, 200);
+    const m = r.body.match(/^hsk_tls_handshake_failures_total (\d+)$/m);
+    assert.ok(m, `the counter is exported: ${r.body.slice(0, 300)}`);
+    return Number(m[1]);
+  };
+  const before = await failures();
+  for (let i = 0; i < 3; i++) await assert.rejects(httpsGet(service.url, { ca: CA }));  // no client certificate
+  const after = await failures();
+  assert.ok(after >= before + 3, `three refused handshakes counted: ${before} -> ${after}`);
+  const ready = await httpsGet(new URL('/readyz', service.url).href, { ca: CA, ...CLIENT });
+  assert.equal(ready.status, 200, ready.body);
+});
+
 await step('the SDK client without a certificate cannot use the service proxy', async () => {
   await assert.rejects(connect(service.url, { ca: CA }));
 });

@@ -11,6 +11,7 @@
 
 #include "handshake/command_line.hpp"
 #include "handshake/config.hpp"
+#include "handshake/operations.hpp"
 #include "handshake/did_document.hpp"
 #include "handshake/identity.hpp"
 #include "handshake/pkcs11.hpp"
@@ -52,6 +53,9 @@ const char* kUsage =
     "--receipts FILE appends receipts (JSON Lines; the service: those it issued), --receipts-db keeps them\n"
     "in a SQLite file or a PostgreSQL database (postgresql://...; password from --receipts-db-password-file\n"
     "FILE, owner-only, or PGPASSFILE). An option of the other role is refused. --version prints the version.\n"
+    "Operations: GET /metrics (Prometheus), /healthz and /readyz on the listener (also on --metrics-listen\n"
+    "HOST:PORT when given); --audit-log FILE writes one JSON line per decision (- for stderr; reopened on\n"
+    "SIGHUP). SIGHUP also reloads the configuration, the skill map and the TLS pair; SIGTERM drains.\n"
     "--check loads everything the role would, fetches the upstream's Agent Card once (service: skills the\n"
     "map names that the card lacks are warnings; agent: the card is checked as the role would take it)\n"
     "and prints one line per thing checked; exit 0 without errors, 1 with.\n";
@@ -70,8 +74,9 @@ const handshake::CommandLineRules& rules() {
     for (const char* n : {"key", "chain", "skill", "service-did", "service-did-doc", "deployer", "model", "instance"}) {
       c.options.push_back({n, true, agent});
     }
-    for (const char* n : {"role", "listen", "upstream", "receipts", "receipts-db", "receipts-db-password-file", "ap2-skill", "max-body-bytes", "tls-cert", "tls-key",
-                          "tls-client-ca", "ca-file", "client-cert", "client-key"}) {
+    for (const char* n : {"role", "listen", "upstream", "receipts", "receipts-db", "receipts-db-password-file", "ap2-skill",
+                          "max-body-bytes", "tls-cert", "tls-key", "tls-client-ca", "ca-file", "client-cert", "client-key",
+                          "audit-log", "metrics-listen"}) {
       c.options.push_back({n, true, both});
     }
     return c;
@@ -169,6 +174,14 @@ int run(int argc, char** argv) {
     return log("receipts: " + opened.error().to_string()), 1;
   }
   std::unique_ptr<handshake::ReceiptStore> receipts = std::move(opened).value();
+  auto operations = handshake::Operations::open(a.get("audit-log"));
+  if (!operations.ok()) return log("--audit-log: " + operations.error().to_string()), 1;
+  handshake::Operations& ops = **operations;
+  if (auto l = a.get("metrics-listen")) {
+    if (auto st = ops.listen(*l); !st.ok()) {
+      return st.error().reason == "listen" ? usage(st.error().message) : (log("--metrics-listen: " + st.error().to_string()), 1);
+    }
+  }
 
   handshake::SystemClock clock;
   std::unique_ptr<handshake::ServiceSetup> setup;
@@ -186,7 +199,10 @@ int run(int argc, char** argv) {
     auto skills = handshake::ActionMap::load(*skills_path, a2a::skill_map_format());
     if (!skills.ok()) return log(skills.error().to_string()), 1;
     service = setup->make_service(clock);
+    setup->add_checks(ops.readiness);
+    setup->add_metrics(ops.registry);
     a2a::GateOptions go;
+    go.observer = ops.observer.get();
     go.required = !a.has("optional");
     if (auto d = a.get("did-doc")) {
       auto doc = read_json_file(*d);
@@ -213,8 +229,9 @@ int run(int argc, char** argv) {
 #endif
     }
     if (receipts) {
-      go.on_receipt = [store = receipts.get()](const Json& receipt) {
-        if (auto st = store->put_receipt(receipt, Json(), receipt.value("action", std::string())); !st.ok()) {
+      go.on_receipt = [store = receipts.get()](const Json& receipt, const handshake::Decision& decision) {
+        const Json chain = decision.request ? decision.request->source.value("delegation_chain", Json()) : Json();
+        if (auto st = store->put_receipt(receipt, Json(), receipt.value("action", std::string()), chain); !st.ok()) {
           log("cannot keep receipt: " + st.error().to_string());
         }
       };
@@ -246,8 +263,8 @@ int run(int argc, char** argv) {
       go.service_did_document = std::move(doc).value();
     }
     if (receipts) {
-      go.on_receipt = [store = receipts.get()](const Json& receipt, const Json& acceptance) {
-        if (auto st = store->put_receipt(receipt, acceptance, receipt.value("action", std::string())); !st.ok()) {
+      go.on_receipt = [store = receipts.get(), chain = *chain](const Json& receipt, const Json& acceptance) {
+        if (auto st = store->put_receipt(receipt, acceptance, receipt.value("action", std::string()), chain); !st.ok()) {
           log("cannot keep receipt: " + st.error().to_string());
         }
       };
@@ -261,6 +278,7 @@ int run(int argc, char** argv) {
       return usage("this hsk-a2a-proxy was built without the AP2 adapter");
 #endif
     }
+    ops.readiness.add("signing_key", handshake::ops::signing_key_check(*identity));
     agent_gate = std::make_unique<a2a::AgentGate>(
         handshake::Agent(std::move(identity).value(), std::move(links), std::move(att)), clock, std::move(go));
     proxy = agent_proxy(*agent_gate);
@@ -270,6 +288,7 @@ int run(int argc, char** argv) {
   proxy->upstream = *upstream;
   proxy->upstream_client = upstream_client;
   proxy->max_body = max_body;
+  handshake::net::mount_ops(server, ops.endpoints());  // before the proxy's catch-all routes
   proxy->serve(server);  // before binding: the limits set socket options of the listening socket
   // The listener (plain, or TLS with its certificate reloaded on SIGHUP) until SIGINT/SIGTERM.
   handshake::net::ServeOptions serve;
@@ -279,11 +298,16 @@ int run(int argc, char** argv) {
     proxy->self_url = std::string(*listen_tls ? "https://" : "http://") + host + ":" + std::to_string(bound) + "/";
     std::cout << "listening on " << host << ":" << bound << std::endl;
   };
-  // SIGHUP: the service's DID Documents, public_keys and revocation files, and the TLS pair.
+  // SIGHUP: the service's configuration and skill map (checked whole before anything changes),
+  // the TLS pair, the audit log.
   serve.on_reload = [&]() -> handshake::Status {
-    if (setup) HSK_TRY(setup->reload());
+    if (setup) {
+      HSK_ASSIGN_OR_RETURN(auto skills, handshake::ActionMap::load(*a.get("skills"), a2a::skill_map_format()));
+      HSK_TRY(setup->reload(service.get()));
+      service_gate->set_skills(std::move(skills));
+    }
     if (credentials) HSK_TRY(handshake::net::reload(*credentials));
-    return {};
+    return ops.reopen();
   };
   serve.log = [](const std::string& line) { log(line); };
   return handshake::net::serve_until_signal(server, serve);

@@ -273,7 +273,9 @@ int run_service(const Args& a, std::size_t max_bytes) {
   if (issued) {
     options.on_receipt = [store = issued.get(), anchor_to = std::move(options.on_receipt)](
                              const Json& receipt, const handshake::Decision& decision) {
-      if (auto st = store->put_receipt(receipt, Json(), receipt.value("action", std::string())); !st.ok()) {
+      // Kept with the request's delegation chain, so an auditor can see on whose authority it ran.
+      const Json chain = decision.request ? decision.request->source.value("delegation_chain", Json()) : Json();
+      if (auto st = store->put_receipt(receipt, Json(), receipt.value("action", std::string()), chain); !st.ok()) {
         log("cannot keep receipt: " + st.error().to_string());
       }
       if (anchor_to) anchor_to(receipt, decision);

@@ -298,7 +298,8 @@ AgentReply AgentGate::check_call(const AgentExchange& exchange, Json response) {
     }
   }
   if (options_.receipts != nullptr) {
-    if (auto s = options_.receipts->put_receipt(receipt, acceptance, exchange.tool); !s.ok()) {
+    const Json chain(agent_.chain());  // the chain this call was made under, for audit
+    if (auto s = options_.receipts->put_receipt(receipt, acceptance, exchange.tool, chain); !s.ok()) {
       log("cannot store the receipt of " + exchange.tool + ": " + s.error().to_string());
     }
   }

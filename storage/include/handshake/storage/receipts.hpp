@@ -13,16 +13,19 @@
 namespace handshake::storage {
 
 // Appends one JSON object per line, flushed per record:
-//   {"kind": "receipt", "action": ..., "receipt": {...}, "acceptance": {...} or null}
+//   {"kind": "receipt", "action": ..., "receipt": {...}, "acceptance": {...} or null
+//    [, "delegation_chain": [...] when the caller gave one]}
 //   {"kind": "refusal", "action": ..., "refusal": {...}}
-// find_receipt reads the file through. Errors: kIo "receipts.store_failed".
+// find_receipt and list read the file through. Errors: kIo "receipts.store_failed".
 [[nodiscard]] Result<std::unique_ptr<ReceiptStore>> open_receipt_log(const std::filesystem::path& path);
 
-// Tables receipts(id PRIMARY KEY, handshake_id, action, executed_at, receipt, acceptance) and
-// refusals(seq, request_id, action, refusal) in SQLite (WAL). Errors: kIo "receipts.store_failed".
+// Tables receipts(id PRIMARY KEY, handshake_id, action, executed_at, receipt, acceptance,
+// delegation_chain) and refusals(seq, request_id, action, refusal) in SQLite (WAL); a file made
+// before delegation_chain existed gains the column when opened. Errors: kIo "receipts.store_failed".
 [[nodiscard]] Result<std::unique_ptr<ReceiptStore>> open_sqlite_receipt_store(const std::filesystem::path& path);
 
-// The same in PostgreSQL (tables hsk_receipts, hsk_refusals), shared by every instance. Errors:
+// The same in PostgreSQL (tables hsk_receipts, hsk_refusals; older tables gain delegation_chain
+// and a keeping order, seq), shared by every instance. Errors:
 // kUnavailable "receipts.store_failed".
 [[nodiscard]] Result<std::unique_ptr<ReceiptStore>> open_pg_receipt_store(std::shared_ptr<PgPool> pool);
 
