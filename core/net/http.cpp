@@ -571,7 +571,9 @@ sigset_t block_signals() {
   for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, &before);
   ::signal(SIGPIPE, SIG_IGN);
-  return before;
+  // The mask before the first call, whichever thread makes the later ones: what children get.
+  static const sigset_t original = before;
+  return original;
 }
 
 int wait_for_stop(const std::function<Status()>& on_reload, const std::function<void(const std::string&)>& log) {

@@ -1,5 +1,8 @@
 #include "handshake/net/ops.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -60,7 +63,14 @@ Result<std::unique_ptr<OpsServer>> OpsServer::start(const std::string& host, int
                           (saved != 0 ? std::strerror(saved) : "the address is in use or not local"));
   }
   httplib::Server* server = ops->server_.get();
+  // The thread (and the workers it starts) must not take the process's signals: those belong to
+  // the one thread that waits for them (net::wait_for_stop), which may not have blocked them yet.
+  sigset_t signals, before;
+  sigemptyset(&signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, sig);
+  pthread_sigmask(SIG_BLOCK, &signals, &before);
   ops->thread_ = std::thread([server] { server->listen_after_bind(); });
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
   return ops;
 }
 

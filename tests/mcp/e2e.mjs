@@ -8,7 +8,7 @@
 // Runs from a directory whose node_modules holds the pinned packages (package-lock.json).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 import net from 'node:net';
@@ -448,7 +448,8 @@ if (mode === 'stdio') {
     const c = newClient({ count: 0 });
     const log = { text: '' };
     const t = stdioTransport(PROXY, ['--role', 'agent', '--key', file('agent2.key'), '--chain', file('chain2.json'), '--',
-      PROXY, '--role', 'service', '--config', file('service-dids.yaml'), '--tools', file('tools.yaml'), '--',
+      PROXY, '--role', 'service', '--config', file('service-dids.yaml'), '--tools', file('tools.yaml'),
+      '--metrics-listen', '127.0.0.1:0', '--audit-log', file('audit-stdio.jsonl'), '--',
       process.execPath, EVERYTHING, 'stdio'], log);
     await c.connect(t);
     await c.listTools();
@@ -466,6 +467,30 @@ if (mode === 'stdio') {
     await waitFor(() => /reload failed, keeping the running configuration: .*broken\.did\.json/.test(log.text), 5000, 'the reload error');
     const again = await c.callTool({ name: 'echo', arguments: { message: 'still' } });
     assert.match(again.content[0].text, /still/);
+    // A stdio proxy has no listener of its own: --metrics-listen serves /metrics, /healthz, /readyz.
+    const port = Number(log.text.match(/metrics, health and readiness on http:\/\/127\.0\.0\.1:0 \(port (\d+)\)/)?.[1]);
+    assert.ok(port > 0, `the metrics port is logged: ${log.text.slice(-500)}`);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const count = (re) => [...metrics.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+    assert.equal(count(/^hsk_decisions_total\{transport="mcp",outcome="accepted",[^}]*\} (\d+)$/gm), 2, metrics);
+    assert.equal(count(/^hsk_decisions_total\{transport="mcp",outcome="refused",code="signature_invalid",[^}]*\} (\d+)$/gm), 1, metrics);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(ready.status, 200, await ready.text());
+    const audit = readFileSync(file('audit-stdio.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(audit.map((l) => l.outcome), ['refused', 'accepted', 'accepted']);
+    assert.equal(audit[0].code, 'signature_invalid');
+    assert.ok(audit[1].receipt_id === r._meta['ai.handshake/receipt'].id, 'the audit line names the receipt');
+    // SIGHUP reopened the audit log under its name: a rotated file gets the lines after the next reload.
+    renameSync(file('audit-stdio.jsonl'), file('audit-stdio.jsonl.1'));
+    process.kill(Number(service), 'SIGHUP');
+    await waitFor(() => (log.text.match(/reload failed/g) ?? []).length >= 2, 5000, 'the second reload');
+    rmSync(file('dids/broken.did.json'));
+    process.kill(Number(service), 'SIGHUP');
+    await waitFor(() => /: reloaded\n[^]*: reloaded\n/.test(log.text), 5000, 'a good reload');
+    await c.callTool({ name: 'echo', arguments: { message: 'rotated' } });
+    assert.ok(existsSync(file('audit-stdio.jsonl')), 'the audit log was reopened under its name');
+    assert.equal(readFileSync(file('audit-stdio.jsonl'), 'utf8').trim().split('\n').length, 1);
     await c.close();
   });
   await step('the service proxy with its key in a PKCS#11 token (SoftHSM2): calls run, receipts verify', async () => {

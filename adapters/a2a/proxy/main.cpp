@@ -301,13 +301,15 @@ int run(int argc, char** argv) {
   // SIGHUP: the service's configuration and skill map (checked whole before anything changes),
   // the TLS pair, the audit log.
   serve.on_reload = [&]() -> handshake::Status {
+    // The audit log first: rotation must not wait for a configuration that is being fixed.
+    const handshake::Status audit = ops.reopen();
     if (setup) {
       HSK_ASSIGN_OR_RETURN(auto skills, handshake::ActionMap::load(*a.get("skills"), a2a::skill_map_format()));
       HSK_TRY(setup->reload(service.get()));
       service_gate->set_skills(std::move(skills));
     }
     if (credentials) HSK_TRY(handshake::net::reload(*credentials));
-    return ops.reopen();
+    return audit;
   };
   serve.log = [](const std::string& line) { log(line); };
   return handshake::net::serve_until_signal(server, serve);
@@ -318,6 +320,7 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace hsk::a2a_proxy;
+  (void)handshake::net::block_signals();  // before any thread starts (http.hpp)
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

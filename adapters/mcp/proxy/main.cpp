@@ -313,10 +313,12 @@ int run_service(const Args& a, std::size_t max_bytes) {
   // SIGHUP: the configuration (DID Documents, public_keys, revocation files, trust roots, policy,
   // ...) and the tool map again, checked whole before anything changes; the audit log reopened.
   auto reload = [&setup, &service, &gate, tools_path = *tools, &ops]() -> handshake::Status {
+    // The audit log first: rotation must not wait for a configuration that is being fixed.
+    const handshake::Status audit = ops->reopen();
     HSK_ASSIGN_OR_RETURN(auto next_map, mcp::ToolMap::load(tools_path));
     HSK_TRY((*setup)->reload(service.get()));
     gate.set_tool_map(std::move(next_map));
-    return ops->reopen();
+    return audit;
   };
   return run_transport(a, route, max_bytes, *ops, std::move(auth), reload);
 }
@@ -401,6 +403,7 @@ void log(const std::string& line) {
 
 int main(int argc, char** argv) {
   using namespace hsk::mcp_proxy;
+  (void)handshake::net::block_signals();  // before any thread starts (http.hpp)
   auto a = handshake::CommandLine::parse(std::vector<std::string>(argv + 1, argv + argc), rules());
   if (!a.ok()) return usage(a.error().message);
   if (a->help()) {

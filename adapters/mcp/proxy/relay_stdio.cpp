@@ -291,8 +291,7 @@ handshake::Error probe_error(const std::string& why) {
 }  // namespace
 
 handshake::Result<Json> probe_tools_stdio(const std::vector<std::string>& command, std::chrono::milliseconds timeout) {
-  sigset_t mask;
-  ::pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+  const sigset_t mask = handshake::net::block_signals();  // the mask main() started with, for the child
   Child child;
   if (!spawn(command, mask, child)) return probe_error("cannot start " + command[0] + ": " + std::strerror(errno));
   std::string out;

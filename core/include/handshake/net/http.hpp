@@ -142,7 +142,10 @@ class TlsCredentials;
 // The signals of every long-running binary of this project: SIGINT, SIGTERM and SIGHUP blocked in
 // the calling thread (threads started later inherit the mask) so that one thread takes them with
 // wait_for_stop; SIGPIPE ignored (a peer that goes away mid-write costs its connection, not the
-// process). Returns the mask before, for children that should get the signals again.
+// process). Returns the mask before the first call, for children that should get the signals
+// again. Call it first thing in main() of a binary that starts threads before it serves (a
+// revocation feed's poller, a registry anchor): a thread without the mask would take SIGHUP's
+// default action, ending the process.
 sigset_t block_signals();
 
 // Waits until SIGINT or SIGTERM arrives and returns it. Each SIGHUP before that calls on_reload
