@@ -124,7 +124,8 @@ const upstream = await start('node', [join(HERE, 'server.mjs')], 'A2A_URL ', { c
 const serviceProc = {};
 const startService = (listen) => start(PROXY, ['--role', 'service', '--config', file('service.yaml'), '--skills',
   file('skills.yaml'), '--ap2-skill', 'pay', '--ap2-issuer-key', file('issuer.jwk'), '--listen', listen,
-  '--receipts', file('issued.jsonl'), '--upstream', upstream], 'listening on ', { proc: serviceProc });
+  '--receipts', file('issued.jsonl'), '--audit-log', file('audit.jsonl'), '--upstream', upstream], 'listening on ',
+  { proc: serviceProc });
 const serviceListen = await startService('127.0.0.1:0');
 const serviceAt = `http://${serviceListen}/`;
 // A new service process on the same address: the warm sessions of the old one are gone.
@@ -409,6 +410,24 @@ await step('the service proxy kept the receipts it issued and the refusals it si
   for (const r of receipts) assert.equal(r.receipt.iss, did.svc);
   const codes = refusals.map((r) => r.refusal.reason.code);
   for (const code of ['scope_exceeded', 'replay_detected', 'policy_denied']) assert.ok(codes.includes(code), `refusals kept: ${codes}`);
+});
+
+await step('operations: /metrics counts a2a decisions by code, /readyz is ready, the audit log names every receipt', async () => {
+  const metrics = await (await fetch(`${serviceAt}metrics`)).text();
+  const sum = (re) => [...metrics.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+  for (const code of ['replay_detected', 'scope_exceeded', 'policy_denied']) {
+    assert.ok(sum(new RegExp(`^hsk_decisions_total\\{transport="a2a",outcome="refused",code="${code}",[^}]*\\} (\\d+)$`, 'gm')) >= 1,
+      `${code} counted:\n${metrics}`);
+  }
+  assert.ok(/^hsk_verification_seconds_count\{transport="a2a",path="cold"\} [1-9]/m.test(metrics), 'verification latency');
+  const ready = await fetch(`${serviceAt}readyz`);
+  assert.equal(ready.status, 200, await ready.text());
+  const audit = readFileSync(file('audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const audited = new Set(audit.map((l) => l.receipt_id).filter(Boolean));
+  const issued = readFileSync(file('issued.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    .filter((r) => r.kind === 'receipt').map((r) => r.receipt.id);
+  for (const id of issued) assert.ok(audited.has(id), `receipt ${id} has its audit line`);
+  assert.ok(audit.every((l) => l.transport === 'a2a' && (l.outcome === 'accepted' || l.code)), 'every line has its outcome');
 });
 
 await step('--check: both roles against the running agents; a mapped skill the card lacks is a warning; mistakes fail', async () => {
