@@ -490,6 +490,7 @@ int cmd_demo(const std::vector<std::string>& argv);
 int cmd_conformance(const std::vector<std::string>& argv);
 int cmd_registry(const std::vector<std::string>& argv);
 int cmd_console(const std::vector<std::string>& argv);
+int cmd_gate(const std::vector<std::string>& argv);
 // protocol_commands.cpp
 int cmd_delegate(const std::vector<std::string>& argv);
 int cmd_request(const std::vector<std::string>& argv);
@@ -521,6 +522,7 @@ int top_usage(std::ostream& out) {
          "  conformance  run conformance vectors (or generate ours)\n"
          "  registry serve | anchor   the registry's HTTP API; anchor a receipt\n"
          "  console  the audit console: a web page over a receipt store (and a registry), checked in the browser\n"
+         "  gate     a plain HTTP API behind a handshake: nginx auth_request, Envoy ext_authz, reverse proxy\n"
          "  oauth bridge   access tokens in, signed DelegationTokens out (RFC 7662, RFC 8693)\n"
          "  ap2      AP2 payment mandates: derived constraints, receipts, dispute bundles\n"
          "  demo     keys, a delegation, a signed request, verified, printed\n";
@@ -538,7 +540,7 @@ int run(int argc, char** argv) {
       {"receipt", cmd_receipt},   {"revoke", cmd_revoke},     {"conformance", cmd_conformance},
       {"session-key", cmd_session_key},
       {"registry", cmd_registry}, {"oauth", cmd_oauth},       {"ap2", cmd_ap2},
-      {"console", cmd_console},
+      {"console", cmd_console}, {"gate", cmd_gate},
   };
   if (cmd == "--help" || cmd == "-h" || cmd == "help") return top_usage(std::cout);
   if (cmd == "--version" || cmd == "version") return std::cout << handshake::version_line("hsk") << "\n", kOk;
