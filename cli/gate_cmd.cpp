@@ -122,7 +122,7 @@ int cmd_gate(const std::vector<std::string>& argv) {
   handshake::net::apply_limits(server, limits);
   handshake::net::mount_ops(server, (*ops)->endpoints());
 
-  const handshake::http::Gate& g = **gate;
+  handshake::http::Gate& g = **gate;
   auto to_request = [&](const httplib::Request& req) {
     handshake::http::Request r;
     for (const auto& [k, v] : req.headers) r.headers.emplace_back(k, v);
@@ -231,7 +231,10 @@ int cmd_gate(const std::vector<std::string>& argv) {
   serve.on_listening = [&](int bound) { std::cout << "listening on " << serve.host << ":" << bound << std::endl; };
   serve.on_reload = [&]() -> handshake::Status {
     const handshake::Status audit = (*ops)->reopen();
+    HSK_ASSIGN_OR_RETURN(auto next, handshake::ActionMap::load(*routes_path, handshake::http::route_map_format()));
+    HSK_TRY(handshake::http::Routes::compile(next, auth_mode));  // checked before anything changes
     HSK_TRY((*setup)->reload(service.get()));
+    HSK_TRY(g.set_map(std::move(next)));
     if (credentials) HSK_TRY(handshake::net::reload(*credentials));
     return audit;
   };

@@ -298,6 +298,19 @@ await step('hsk gate --upstream: forwards accepted calls and signs a receipt ove
   writeFileSync(file('receipt-bytes.json'), JSON.stringify(bytesReceipt));
   writeFileSync(file('bytes-result.json'), JSON.stringify({ body_sha256: createHash('sha256').update(t.body).digest('hex') }));
   hsk(['receipt', 'verify', '--did-doc', file('svc.did.json'), '--result', file('bytes-result.json'), file('receipt-bytes.json')]);
+  // SIGHUP: a new route map takes effect without a restart; a broken one keeps the running map.
+  writeFileSync(file('routes.yaml'), readFileSync(file('routes.yaml'), 'utf8').replace(/^.*"GET \/text".*\n/m, ''));
+  proxy.child.kill('SIGHUP');
+  for (let i = 0; i < 50 && !/reloaded/.test(proxy.log()); i++) await sleep(20);
+  const gone = await request(port, 'GET', '/text', header(signed('billing.api:read')));
+  assert.equal(gone.status, 403, 'GET /text is no longer offered');
+  assert.equal(JSON.parse(gone.body).reason.code, 'policy_denied');
+  writeFileSync(file('routes.yaml'), 'routes: [broken\n');
+  proxy.child.kill('SIGHUP');
+  for (let i = 0; i < 50 && !/reload failed/.test(proxy.log()); i++) await sleep(20);
+  assert.match(proxy.log(), /reload failed, keeping the running configuration/);
+  const still = await request(port, 'GET', '/invoices/7', header(signed('billing.api:read')));
+  assert.equal(still.status, 200, 'the running map was kept');
   proxy.child.kill('SIGTERM');
   const kept = readFileSync(file('receipts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(kept.some((k) => k.kind === 'receipt' && k.receipt.id === receipt.id), 'the receipt is kept');

@@ -236,14 +236,19 @@ std::optional<Result<std::string>> carried_request(const Request& request) {
 }
 
 Result<std::unique_ptr<Gate>> Gate::create(Service& service, ActionMap map, bool without_body, GateOptions options) {
-  // The routes point into the rules of the map the gate keeps.
-  std::unique_ptr<Gate> gate(new Gate(service, std::move(map), Routes{}, std::move(options)));
-  HSK_ASSIGN_OR_RETURN(gate->routes_, Routes::compile(gate->map_, without_body));
+  std::unique_ptr<Gate> gate(new Gate(service, without_body, std::move(options)));
+  HSK_TRY(gate->set_map(std::move(map)));
   return gate;
 }
 
-Gate::Gate(Service& service, ActionMap map, Routes routes, GateOptions options)
-    : service_(service), map_(std::move(map)), routes_(std::move(routes)), options_(std::move(options)) {}
+Status Gate::set_map(ActionMap map) {
+  // The routes point into the rules of the map the table keeps.
+  auto table = std::make_shared<Table>();
+  table->map = std::move(map);
+  HSK_ASSIGN_OR_RETURN(table->routes, Routes::compile(table->map, without_body_));
+  table_.store(std::move(table));
+  return ok_status();
+}
 
 Answer Gate::refused(const Decision& d, std::string_view capability, bool unauthenticated) const {
   if (options_.on_refusal) options_.on_refusal(d);
@@ -268,10 +273,11 @@ Answer Gate::refused(const Decision& d, std::string_view capability, bool unauth
 Answer Gate::check(const Request& request) const {
   const std::string_view target = request.target;
   const std::string path(target.substr(0, target.find('?')));
-  const auto match = routes_.match(request.method, path);
+  const auto table = table_.load();  // one map for the whole request, even if SIGHUP replaces it
+  const auto match = table->routes.match(request.method, path);
   const auto carried = carried_request(request);
   if (!match) {
-    if (map_.unmapped() == UnmappedActions::kPassThrough) return Answer{};
+    if (table->map.unmapped() == UnmappedActions::kPassThrough) return Answer{};
     const RefusalInfo why = refusal(RefusalCode::kPolicyDenied, VerificationStep::kPolicy,
                                     request.method.substr(0, 16) + " " + path.substr(0, 128) + " is not offered through handshakes");
     return refused(service_.refuse_unverified(why), {}, false);
@@ -306,6 +312,7 @@ Answer Gate::check(const Request& request) const {
   a.headers.emplace_back(std::string(kAcceptanceHeader), b64u(decision->response.dump()));
   a.decision = std::move(decision);
   a.rule = &rule;
+  a.map = table;
   return a;
 }
 

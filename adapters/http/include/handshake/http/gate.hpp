@@ -35,6 +35,7 @@
 //   unmapped route      under `unmapped: pass`: 200 without a handshake; else 403 policy_denied
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -110,7 +111,8 @@ struct Answer {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;  // JSON (a refusal), or empty
   std::shared_ptr<const Decision> decision;  // accepted: for the receipt of the proxied call
-  const ActionRule* rule = nullptr;          // the route's rule, when one matched
+  const ActionRule* rule = nullptr;          // the route's rule, when one matched (kept alive by `map`)
+  std::shared_ptr<const void> map;           // the route map the answer was made with
 };
 
 struct GateOptions {
@@ -125,6 +127,9 @@ class Gate {
                                                             GateOptions options = {});
   // The decision for `request`, as an HTTP answer. Thread-safe.
   [[nodiscard]] Answer check(const Request& request) const;
+  // Replaces the route map for the requests that arrive after it (SIGHUP); a map that does not
+  // compile keeps the running one. Errors: those of Routes::compile.
+  [[nodiscard]] Status set_map(ActionMap map);
   // Tells the observer an accepted call is done: as an authorization endpoint when it answered;
   // as a proxy after the upstream answered (how long it took), with the receipt.
   void done(const Answer& answer, const std::optional<std::string>& receipt_id,
@@ -133,12 +138,17 @@ class Gate {
   [[nodiscard]] Service& service() const { return service_; }
 
  private:
-  Gate(Service& service, ActionMap map, Routes routes, GateOptions options);
+  struct Table {
+    ActionMap map;
+    Routes routes;  // points into map's rules
+  };
+  Gate(Service& service, bool without_body, GateOptions options)
+      : service_(service), without_body_(without_body), options_(std::move(options)) {}
   Answer refused(const Decision& d, std::string_view capability, bool unauthenticated) const;
   Service& service_;
-  ActionMap map_;
-  Routes routes_;
+  bool without_body_;
   GateOptions options_;
+  std::atomic<std::shared_ptr<const Table>> table_;
 };
 
 // A receipt of a proxied call over its response body: SHA-256 over JCS of the body when it is
