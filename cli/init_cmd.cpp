@@ -1,4 +1,4 @@
-// hsk init mcp|a2a DIR: a working starting point for a newcomer. Keys for an org (the trust root),
+// hsk init mcp|a2a|http DIR: a working starting point for a newcomer. Keys for an org (the trust root),
 // an agent and a service, their DID Documents, a service configuration with comments, the tool or
 // skill map, the capability schema and a root delegation, then the exact commands that run both
 // proxy roles against it. Everything is made by the library calls hsk keygen, hsk did and
@@ -39,7 +39,7 @@ handshake::Result<handshake::Identity> new_key_file(handshake::PrincipalType typ
 namespace {
 
 constexpr const char* kHelp =
-    "usage: hsk init mcp|a2a DIR [--ttl SECONDS] [--force]\n"
+    "usage: hsk init mcp|a2a|http DIR [--ttl SECONDS] [--force]\n"
     "\n"
     "Writes a working starting point into DIR (created if missing; refused when not empty unless\n"
     "--force, which replaces the files init writes):\n"
@@ -50,16 +50,19 @@ constexpr const char* kHelp =
     "  tools.yaml (mcp)              server-everything's echo and get-sum mapped to capabilities,\n"
     "                                every other tool refused\n"
     "  skills.yaml (a2a)             an A2A agent's echo and list-invoices skills mapped likewise\n"
+    "  routes.yaml (http)            GET /invoices and GET /invoices/{id} of an HTTP API mapped likewise,\n"
+    "                                for hsk gate (docs/gate.md); nginx.conf: its auth_request block\n"
     "  capabilities.json             the capability schema (constraint types)\n"
     "  revoked.json                  signed RevocationStatements the service honours (empty)\n"
     "  chain.json                    the org's delegation to the agent\n"
-    "then prints the commands that run both proxy roles against it and renew the delegation.\n"
+    "then prints the commands that run both proxy roles (http: hsk gate, and a request) against it and\n"
+    "renew the delegation.\n"
     "  --ttl    the delegation's lifetime in seconds (default 600)\n"
     "  --force  write into a non-empty DIR\n"
-    "hsk init http is not available yet: HTTP route maps arrive with hsk gate.\n"
+
     "Exit 0 written, 1 refused, 2 usage.\n";
 
-enum class Flavour { kMcp, kA2a };
+enum class Flavour { kMcp, kA2a, kHttp };
 
 struct Layout {
   Flavour flavour;
@@ -120,12 +123,63 @@ Layout a2a_layout() {
   return l;
 }
 
+Layout http_layout() {
+  Layout l{Flavour::kHttp, "routes.yaml", "api.routes:*", Json{{"max_invoices", 100}}, {}, {}};
+  l.schema = Json{
+      {"capabilities",
+       Json::array({capability_entry("api.routes:get-invoice", "GET /invoices/{id}"),
+                    capability_entry("api.routes:list-invoices", "GET /invoices",
+                                     Json{{"max_invoices", {{"type", "numeric_max"},
+                                                            {"description", "the most invoices one request lists"}}}})})}};
+  l.map_yaml =
+      "# Which requests of the HTTP API need a handshake, and for which capability (docs/gate.md).\n"
+      "# Written by `hsk init http`: replace the routes with your API's.\n"
+      "unmapped: refuse            # every route not listed here is refused (policy_denied)\n"
+      "routes:\n"
+      "  \"GET /invoices\":\n"
+      "    capability: \"api.routes:list-invoices\"\n"
+      "    constraints:                              # checked against the request itself\n"
+      "      max_invoices: request.query.limit       # max_invoices <- ?limit=\n"
+      "  \"GET /invoices/{id}\":\n"
+      "    capability: \"api.routes:get-invoice\"      # no constraint: a delegation of it is enough\n";
+  return l;
+}
+
+// nginx in front of the API on 127.0.0.1:8080, asking hsk gate on 127.0.0.1:8091 (docs/gate.md).
+const char* kNginxConf =
+    "# The server block of nginx in front of your API (127.0.0.1:8080), with hsk gate as its\n"
+    "# auth_request endpoint (127.0.0.1:8091). Written by `hsk init http`; see docs/gate.md.\n"
+    "server {\n"
+    "    listen 127.0.0.1:8000;\n"
+    "    location / {\n"
+    "        auth_request /_handshake;\n"
+    "        auth_request_set $hs_acceptance $upstream_http_handshake_acceptance;\n"
+    "        auth_request_set $hs_refusal $upstream_http_handshake_refusal;\n"
+    "        proxy_set_header Handshake-Acceptance $hs_acceptance;\n"
+    "        proxy_set_header Handshake-Request \"\";\n"
+    "        proxy_pass http://127.0.0.1:8080;\n"
+    "        error_page 401 403 429 503 = @refused;\n"
+    "    }\n"
+    "    location = /_handshake {\n"
+    "        internal;\n"
+    "        proxy_pass http://127.0.0.1:8091;\n"
+    "        proxy_pass_request_body off;\n"
+    "        proxy_set_header Content-Length \"\";\n"
+    "        proxy_set_header X-Original-Method $request_method;\n"
+    "        proxy_set_header X-Original-URI $request_uri;\n"
+    "    }\n"
+    "    location @refused {\n"
+    "        add_header Handshake-Refusal $hs_refusal always;\n"
+    "        return 403 '{\"error\":\"handshake_refused\"}';\n"
+    "    }\n"
+    "}\n";
+
 std::string service_yaml(const Layout& l, const std::string& org_did, const std::string& svc_did,
                          const std::string& agent_did, std::int64_t ttl) {
   std::ostringstream y;
   y << "# The service's configuration (docs/verifier.md; every key: core/include/handshake/config.hpp),\n"
        "# written by `hsk init "
-    << (l.flavour == Flavour::kMcp ? "mcp" : "a2a")
+    << (l.flavour == Flavour::kMcp ? "mcp" : l.flavour == Flavour::kA2a ? "a2a" : "http")
     << "`. Relative paths are relative to this file.\n"
        "#\n"
        "# Three Ed25519 keys, each in an owner-only (0600) file beside this one:\n"
@@ -190,14 +244,11 @@ int cmd_init(const std::vector<std::string>& argv) {
   auto a = parse_args(argv, {"ttl"}, {"force"}, err);
   if (!a) return usage_error(cmd, err);
   if (a->help) return std::cout << kHelp, kOk;
-  if (a->positional.empty()) return usage_error(cmd, "expected mcp or a2a, then DIR");
+  if (a->positional.empty()) return usage_error(cmd, "expected mcp, a2a or http, then DIR");
   const std::string what = a->positional[0];
-  if (what == "http") {
-    std::cerr << "hsk init: http is not available yet: HTTP route maps arrive with `hsk gate`, which is not built "
-                 "yet; for now use hsk init mcp or hsk init a2a\n";
-    return kUsage;
+  if (what != "mcp" && what != "a2a" && what != "http") {
+    return usage_error(cmd, "unknown kind '" + what + "': expected mcp, a2a or http");
   }
-  if (what != "mcp" && what != "a2a") return usage_error(cmd, "unknown kind '" + what + "': expected mcp or a2a");
   if (a->positional.size() != 2) return usage_error(cmd, "expected exactly one DIR after " + what);
   std::int64_t ttl = 600;
   if (auto t = opt(*a, "ttl")) {
@@ -206,7 +257,7 @@ int cmd_init(const std::vector<std::string>& argv) {
     ttl = *v;
   }
   const bool force = flag(*a, "force");
-  const Layout layout = what == "mcp" ? mcp_layout() : a2a_layout();
+  const Layout layout = what == "mcp" ? mcp_layout() : what == "a2a" ? a2a_layout() : http_layout();
 
   namespace fs = std::filesystem;
   const auto io_refused = [&](const char* reason, const std::string& message) {
@@ -268,10 +319,16 @@ int cmd_init(const std::vector<std::string>& argv) {
   for (const auto& [name, text] : files) {
     if (auto s = write_text_file((dir / name).string(), text); !s.ok()) return refused(cmd, s.error());
   }
+  if (layout.flavour == Flavour::kHttp) {
+    if (auto s = write_text_file((dir / "nginx.conf").string(), kNginxConf); !s.ok()) return refused(cmd, s.error());
+  }
 
   const auto p = [&](const std::string& name) { return (dir / name).string(); };
   const std::vector<std::string> service_role =
-      layout.flavour == Flavour::kMcp
+      layout.flavour == Flavour::kHttp
+          ? std::vector<std::string>{"hsk", "gate", "--config", p("service.yaml"), "--routes", p("routes.yaml"),
+                                     "--port", "8091"}
+      : layout.flavour == Flavour::kMcp
           ? std::vector<std::string>{"hsk-mcp-proxy", "--role", "service", "--config", p("service.yaml"), "--tools",
                                      p("tools.yaml"), "--", "npx", "-y", "@modelcontextprotocol/server-everything",
                                      "stdio"}
@@ -304,7 +361,19 @@ int cmd_init(const std::vector<std::string>& argv) {
       << "  chain.json                 org -> agent: " << layout.capability << " " << canonical(layout.constraints)
       << ", valid " << ttl << " s (until " << handshake::time::format_rfc3339(now + std::chrono::seconds(ttl))
       << ")\n\n";
-  if (layout.flavour == Flavour::kMcp) {
+  if (layout.flavour == Flavour::kHttp) {
+    const std::vector<std::string> request{"hsk", "request", "--key", p("agent.key"), "--chain", p("chain.json"),
+                                           "--to", svc.did_string(), "--capability", "api.routes:list-invoices",
+                                           "--constraints", "{\"max_invoices\":5}"};
+    out << "Start hsk gate as nginx's auth_request endpoint (nginx.conf holds the server block):\n"
+        << "  " << command_line(service_role) << "\n"
+        << "or as a reverse proxy in front of your API, signing a receipt over every response:\n"
+        << "  " << command_line(service_role) << " --upstream http://127.0.0.1:8080\n\n"
+        << "A request as the agent sends it (base64url of the signed HandshakeRequest in Handshake-Request):\n"
+        << "  curl -H \"Handshake-Request: $(" << command_line(request)
+        << " | basenc --base64url -w0 | tr -d =)\" 'http://127.0.0.1:8000/invoices?limit=5'\n\n"
+        << "GET /invoices and GET /invoices/{id} need a handshake; ?limit above the delegation is refused.\n\n";
+  } else if (layout.flavour == Flavour::kMcp) {
     out << "Run both roles over stdio: your MCP client launches this command instead of the server's\n"
            "(the agent role starts the service role, which starts server-everything):\n"
         << "  " << command_line(agent_role) << "\n\n"

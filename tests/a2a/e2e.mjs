@@ -385,6 +385,39 @@ await step('a replayed request: replay_detected', async () => {
   const again = await rpc(serviceAt, handMade(req));
   assert.equal(refusalCode(again.body.result.task), 'replay_detected');
 });
+// The reference SDKs' forms (docs/interop.md): no extension URI, the request in a header or in the
+// JSON-RPC envelope's metadata, its JSON text in a member order that is not JCS's.
+const reversedText = (v) => JSON.stringify(v, (k, x) => (x && typeof x === 'object' && !Array.isArray(x)
+  ? Object.fromEntries(Object.entries(x).reverse()) : x));
+const bare = (limit = 1) => ({ jsonrpc: '2.0', id: 11, method: 'SendMessage', params: { message: {
+  messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ data: { limit } }] } } });
+async function rawPost(body, headers = {}) {
+  const r = await fetch(serviceAt, { method: 'POST', body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json', 'A2A-Version': '1.0', ...headers } });
+  return { headers: r.headers, body: await r.json() };
+}
+await step('the reference Python SDK form: X-Handshake-Request in, X-Handshake-Receipt out', async () => {
+  const req = signedRequest({ max_invoices: 1 });
+  const text = reversedText(req);
+  assert.notEqual(text, JSON.stringify(req));
+  const r = await rawPost(bare(), { 'X-Handshake-Request': Buffer.from(text).toString('base64url') });
+  assert.equal(r.body.result.task.status.state, 'TASK_STATE_COMPLETED', JSON.stringify(r.body));
+  const receipt = ext(r.body.result.task).receipt;
+  assert.ok(receipt?.id);
+  assert.equal(r.headers.get('x-handshake-receipt'), receipt.id);
+  const again = await rawPost(bare(), { 'X-Handshake-Request': Buffer.from(text).toString('base64url') });
+  assert.equal(refusalCode(again.body.result.task), 'replay_detected');
+  assert.equal(again.headers.get('x-handshake-receipt'), null);
+  const padded = Buffer.from(reversedText(signedRequest({ max_invoices: 1 }))).toString('base64') + '=';
+  const bad = await rawPost(bare(), { 'X-Handshake-Request': padded });
+  assert.equal(refusalCode(bad.body.result.task), 'protocol_version_unsupported');
+});
+await step('the reference TypeScript SDK form: metadata.handshake in the envelope, receipt_id in the answer', async () => {
+  const body = { ...bare(), metadata: { handshake: { request: signedRequest({ max_invoices: 1 }), spec_version: '0.2.3' } } };
+  const r = await rawPost(body);
+  assert.equal(r.body.result.task.status.state, 'TASK_STATE_COMPLETED', JSON.stringify(r.body));
+  assert.equal(r.body.metadata?.handshake?.receipt_id, ext(r.body.result.task).receipt.id);
+});
 await step('a request declaring 10 for a call that asks 50: scope_exceeded from the real data', async () => {
   const r = await rpc(serviceAt, handMade(signedRequest({ max_invoices: 10 }), 50));
   assert.equal(refusalCode(r.body.result.task), 'scope_exceeded');

@@ -8,6 +8,7 @@
 #include "handshake/a2a/envelope.hpp"
 #include "handshake/a2a/service_gate.hpp"
 #include "handshake/did_document.hpp"
+#include "handshake/encoding.hpp"
 
 namespace a2a = handshake::a2a;
 using namespace hsk_fx;
@@ -601,4 +602,142 @@ TEST_CASE("a2a envelope: what a relay passes on, and the card pointed at the rel
   handshake::Json not_a_card = "text";
   handshake::a2a::point_card_at(not_a_card, "x");  // nothing to point: no crash
   CHECK(not_a_card == "text");
+}
+
+// ---- the reference SDKs' forms (docs/interop.md) -------------------------------------------------
+
+namespace {
+
+// JSON text in reverse member order (as a JSON.stringify of a differently built object might
+// be): not JCS, yet the signature over JCS of the object verifies.
+std::string stringify_reversed(const Json& v) {
+  if (v.is_object()) {
+    std::vector<std::string> keys;
+    for (const auto& [k, _] : v.items()) keys.push_back(k);
+    std::string out = "{";
+    for (auto k = keys.rbegin(); k != keys.rend(); ++k) out += (out.size() > 1 ? "," : "") + Json(*k).dump() + ":" + stringify_reversed(v[*k]);
+    return out + "}";
+  }
+  if (v.is_array()) {
+    std::string out = "[";
+    for (const auto& e : v) out += (out.size() > 1 ? "," : "") + stringify_reversed(e);
+    return out + "]";
+  }
+  return v.dump();
+}
+
+std::string b64u(std::string_view text) { return hs::encoding::base64url_encode(hs::encoding::as_bytes(text)); }
+
+}  // namespace
+
+TEST_CASE("a2a service gate: the reference SDKs' header and envelope forms", "[a2a][interop]") {
+  World w;
+  a2a::ServiceGate gate(w.service(), skills());
+  const auto agent = w.default_agent();
+  const Json request = w.request(agent, read_cap(10));
+  const std::string text = stringify_reversed(request);
+  REQUIRE(text != hs::json::canonicalize(request).value());
+  // No activation header: the reference SDKs know no extension URI.
+  const std::vector<std::string> none;
+  const Json plain = send_v10(nullptr, 5);
+  auto header = [&](const Json& rpc, const std::string& value) {
+    return gate.on_request(rpc, a2a::Version::kV10, none, rpc.dump(), std::string_view(value));
+  };
+
+  SECTION("X-Handshake-Request: accepted without activation, the skill found by capability, receipt id exposed") {
+    auto in = header(plain, b64u(text));
+    REQUIRE(in.kind == a2a::Inbound::Kind::kForward);
+    REQUIRE(in.exchange.decision);
+    CHECK(in.exchange.form == a2a::Exchange::Form::kHeader);
+    CHECK(in.exchange.skill == "list-invoices");
+    Json out = gate.on_response(in.exchange, completed_task("t-h", 5));
+    const Json receipt = out["result"]["task"]["metadata"][kExt]["receipt"];
+    REQUIRE(receipt.is_object());
+    CHECK(in.exchange.receipt_id == receipt["id"]);
+    CHECK_FALSE(out.contains("metadata"));  // the header form is answered by the relay's header
+    // A task still running has no receipt yet: nothing to put in a header.
+    auto in2 = header(plain, b64u(stringify_reversed(w.request(agent, read_cap(10)))));
+    Json running = completed_task("t-run", 1);
+    running["result"]["task"]["status"]["state"] = "TASK_STATE_WORKING";
+    (void)gate.on_response(in2.exchange, running);
+    CHECK(in2.exchange.receipt_id.empty());
+  }
+  SECTION("the data still binds: asking for more than declared is scope_exceeded") {
+    auto in = header(send_v10(nullptr, 50), b64u(text));
+    REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+    CHECK(refusal_code(in.message) == "scope_exceeded");
+  }
+  SECTION("not base64url, or not strict JSON inside: signed protocol_version_unsupported") {
+    std::string dup = text;
+    dup.insert(1, "\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAA\",");
+    for (const std::string& bad : std::vector<std::string>{b64u(text) + "=", "a+b/", "x", "", b64u(dup), b64u(text + "}")}) {
+      auto in = header(plain, bad);
+      REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+      CHECK(refusal_code(in.message) == "protocol_version_unsupported");
+      CHECK(hs::verify_message_signature(in.message["result"]["task"]["status"]["message"]["metadata"][kExt]["refusal"],
+                                         w.svc.public_key()).ok());
+    }
+    // None of that spent the nonce.
+    CHECK(header(plain, b64u(text)).kind == a2a::Inbound::Kind::kForward);
+  }
+  SECTION("replayed through the header, or across forms: replay_detected") {
+    REQUIRE(header(plain, b64u(text)).kind == a2a::Inbound::Kind::kForward);
+    CHECK(refusal_code(header(plain, b64u(text)).message) == "replay_detected");
+    auto ours = gate.on_request(send_v10(Json{{"skill", "list-invoices"}, {"request", request}}, 5), a2a::Version::kV10, {kExt});
+    CHECK(refusal_code(ours.message) == "replay_detected");
+  }
+  SECTION("two forms at once: policy_denied (ambiguous), nothing spent") {
+    const Json both = send_v10(Json{{"skill", "list-invoices"}, {"request", request}}, 5);
+    auto in = gate.on_request(both, a2a::Version::kV10, {kExt}, both.dump(), std::string_view(b64u(text)));
+    REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+    CHECK(refusal_code(in.message) == "policy_denied");
+    Json rpc_and_header = plain;
+    rpc_and_header["metadata"] = Json{{"handshake", Json{{"request", request}, {"spec_version", "0.2.3"}}}};
+    CHECK(refusal_code(header(rpc_and_header, b64u(text)).message) == "policy_denied");
+    CHECK(header(plain, b64u(text)).kind == a2a::Inbound::Kind::kForward);
+  }
+  SECTION("a capability no skill needs: policy_denied, bound to the request") {
+    hs::Capability other = read_cap(10);
+    other.name = "billing.invoices.write";
+    const Json req = w.request(agent, other);
+    auto in = header(plain, b64u(req.dump()));
+    REQUIRE(in.kind == a2a::Inbound::Kind::kAnswer);
+    CHECK(refusal_code(in.message) == "policy_denied");
+    CHECK(in.message["result"]["task"]["status"]["message"]["metadata"][kExt]["refusal"]["request_id"] == req["id"]);
+  }
+  SECTION("metadata.handshake.request (TypeScript): accepted, stripped, receipt_id in the response envelope") {
+    Json rpc = plain;
+    rpc["metadata"] = Json{{"handshake", Json{{"request", request}, {"spec_version", "0.2.3"}}}, {"trace", "t"}};
+    auto in = gate.on_request(rpc, a2a::Version::kV10, none, stringify_reversed(rpc));
+    REQUIRE(in.kind == a2a::Inbound::Kind::kForward);
+    CHECK(in.exchange.form == a2a::Exchange::Form::kRpcMetadata);
+    CHECK(in.message["metadata"] == Json{{"trace", "t"}});
+    Json out = gate.on_response(in.exchange, completed_task("t-ts", 5));
+    const Json receipt = out["result"]["task"]["metadata"][kExt]["receipt"];
+    REQUIRE(receipt.is_object());
+    CHECK(out["metadata"]["handshake"]["receipt_id"] == receipt["id"]);
+    // A duplicate member in the raw body is refused, though the decoded rpc looked fine.
+    Json again = plain;
+    again["metadata"] = Json{{"handshake", Json{{"request", w.request(agent, read_cap(10))}}}};
+    std::string raw = again.dump();
+    raw.insert(raw.size() - 1, ",\"id\":3");
+    auto dup = gate.on_request(again, a2a::Version::kV10, none, raw);
+    CHECK(refusal_code(dup.message) == "protocol_version_unsupported");
+    again["metadata"]["handshake"]["spec_version"] = "0.3";
+    CHECK(refusal_code(gate.on_request(again, a2a::Version::kV10, none, again.dump()).message) == "protocol_version_unsupported");
+  }
+  SECTION("streamed: the final status update carries the receipt; metadata.handshake.receipt_id for the envelope form") {
+    Json rpc = plain;
+    rpc["method"] = "SendStreamingMessage";
+    rpc["metadata"] = Json{{"handshake", Json{{"request", request}}}};
+    auto in = gate.on_request(rpc, a2a::Version::kV10, none, rpc.dump());
+    REQUIRE(in.kind == a2a::Inbound::Kind::kForward);
+    Json final_update{{"jsonrpc", "2.0"}, {"id", 1},
+                      {"result", Json{{"statusUpdate", Json{{"taskId", "t-s"}, {"contextId", "c"},
+                                                            {"status", Json{{"state", "TASK_STATE_COMPLETED"}}}}}}}};
+    Json ev = gate.on_stream_event(in.exchange, final_update);
+    const Json receipt = ev["result"]["statusUpdate"]["metadata"][kExt]["receipt"];
+    REQUIRE(receipt.is_object());
+    CHECK(ev["metadata"]["handshake"]["receipt_id"] == receipt["id"]);
+  }
 }

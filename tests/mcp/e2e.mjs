@@ -176,6 +176,11 @@ function verifyReceiptOffline(result, svc = { did: did.svc, doc: 'svc.did.json' 
     subject = structuredClone(result);
     delete subject._meta['ai.handshake/receipt'];
     delete subject._meta['ai.handshake/acceptance'];
+    // The reference SDKs' answer (docs/interop.md) is not committed to either.
+    if (subject._meta.handshake && typeof subject._meta.handshake === 'object') {
+      delete subject._meta.handshake.receipt_id;
+      if (Object.keys(subject._meta.handshake).length === 0) delete subject._meta.handshake;
+    }
     if (Object.keys(subject._meta).length === 0) delete subject._meta;
   }
   const n = ++receiptN;
@@ -383,6 +388,23 @@ async function directToService(client) {
     assert.ok(first._meta['ai.handshake/receipt']);
     assert.equal(await refusalOf(client.callTool({ name: 'echo', arguments: { message: 'once' },
       _meta: { 'ai.handshake/request': req } })), 'replay_detected');
+  });
+  await step('the reference SDKs\' form: _meta.handshake.request_b64u in, _meta.handshake.receipt_id out', async () => {
+    // base64url of JSON text whose member order is not JCS's (the signature is over JCS of the object).
+    const req = request(`${CAP}:get-sum`, { max_a: 10 });
+    const text = JSON.stringify(req, (k, x) => (x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).reverse()) : x));
+    assert.notEqual(text, JSON.stringify(req));
+    const handshake = { request_b64u: Buffer.from(text).toString('base64url'), spec_version: '0.2.3' };
+    const r = await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 }, _meta: { handshake } });
+    assert.ok(r._meta['ai.handshake/receipt'], JSON.stringify(r));
+    assert.equal(r._meta.handshake?.receipt_id, r._meta['ai.handshake/receipt'].id);
+    verifyReceiptOffline(r);
+    assert.equal(await refusalOf(client.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 }, _meta: { handshake } })),
+      'replay_detected');
+    const padded = { request_b64u: Buffer.from(JSON.stringify(request(`${CAP}:echo`, {}))).toString('base64') + '=' };
+    assert.equal(await refusalOf(client.callTool({ name: 'echo', arguments: { message: 'x' }, _meta: { handshake: padded } })),
+      'protocol_version_unsupported');
   });
   await step('an expired delegation gets expired', async () => {
     // exp + clock skew (1 s) must have passed.

@@ -3,14 +3,15 @@
 // over stdio, started with exactly the command init printed (parsed from its stdout and run by
 // /bin/sh, so a wrong printed command fails here). The mapped echo tool runs with a receipt, an
 // unmapped tool is refused, get-sum's arguments are checked against the delegation, and the printed
-// renewal command works. Also: `hsk init a2a`, `--ttl`, `hsk init http` and a non-empty DIR refused,
+// renewal command works. Also: `hsk init a2a`, `--ttl`, `hsk init http` with hsk gate in front of a small API, a non-empty DIR refused,
 // and `hsk demo --keep DIR`.
 //
 // usage: node init_e2e.mjs --hsk PATH --proxy PATH
 // Runs from a directory whose node_modules (here or above) holds the pinned packages: the printed
 // `npx -y @modelcontextprotocol/server-everything` resolves the installed package from there.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -209,10 +210,42 @@ await step('hsk init mcp --ttl 3600: the chain lives an hour and the service all
   hsk(['init', 'mcp', join(work, 'ttl0'), '--ttl', '0'], { expect: 2 });
 });
 
-await step('hsk init http is refused: route maps arrive with hsk gate', async () => {
-  const r = hsk(['init', 'http', join(work, 'http')], { expect: 2 });
-  assert.match(r.stderr, /hsk gate/);
-  assert.ok(!existsSync(join(work, 'http')), 'nothing written');
+await step('hsk init http: hsk gate with its route map runs; within the delegation 200 with a receipt, beyond 403', async () => {
+  const d = join(work, 'http');
+  const out = hsk(['init', 'http', d]).stdout;
+  assert.match(out, /hsk gate --config/);
+  for (const f of ['routes.yaml', 'nginx.conf', 'service.yaml', 'chain.json', 'capabilities.json']) assert.ok(existsSync(join(d, f)), f);
+  if (existsSync('/usr/sbin/nginx')) {  // the server block is valid nginx configuration
+    const conf = join(work, 'nginx-check.conf');
+    writeFileSync(conf, `pid ${work}/nginx.pid;\nevents {}\nhttp {\n  include ${join(d, 'nginx.conf')};\n}\n`);
+    const t = spawnSync('/usr/sbin/nginx', ['-t', '-c', conf, '-p', `${work}/`, '-e', `${work}/nginx-error.log`], { encoding: 'utf8' });
+    assert.equal(t.status, 0, t.stderr);
+  }
+  const api = http.createServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"invoices":[]}'); });
+  await new Promise((r) => api.listen(0, '127.0.0.1', r));
+  const gate = spawn(HSK, ['gate', '--config', join(d, 'service.yaml'), '--routes', join(d, 'routes.yaml'), '--port', '0',
+    '--upstream', `http://127.0.0.1:${api.address().port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise((resolveP, reject) => {
+      let buf = '';
+      gate.stdout.on('data', (c) => { buf += c; const m = buf.match(/listening on [\d.]+:(\d+)/); if (m) resolveP(Number(m[1])); });
+      gate.on('exit', (code) => reject(new Error(`hsk gate exited ${code}`)));
+    });
+    const svc = json(join(d, 'dids', 'svc.did.json')).id;
+    const ask = (limit) => fetch(`http://127.0.0.1:${port}/invoices?limit=${limit}`, { headers: { 'Handshake-Request':
+      Buffer.from(hsk(['request', '--key', join(d, 'agent.key'), '--chain', join(d, 'chain.json'), '--to', svc,
+        '--capability', 'api.routes:list-invoices', '--constraints', JSON.stringify({ max_invoices: limit })]).stdout.trim())
+        .toString('base64url') } });
+    const ok = await ask(5);
+    assert.equal(ok.status, 200, await ok.clone().text());
+    assert.ok(ok.headers.get('handshake-receipt-id')?.startsWith('rc_'), 'a receipt');
+    const over = await ask(500);
+    assert.equal(over.status, 403);
+    assert.equal((await over.json()).reason.code, 'scope_exceeded');
+  } finally {
+    gate.kill('SIGTERM');
+    api.close();
+  }
   hsk(['init', 'grpc', join(work, 'grpc')], { expect: 2 });
 });
 

@@ -1,6 +1,7 @@
 // The service side: every tools/call gated, receipts on every call that ran, every refusal path.
 #include "mcp_fixture.hpp"
 
+#include "handshake/encoding.hpp"
 #include "handshake/receipt.hpp"
 
 using namespace mcp_fx;
@@ -358,4 +359,125 @@ TEST_CASE("mcp gate: a service whose key cannot sign answers an unsigned error, 
   REQUIRE(ok.contains("result"));
   CHECK(ok["result"]["_meta"].contains(std::string(mcp::kReceiptKey)));
   CHECK(forwarded == 1);
+}
+
+// ---- the reference SDKs' form: params._meta.handshake.request_b64u (docs/interop.md) -------------
+
+namespace {
+
+// JSON text as JSON.stringify might write it, members in reverse order (not JCS's): the signature
+// is over JCS of the object, so it must verify all the same.
+std::string stringify_reversed(const Json& v) {
+  if (v.is_object()) {
+    std::string out = "{";
+    std::vector<std::string> keys;
+    for (const auto& [k, _] : v.items()) keys.push_back(k);
+    for (auto k = keys.rbegin(); k != keys.rend(); ++k) {
+      if (out.size() > 1) out += ",";
+      out += Json(*k).dump() + ":" + stringify_reversed(v[*k]);
+    }
+    return out + "}";
+  }
+  if (v.is_array()) {
+    std::string out = "[";
+    for (const auto& e : v) out += (out.size() > 1 ? "," : "") + stringify_reversed(e);
+    return out + "]";
+  }
+  return v.dump();
+}
+
+std::string b64u(std::string_view text) { return hs::encoding::base64url_encode(hs::encoding::as_bytes(text)); }
+
+Json reference_call(int id, const std::string& tool, Json arguments, const std::string& request_b64u) {
+  Json params{{"name", tool},
+              {"arguments", std::move(arguments)},
+              {"_meta", Json{{"handshake", Json{{"request_b64u", request_b64u}, {"spec_version", "0.2.3"}}},
+                             {"progressToken", "p1"}}}};
+  return Json{{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"}, {"params", std::move(params)}};
+}
+
+// Through the stdio middleware, raw line and all.
+Json through_line(const World& w, const Json& message) {
+  const mcp::Middleware mw(*w.gate);
+  return Json::parse(mw.handle_line(message.dump(), server));
+}
+
+}  // namespace
+
+TEST_CASE("mcp gate: the reference SDKs' _meta.handshake form is accepted and answered in kind", "[mcp][gate][interop]") {
+  World w;
+  const Json request = w.request("math.sum", {{"max_a", 30}});
+  const std::string text = stringify_reversed(request);
+  REQUIRE(text != hs::json::canonicalize(request).value());  // not JCS order: the point of the test
+  SECTION("accepted: forwarded without it, receipt_id beside our members") {
+    const Json call = reference_call(7, "get-sum", {{"a", 20}, {"b", 3}}, b64u(text));
+    const mcp::Inbound in = w.gate->on_client_message(call, call.dump());
+    REQUIRE(in.kind == mcp::Inbound::Kind::kForward);
+    CHECK_FALSE(in.message["params"]["_meta"].contains("handshake"));
+    CHECK(in.message["params"]["_meta"]["progressToken"] == "p1");
+    CHECK(in.exchange.reference_form);
+    Json response = w.gate->on_response(in.exchange, server(in.message));
+    check_receipt(w, response, "ok");
+    Json& meta = response["result"]["_meta"];
+    CHECK(meta["handshake"] == Json{{"receipt_id", meta[std::string(mcp::kReceiptKey)]["id"]}});
+  }
+  SECTION("without structuredContent: the receipt still commits to the result the client holds") {
+    Json r = through_line(w, reference_call(8, "echo", {{"message", "hi"}},
+                                                  b64u(stringify_reversed(w.request("text.echo", Json::object())))));
+    check_receipt(w, r, "ok");
+    CHECK(r["result"]["_meta"]["handshake"]["receipt_id"] == r["result"]["_meta"][std::string(mcp::kReceiptKey)]["id"]);
+  }
+  SECTION("our own form gets no _meta.handshake") {
+    Json r = through_line(w, World::call(9, "get-sum", {{"a", 1}}, request));
+    check_receipt(w, r, "ok");
+    CHECK_FALSE(r["result"]["_meta"].contains("handshake"));
+  }
+  SECTION("not base64url (padding, '+', '/', stray bytes, 1 mod 4): signed protocol_version_unsupported") {
+    for (const std::string& bad : std::vector<std::string>{b64u(text) + "=", "ab+c", "ab/c", "a", "not base64!", ""}) {
+      const Json r = through_line(w, reference_call(1, "get-sum", {{"a", 1}}, bad));
+      CHECK(refusal_code(r, w.svc) == "protocol_version_unsupported");
+    }
+    // Not a string at all.
+    Json call = reference_call(1, "get-sum", {{"a", 1}}, "");
+    call["params"]["_meta"]["handshake"]["request_b64u"] = request;
+    CHECK(refusal_code(through_line(w, call), w.svc) == "protocol_version_unsupported");
+  }
+  SECTION("the decoded text is not strict JSON (a duplicate member, trailing data): refused") {
+    std::string dup = text;
+    dup.insert(1, "\"id\":\"hs_01HK4ZQ8N4Y0S6P3Q9W1ZK8C4X\",");
+    CHECK(hs::json::parse_strict(dup).error().reason == "json.duplicate_key");
+    CHECK(refusal_code(through_line(w, reference_call(1, "get-sum", {{"a", 1}}, b64u(dup))), w.svc) ==
+          "protocol_version_unsupported");
+    CHECK(refusal_code(through_line(w, reference_call(1, "get-sum", {{"a", 1}}, b64u(text + " x"))), w.svc) ==
+          "protocol_version_unsupported");
+    // And the original still runs afterwards: the refusals spent nothing.
+    check_receipt(w, through_line(w, reference_call(2, "get-sum", {{"a", 1}}, b64u(text))), "ok");
+  }
+  SECTION("a changed member breaks the signature; a spec_version other than 0.2.3 is refused") {
+    Json changed = request;
+    changed["capability"]["constraints"]["max_a"] = 50;
+    CHECK(refusal_code(through_line(w, reference_call(1, "get-sum", {{"a", 1}}, b64u(stringify_reversed(changed)))), w.svc) ==
+          "signature_invalid");
+    Json call = reference_call(1, "get-sum", {{"a", 1}}, b64u(text));
+    call["params"]["_meta"]["handshake"]["spec_version"] = "0.3.0";
+    CHECK(refusal_code(through_line(w, call), w.svc) == "protocol_version_unsupported");
+  }
+  SECTION("replayed in the reference form, or across forms: replay_detected") {
+    check_receipt(w, through_line(w, reference_call(1, "get-sum", {{"a", 1}}, b64u(text))), "ok");
+    CHECK(refusal_code(through_line(w, reference_call(2, "get-sum", {{"a", 1}}, b64u(text))), w.svc) == "replay_detected");
+    CHECK(refusal_code(through_line(w, World::call(3, "get-sum", {{"a", 1}}, request)), w.svc) == "replay_detected");
+  }
+  SECTION("both forms in one call: policy_denied (ambiguous), nothing forwarded, no nonce spent") {
+    Json call = reference_call(1, "get-sum", {{"a", 1}}, b64u(text));
+    call["params"]["_meta"][std::string(mcp::kRequestKey)] = request;
+    const mcp::Inbound in = w.gate->on_client_message(call, call.dump());
+    REQUIRE(in.kind == mcp::Inbound::Kind::kAnswer);
+    CHECK(refusal_code(in.message, w.svc) == "policy_denied");
+    check_receipt(w, through_line(w, reference_call(2, "get-sum", {{"a", 1}}, b64u(text))), "ok");
+  }
+  SECTION("a _meta.handshake without request_b64u is no request: policy_denied") {
+    Json call = reference_call(1, "get-sum", {{"a", 1}}, "");
+    call["params"]["_meta"]["handshake"].erase("request_b64u");
+    CHECK(refusal_code(through_line(w, call), w.svc) == "policy_denied");
+  }
 }

@@ -93,7 +93,12 @@ void Proxy::post(const httplib::Request& req, httplib::Response& res) {
   const auto method = parsed->is_object() ? parsed->find("method") : parsed->end();
   const bool stream = method != parsed->end() && method->is_string() &&
                       a2a::classify(method->get_ref<const std::string&>()) == a2a::Method::kStream;
-  auto step = std::make_shared<Step>(on_request(std::move(parsed).value(), v, activated, req.body));
+  // The reference Python SDK's form of the request (docs/interop.md).
+  std::optional<std::string> handshake_header;
+  if (req.has_header("X-Handshake-Request")) handshake_header = req.get_header_value("X-Handshake-Request");
+  auto step = std::make_shared<Step>(on_request(std::move(parsed).value(), v, activated, req.body,
+                                                handshake_header ? std::optional<std::string_view>(*handshake_header)
+                                                                 : std::nullopt));
   if (step->echo_extension) res.set_header(std::string(a2a::extensions_header(v)), std::string(a2a::kExtensionUri));
   if (step->answer) {
     if (stream) {
@@ -151,6 +156,7 @@ void Proxy::post_whole(const std::shared_ptr<Step>& step, const httplib::Headers
       if (step->echo_extension) break;
       if (auto it = up->headers.find(name); it != up->headers.end()) res.set_header(name, it->second);
     }
+    if (!out.receipt_id.empty()) res.set_header("X-Handshake-Receipt", out.receipt_id);
     res.set_content(out.message.dump(), "application/json");
     return;
   }
@@ -208,8 +214,9 @@ class ServiceProxy final : public Proxy {
 
  private:
   Json card(Json upstream_card) override { return gate_.agent_card(std::move(upstream_card)); }
-  Step on_request(Json rpc, a2a::Version v, const std::vector<std::string>& activated, const std::string& raw) override {
-    auto in = gate_.on_request(std::move(rpc), v, activated, raw);
+  Step on_request(Json rpc, a2a::Version v, const std::vector<std::string>& activated, const std::string& raw,
+                  std::optional<std::string_view> handshake_header) override {
+    auto in = gate_.on_request(std::move(rpc), v, activated, raw, handshake_header);
     Step s;
     s.echo_extension = in.activated;
     s.state = std::make_shared<a2a::Exchange>(std::move(in.exchange));
@@ -221,10 +228,12 @@ class ServiceProxy final : public Proxy {
     return s;
   }
   Outcome on_response(Step& step, Json response, a2a::Version) override {
-    return {gate_.on_response(*static_cast<a2a::Exchange*>(step.state.get()), std::move(response))};
+    auto& exchange = *static_cast<a2a::Exchange*>(step.state.get());
+    Json answer = gate_.on_response(exchange, std::move(response));
+    return {std::move(answer), false, exchange.receipt_id};
   }
   Outcome on_event(Step& step, Json event, a2a::Version) override {
-    return {gate_.on_stream_event(*static_cast<a2a::Exchange*>(step.state.get()), std::move(event))};
+    return {gate_.on_stream_event(*static_cast<a2a::Exchange*>(step.state.get()), std::move(event)), false, {}};
   }
   void outgoing_headers(httplib::Headers& headers, a2a::Version) override {
     // The agent behind does not know our extension: it is not asked to activate it.
@@ -249,7 +258,8 @@ class AgentProxy final : public Proxy {
     if (auto s = gate_.learn(upstream_card); !s.ok()) log("the service's card: " + s.error().to_string());
     return upstream_card;
   }
-  Step on_request(Json rpc, a2a::Version v, const std::vector<std::string>&, const std::string&) override {
+  Step on_request(Json rpc, a2a::Version v, const std::vector<std::string>&, const std::string&,
+                  std::optional<std::string_view>) override {
     if (!gate_.knows_service()) {
       if (auto c = fetch_card()) (void)card(std::move(*c));
     }
@@ -286,9 +296,9 @@ class AgentProxy final : public Proxy {
   static Outcome follow(Step& step, a2a::AgentReply reply) {
     if (auto* retry = std::get_if<a2a::ColdRetry>(&reply)) {
       step.state = std::make_shared<a2a::AgentExchange>(std::move(retry->exchange));
-      return {std::move(retry->rpc), true};
+      return {std::move(retry->rpc), true, {}};
     }
-    return {std::move(std::get<a2a::ToClient>(reply).message), false};
+    return {std::move(std::get<a2a::ToClient>(reply).message), false, {}};
   }
 
   a2a::AgentGate& gate_;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "handshake/a2a/agent_gate.hpp"
@@ -50,6 +51,9 @@ class Proxy {
     // retry of a warm send refused for its session; step.state now follows it). What is left of
     // the refused answer is dropped; the new answer is what the client gets.
     bool resend = false;
+    // The id of the receipt `message` carries, for the X-Handshake-Receipt header of a whole
+    // answer (the reference Python SDK's form); "" for none.
+    std::string receipt_id;
   };
 
  protected:
@@ -57,7 +61,9 @@ class Proxy {
 
  private:
   virtual Json card(Json upstream_card) = 0;
-  virtual Step on_request(Json rpc, a2a::Version v, const std::vector<std::string>& activated, const std::string& raw) = 0;
+  // `handshake_header`: the X-Handshake-Request header's value, when the request has one.
+  virtual Step on_request(Json rpc, a2a::Version v, const std::vector<std::string>& activated, const std::string& raw,
+                          std::optional<std::string_view> handshake_header) = 0;
   virtual Outcome on_response(Step& step, Json response, a2a::Version v) = 0;
   virtual Outcome on_event(Step& step, Json event, a2a::Version v) = 0;
   virtual void outgoing_headers(httplib::Headers& headers, a2a::Version v) = 0;

@@ -1,5 +1,6 @@
 #include "handshake/a2a/service_gate.hpp"
 
+#include "handshake/encoding.hpp"
 #include "handshake/ids.hpp"
 
 namespace handshake::a2a {
@@ -13,6 +14,42 @@ RefusalInfo policy_refusal(std::string detail) {
   r.step = VerificationStep::kPolicy;
   r.detail = std::move(detail);
   return r;
+}
+
+RefusalInfo malformed(std::string detail) {
+  RefusalInfo r;
+  r.code = RefusalCode::kProtocolVersionUnsupported;
+  r.step = VerificationStep::kSchemaValidation;
+  r.detail = std::move(detail);
+  return r;
+}
+
+const Json* member(const Json* object, std::string_view name) {
+  if (object == nullptr || !object->is_object()) return nullptr;
+  auto it = object->find(name);
+  return it == object->end() ? nullptr : &*it;
+}
+
+// The JSON-RPC envelope's metadata.handshake when it carries a request (the TypeScript SDK's form).
+const Json* rpc_handshake(const Json& rpc) {
+  const Json* h = member(member(&rpc, "metadata"), "handshake");
+  return member(h, "request") != nullptr ? h : nullptr;
+}
+
+void strip_rpc_handshake(Json& rpc) {
+  if (rpc_handshake(rpc) == nullptr) return;
+  Json& meta = rpc["metadata"];
+  meta.erase("handshake");
+  if (meta.empty()) rpc.erase("metadata");
+}
+
+// Answers the TypeScript SDK's form in kind: top-level metadata.handshake.receipt_id.
+void put_rpc_receipt_id(Json& rpc_response, const std::string& receipt_id) {
+  Json& meta = rpc_response["metadata"];
+  if (!meta.is_object()) meta = Json::object();
+  Json& h = meta["handshake"];
+  if (!h.is_object()) h = Json::object();
+  h["receipt_id"] = receipt_id;
 }
 
 Json rpc_result(const Json& id, Json result) { return Json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}}; }
@@ -98,8 +135,78 @@ Inbound ServiceGate::refuse(const Json& id, const Json& message, Version v, cons
   return in;
 }
 
+ServiceGate::EnvelopeRequest ServiceGate::request_of(const Json& rpc, const Json& message, std::string_view raw_body,
+                                                     std::optional<std::string_view> header_request) const {
+  EnvelopeRequest out;
+  const Json* ext = extension_data(message);
+  const bool ours = member(ext, "request") != nullptr;
+  const bool in_rpc = rpc_handshake(rpc) != nullptr;
+  const int forms = int(ours) + int(in_rpc) + int(header_request.has_value());
+  if (forms == 0) return out;
+  out.present = true;
+  if (forms > 1) {
+    out.refusal = service_.refuse_unverified(
+        policy_refusal("a send carries more than one HandshakeRequest (our metadata, X-Handshake-Request, "
+                       "metadata.handshake): send one"));
+    return out;
+  }
+  // The request as the agent sent it: re-read strictly when we have the raw body.
+  std::optional<Json> strict;
+  if (!raw_body.empty()) {
+    json::ParseLimits limits;
+    limits.max_bytes = raw_body.size();
+    limits.max_depth = 128;
+    auto parsed = json::parse_strict(raw_body, limits);
+    if (!parsed.ok()) {
+      out.refusal = service_.verify(raw_body.substr(0, service_.options()->max_request_bytes + 1));
+      return out;
+    }
+    strict = std::move(parsed).value();
+  }
+  if (ours) {
+    out.form = Exchange::Form::kOurs;
+    const Json* e = strict ? extension_data((*strict)["params"]["message"]) : ext;
+    out.request = member(e, "request") != nullptr ? *member(e, "request") : Json(nullptr);
+    return out;
+  }
+  if (in_rpc) {
+    out.form = Exchange::Form::kRpcMetadata;
+    const Json* h = rpc_handshake(strict ? *strict : rpc);
+    if (h == nullptr) {  // cannot happen for a body that decodes to `rpc`; refused rather than trusted
+      out.refusal = service_.refuse_unverified(malformed("metadata.handshake.request is not in the body"));
+      return out;
+    }
+    if (const Json* v = member(h, "spec_version");
+        v != nullptr && (!v->is_string() || v->get_ref<const std::string&>() != kProtocolVersion)) {
+      out.refusal = service_.refuse_unverified(
+          malformed("metadata.handshake.spec_version is not \"" + std::string(kProtocolVersion) + "\""));
+      return out;
+    }
+    out.request = *member(h, "request");
+    return out;
+  }
+  out.form = Exchange::Form::kHeader;
+  auto bytes = encoding::base64url_decode(*header_request);
+  if (!bytes.ok()) {
+    out.refusal = service_.refuse_unverified(
+        malformed("X-Handshake-Request is not base64url without padding (" + bytes.error().reason + ")"));
+    return out;
+  }
+  out.text.assign(bytes->begin(), bytes->end());
+  json::ParseLimits limits;
+  limits.max_bytes = service_.options()->max_request_bytes;
+  limits.max_depth = 32;
+  auto parsed = json::parse_strict(out.text, limits);
+  if (!parsed.ok()) {
+    out.refusal = service_.verify(std::string_view(out.text));  // the Service's own refusal of the text
+    return out;
+  }
+  out.request = std::move(parsed).value();
+  return out;
+}
+
 Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::string>& activated,
-                                std::string_view raw_body) const {
+                                std::string_view raw_body, std::optional<std::string_view> header_request) const {
   Inbound in;
   in.exchange.version = v;
   const Json id = rpc.is_object() && rpc.contains("id") ? rpc["id"] : Json(nullptr);
@@ -121,7 +228,9 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
     in.message = std::move(rpc);
     return in;
   }
-  if (!ours) {
+  // The reference SDKs know no extension URI: their forms count as using the handshake.
+  const bool reference = header_request.has_value() || rpc_handshake(rpc) != nullptr;
+  if (!ours && !reference) {
     if (options_.required) {
       in.kind = Inbound::Kind::kAnswer;
       in.message = rpc_error(id, kExtensionSupportRequired,
@@ -137,41 +246,50 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
     return in;
   }
 
+  EnvelopeRequest e = request_of(rpc, *message, raw_body, header_request);
+  if (e.refusal) return refuse(id, *message, v, *e.refusal);
   const Json* ext = extension_data(*message);
-  const auto skill = ext != nullptr ? text_member(*ext, "skill") : std::nullopt;
+  auto skill = ext != nullptr ? text_member(*ext, "skill") : std::nullopt;
   const auto skills = skills_.load();  // one map for the whole message, even if SIGHUP replaces it meanwhile
+  if (!skill && e.present && e.form != Exchange::Form::kOurs) {
+    // No skill named: the skill whose capability the request asks for, when exactly one has it.
+    const Json* cap = member(member(&e.request, "capability"), "name");
+    std::vector<std::string> named;
+    if (cap != nullptr && cap->is_string()) {
+      for (const auto& [name, rule] : skills->rules()) {
+        if (rule.capability == cap->get_ref<const std::string&>()) named.push_back(name);
+      }
+    }
+    if (named.size() > 1) {
+      return refuse(id, *message, v,
+                    service_.refuse_request(e.request, policy_refusal("several skills need capability " +
+                                                                      cap->get<std::string>().substr(0, 128) +
+                                                                      ": name one in metadata[\"" +
+                                                                      std::string(kExtensionUri) + "\"].skill")));
+    }
+    if (named.size() == 1) skill = named.front();
+  }
   const ActionRule* rule = skill ? skills->find(*skill) : nullptr;
   if (rule == nullptr) {
     if (skills->unmapped() == UnmappedActions::kPassThrough) {
       strip_extension(*message);
+      strip_rpc_handshake(rpc);
       in.message = std::move(rpc);
       return in;
     }
     const std::string why = skill ? "skill " + skill->substr(0, 128) + " is not offered through handshakes"
-                                  : "a message needs metadata[\"" + std::string(kExtensionUri) + "\"].skill";
-    const bool has_request = ext != nullptr && ext->is_object() && ext->contains("request");
+                          : e.present && e.form != Exchange::Form::kOurs
+                              ? std::string("no skill is offered for the request's capability")
+                              : "a message needs metadata[\"" + std::string(kExtensionUri) + "\"].skill";
     return refuse(id, *message, v,
-                  has_request ? service_.refuse_request((*ext)["request"], policy_refusal(why))
-                              : service_.refuse_unverified(policy_refusal(why)));
+                  e.present ? service_.refuse_request(e.request, policy_refusal(why))
+                            : service_.refuse_unverified(policy_refusal(why)));
   }
-  if (ext == nullptr || !ext->is_object() || !ext->contains("request")) {
+  if (!e.present) {
     return refuse(id, *message, v,
                   service_.refuse_unverified(policy_refusal("skill " + rule->action + " needs a HandshakeRequest in metadata[\"" +
                                                             std::string(kExtensionUri) + "\"].request for capability " +
                                                             rule->capability)));
-  }
-  // The request as the agent sent it: re-read strictly when we have the raw body.
-  Json request = (*ext)["request"];
-  if (!raw_body.empty()) {
-    json::ParseLimits limits;
-    limits.max_bytes = raw_body.size();
-    limits.max_depth = 128;
-    auto strict = json::parse_strict(raw_body, limits);
-    if (!strict.ok()) {
-      return refuse(id, *message, v, service_.verify(raw_body.substr(0, service_.options()->max_request_bytes + 1)));
-    }
-    const Json* e = extension_data((*strict)["params"]["message"]);
-    request = e != nullptr && e->is_object() && e->contains("request") ? (*e)["request"] : Json(nullptr);
   }
   Json data = first_data(*message);
   if (data.is_null()) data = Json::object();
@@ -181,16 +299,20 @@ Inbound ServiceGate::on_request(Json rpc, Version v, const std::vector<std::stri
       if (!derived->ok()) {
         // Bound to the request, so the agent can tell which of its messages was declined.
         return refuse(id, *message, v,
-                      service_.refuse_request(request, policy_refusal("skill " + rule->action + ": " + derived->error().to_string())));
+                      service_.refuse_request(e.request, policy_refusal("skill " + rule->action + ": " + derived->error().to_string())));
       }
       binding = std::move(*derived).value();
     }
   }
-  auto decision = std::make_shared<Decision>(service_.verify(request, binding));
+  auto decision = std::make_shared<Decision>(e.form == Exchange::Form::kHeader
+                                                 ? service_.verify(std::string_view(e.text), binding)
+                                                 : service_.verify(e.request, binding));
   if (!decision->accepted) return refuse(id, *message, v, *decision);
   strip_extension(*message);
   if (options_.evidence) in.exchange.message = std::make_shared<const Json>(*message);
+  strip_rpc_handshake(rpc);
   in.exchange.skill = rule->action;
+  in.exchange.form = e.form;
   in.message = std::move(rpc);
   in.exchange.decision = std::move(decision);
   in.exchange.forwarded_at = std::chrono::steady_clock::now();
@@ -238,9 +360,9 @@ std::optional<Json> ServiceGate::task_receipt(const Pending& p, const FinishedTa
   return receipt;
 }
 
-void ServiceGate::finish_task(Json& task, Version v, const Exchange* send) const {
+std::string ServiceGate::finish_task(Json& task, Version v, const Exchange* send) const {
   const auto task_id = text_member(task, "id");
-  if (!task_id) return;
+  if (!task_id) return {};
   Pending p;
   if (send != nullptr && send->decision) {
     p.decision = send->decision;
@@ -259,7 +381,7 @@ void ServiceGate::finish_task(Json& task, Version v, const Exchange* send) const
       }
     }
   }
-  if (!p.decision && !p.receipt) return;  // not a task this gate accepted
+  if (!p.decision && !p.receipt) return {};  // not a task this gate accepted
   if (send != nullptr && send->decision) put_extension(status_message(task, v), "acceptance", send->decision->response);
   const std::string state = state_text(task);
   if (!p.receipt && terminal(state_of(state))) {
@@ -270,13 +392,14 @@ void ServiceGate::finish_task(Json& task, Version v, const Exchange* send) const
   const std::optional<Json> receipt = p.receipt;
   const Json carried = p.carried;
   remember(*task_id, std::move(p));
-  if (!receipt) return;
+  if (!receipt) return {};
   attach_receipt(task, *receipt, carried);
   if (task.contains("artifacts") && task["artifacts"].is_array()) {
     for (auto& a : task["artifacts"]) {
       if (a.is_object()) attach_receipt(a, *receipt, carried);
     }
   }
+  return receipt->value("id", std::string());
 }
 
 Json ServiceGate::on_response(Exchange& exchange, Json response) const {
@@ -284,8 +407,10 @@ Json ServiceGate::on_response(Exchange& exchange, Json response) const {
   auto r = response.find("result");
   if (r == response.end() || !r->is_object()) return response;
   const SendResult result = unwrap(*r, exchange.version);
+  exchange.receipt_id.clear();
   if (result.kind == SendResult::Kind::kTask) {
-    finish_task(*result.object, exchange.version, exchange.kind == Exchange::Kind::kSend ? &exchange : nullptr);
+    exchange.receipt_id =
+        finish_task(*result.object, exchange.version, exchange.kind == Exchange::Kind::kSend ? &exchange : nullptr);
   } else if (result.kind == SendResult::Kind::kMessage && exchange.decision) {
     Json& message = *result.object;
     put_extension(message, "acceptance", exchange.decision->response);
@@ -295,7 +420,11 @@ Json ServiceGate::on_response(Exchange& exchange, Json response) const {
                            {"parts", message.contains("parts") ? message["parts"] : Json::array()}};
     if (auto receipt = receipt_for(*exchange.decision, evidence, exchange.forwarded_at)) {
       put_extension(message, "receipt", *receipt);
+      exchange.receipt_id = receipt->value("id", std::string());
     }
+  }
+  if (!exchange.receipt_id.empty() && exchange.form == Exchange::Form::kRpcMetadata) {
+    put_rpc_receipt_id(response, exchange.receipt_id);
   }
   return response;
 }
@@ -341,6 +470,8 @@ Json ServiceGate::on_stream_event(Exchange& exchange, Json event) const {
         Pending done = pending;
         if (auto receipt = task_receipt(done, FinishedTask{task_id, context_id, state, artifacts}, done.carried)) {
           attach_receipt(update, *receipt, done.carried);
+          exchange.receipt_id = receipt->value("id", std::string());
+          if (exchange.form == Exchange::Form::kRpcMetadata) put_rpc_receipt_id(event, exchange.receipt_id);
           done.receipt = std::move(receipt);
           if (!task_id.empty()) remember(task_id, std::move(done));
         }

@@ -67,6 +67,10 @@ Json receipt_subject(const Json& result) {
   if (auto meta = subject.find("_meta"); meta != subject.end() && meta->is_object()) {
     meta->erase(std::string(kAcceptanceKey));
     meta->erase(std::string(kReceiptKey));
+    if (auto h = meta->find(kReferenceKey); h != meta->end() && h->is_object()) {
+      h->erase(std::string(kReferenceReceiptField));
+      if (h->empty()) meta->erase(h);
+    }
     if (meta->empty()) subject.erase("_meta");
   }
   return subject;

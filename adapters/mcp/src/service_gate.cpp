@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "handshake/encoding.hpp"
+
 #include "handshake/mcp/stdio.hpp"
 
 namespace handshake::mcp {
@@ -14,6 +16,26 @@ RefusalInfo policy_refusal(std::string detail) {
   r.step = VerificationStep::kPolicy;
   r.detail = std::move(detail);
   return r;
+}
+
+RefusalInfo malformed(std::string detail) {
+  RefusalInfo r;
+  r.code = RefusalCode::kProtocolVersionUnsupported;
+  r.step = VerificationStep::kSchemaValidation;
+  r.detail = std::move(detail);
+  return r;
+}
+
+const Json* member(const Json* object, std::string_view name) {
+  if (object == nullptr || !object->is_object()) return nullptr;
+  auto it = object->find(name);
+  return it == object->end() ? nullptr : &*it;
+}
+
+// params._meta.handshake when it carries a request_b64u (the reference SDKs' form).
+const Json* reference_member(const Json* meta) {
+  const Json* h = member(meta, kReferenceKey);
+  return member(h, kReferenceRequestField) != nullptr ? h : nullptr;
 }
 
 Json& meta_of(Json& object) {
@@ -63,6 +85,61 @@ Inbound ServiceGate::on_client_message(Json message, std::string_view raw_text) 
   return in;
 }
 
+ServiceGate::EnvelopeRequest ServiceGate::request_of(const Json* meta, std::string_view raw_text) const {
+  EnvelopeRequest out;
+  const bool ours = member(meta, kRequestKey) != nullptr;
+  const bool reference = reference_member(meta) != nullptr;
+  if (!ours && !reference) return out;
+  if (ours && reference) {
+    out.refusal = service_.refuse_request(*member(meta, kRequestKey),
+                                          policy_refusal("params._meta carries both \"" + std::string(kRequestKey) +
+                                                         "\" and handshake.request_b64u: send one HandshakeRequest"));
+    return out;
+  }
+  // The envelope as the agent sent it: re-read strictly when we have the raw text.
+  std::optional<Json> strict_meta;
+  if (!raw_text.empty()) {
+    json::ParseLimits limits;
+    limits.max_bytes = raw_text.size();
+    limits.max_depth = 128;
+    auto strict = json::parse_strict(raw_text, limits);
+    if (!strict.ok()) {
+      // Not strict JSON: the Service refuses the text itself (protocol_version_unsupported).
+      out.refusal = service_.verify(raw_text.substr(0, service_.options()->max_request_bytes + 1));
+      return out;
+    }
+    const Json* m = member(member(&*strict, "params"), "_meta");
+    strict_meta = m != nullptr ? *m : Json(nullptr);
+    meta = &*strict_meta;
+  }
+  if (ours) {
+    out.form = EnvelopeRequest::Form::kOurs;
+    const Json* r = member(meta, kRequestKey);
+    out.request = r != nullptr ? *r : Json(nullptr);  // absent from the strict text: the Service refuses null
+    return out;
+  }
+  out.form = EnvelopeRequest::Form::kReference;
+  const Json* h = reference_member(meta);
+  const Json* b64u = member(h, kReferenceRequestField);
+  if (b64u == nullptr || !b64u->is_string()) {
+    out.refusal = service_.refuse_unverified(malformed("params._meta.handshake.request_b64u is not a string"));
+    return out;
+  }
+  if (const Json* v = member(h, kReferenceVersionField); v != nullptr && (!v->is_string() || v->get_ref<const std::string&>() != kProtocolVersion)) {
+    out.refusal = service_.refuse_unverified(
+        malformed("params._meta.handshake.spec_version is not \"" + std::string(kProtocolVersion) + "\""));
+    return out;
+  }
+  auto bytes = encoding::base64url_decode(b64u->get_ref<const std::string&>());
+  if (!bytes.ok()) {
+    out.refusal = service_.refuse_unverified(
+        malformed("params._meta.handshake.request_b64u is not base64url without padding (" + bytes.error().reason + ")"));
+    return out;
+  }
+  out.text.assign(bytes->begin(), bytes->end());
+  return out;
+}
+
 Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) const {
   const Json id = message["id"];
   Json& params = message["params"];
@@ -80,7 +157,6 @@ Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) con
   const ToolRule* rule = map->find(tool);
   Json* meta = nullptr;
   if (auto m = params.find("_meta"); m != params.end() && m->is_object()) meta = &*m;
-  const bool has_request = meta != nullptr && meta->contains(kRequestKey);
 
   if (rule == nullptr) {
     if (map->unmapped() == UnmappedTools::kPassThrough) {
@@ -91,40 +167,35 @@ Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) con
       return in;
     }
     const RefusalInfo why = policy_refusal("tool " + tool.substr(0, 128) + " is not offered through handshakes");
-    return refuse(id, has_request ? service_.refuse_request((*meta)[std::string(kRequestKey)], why) : service_.refuse_unverified(why),
-                  tool);
+    // Bound to the request when one can be read, so the agent can match the refusal to it.
+    const EnvelopeRequest e = request_of(meta, raw_text);
+    Json bound;
+    if (!e.refusal && e.form == EnvelopeRequest::Form::kOurs) bound = e.request;
+    if (!e.refusal && e.form == EnvelopeRequest::Form::kReference) {
+      if (auto r = json::parse_strict(e.text); r.ok()) bound = std::move(r).value();
+    }
+    return refuse(id, bound.is_null() ? service_.refuse_unverified(why) : service_.refuse_request(bound, why), tool);
   }
-  if (!has_request) {
+
+  EnvelopeRequest e = request_of(meta, raw_text);
+  if (e.refusal) return refuse(id, *e.refusal, tool, rule->capability);
+  if (e.form == EnvelopeRequest::Form::kNone) {
     return refuse(id,
                   service_.refuse_unverified(policy_refusal(
                       "tool " + tool + " needs a HandshakeRequest in params._meta[\"" + std::string(kRequestKey) +
-                      "\"] for capability " + rule->capability)),
+                      "\"] (or params._meta.handshake.request_b64u) for capability " + rule->capability)),
                   tool, rule->capability);
-  }
-
-  // The request as the agent sent it: re-read strictly when we have the raw text.
-  Json request = (*meta)[std::string(kRequestKey)];
-  if (!raw_text.empty()) {
-    json::ParseLimits limits;
-    limits.max_bytes = raw_text.size();
-    limits.max_depth = 128;
-    auto strict = json::parse_strict(raw_text, limits);
-    if (!strict.ok()) {
-      // Not strict JSON: the Service refuses the text itself (protocol_version_unsupported).
-      return refuse(id, service_.verify(std::string_view(raw_text).substr(0, service_.options()->max_request_bytes + 1)), tool,
-                    rule->capability);
-    }
-    const Json& sp = (*strict)["params"];
-    request = sp["_meta"][std::string(kRequestKey)];
   }
   const Json arguments = params.contains("arguments") ? params["arguments"] : Json::object();
   ActionBinding action;
   action.capability = rule->capability;
   action.constraints = derive_constraints(rule->constraints, arguments);
-  auto decision = std::make_shared<Decision>(service_.verify(request, action));
+  const bool reference = e.form == EnvelopeRequest::Form::kReference;
+  auto decision = std::make_shared<Decision>(reference ? service_.verify(std::string_view(e.text), action)
+                                                       : service_.verify(e.request, action));
   if (!decision->accepted) return refuse(id, *decision, tool, rule->capability);
 
-  meta->erase(std::string(kRequestKey));
+  meta->erase(std::string(reference ? kReferenceKey : kRequestKey));
   if (meta->empty()) params.erase("_meta");
   Inbound in;
   in.message = std::move(message);
@@ -133,6 +204,7 @@ Inbound ServiceGate::gate_tool_call(Json message, std::string_view raw_text) con
   in.exchange.capability = rule->capability;
   in.exchange.decision = std::move(decision);
   in.exchange.forwarded_at = std::chrono::steady_clock::now();
+  in.exchange.reference_form = reference;
   return in;
 }
 
@@ -191,12 +263,20 @@ Json ServiceGate::on_response(const Exchange& exchange, Json response) const {
     // The receipt commits to the result as the client will hold it: a _meta that is not an
     // object (null, say) gives way to ours below, so it must not be in the subject either, or no
     // client could recompute it.
+    // Likewise a _meta.handshake that is not an object gives way to the reference answer's.
+    const bool in_kind = exchange.reference_form && r->is_object();
     if (r->is_object()) meta_of(*r);
+    if (in_kind && !meta_of(*r)[std::string(kReferenceKey)].is_object()) meta_of(*r)[std::string(kReferenceKey)] = Json::object();
     auto receipt = service_.issue_receipt(d, receipt_subject(*r), receipt_status(*r), options_.receipt);
     if (r->is_object()) {
       Json& meta = meta_of(*r);
       meta[std::string(kAcceptanceKey)] = d.response;
       if (receipt.ok()) meta[std::string(kReceiptKey)] = *receipt;
+      if (in_kind) {
+        Json& h = meta[std::string(kReferenceKey)];
+        if (receipt.ok()) h[std::string(kReferenceReceiptField)] = receipt->value("id", std::string());
+        if (h.empty()) meta.erase(std::string(kReferenceKey));
+      }
     }
     done(receipt);
     return response;

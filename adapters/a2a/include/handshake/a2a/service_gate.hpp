@@ -17,6 +17,23 @@
 //   the body is not strict JSON                         -> the Service refuses the text
 //   otherwise Service::verify(request, bind_action(rule, first data part))  (every §14 code;
 //     scope_exceeded when the data exceeds the effective scope)
+// The reference SDKs' forms are accepted beside ours (docs/interop.md), and count as using the
+// handshake without our activation header (those SDKs know no extension URI):
+//   header_request   the X-Handshake-Request header: base64url (no padding) of the request's JSON
+//                    text, decoded strictly; the Service reads the text with json::parse_strict
+//   rpc metadata     the JSON-RPC envelope's top-level metadata.handshake = {"request": {...},
+//                    "spec_version": "0.2.3"} (re-read from the strict raw body); removed before
+//                    the request is forwarded
+// Their skill is metadata[ext].skill when the message names one, else the one skill of the map
+// whose capability is the request's capability.name (several: policy_denied, name the skill).
+// A send carrying more than one request (two forms) -> policy_denied (ambiguous); a header that
+// is not base64url, a text or body that is not strict JSON, or a spec_version other than "0.2.3"
+// -> protocol_version_unsupported. The rpc-metadata form is answered in kind: the JSON-RPC
+// response (or the stream's event) that carries a receipt gains top-level
+// metadata.handshake.receipt_id. Exchange::receipt_id names the receipt of the latest answer, so
+// a relay can set X-Handshake-Receipt on a whole (non-streamed) HTTP answer; a stream's headers
+// are sent before its receipt exists, so a streamed answer carries it only in the events.
+//
 // A refusal answers with a task in the rejected state whose status message carries the signed
 // Refusal; the agent behind is never called. An acceptance rides in the task's status message
 // (one is created when the agent sent none) or in a direct message reply's metadata.
@@ -87,6 +104,11 @@ struct Exchange {
   // Streaming state.
   std::vector<Json> artifacts;
   bool acceptance_sent = false;
+  // kSend: where the request came from (our metadata, X-Handshake-Request, the JSON-RPC
+  // envelope's metadata.handshake).
+  enum class Form { kOurs, kHeader, kRpcMetadata } form = Form::kOurs;
+  // The id of the receipt the latest on_response / on_stream_event attached ("" for none).
+  std::string receipt_id;
 };
 
 struct Inbound {
@@ -101,9 +123,11 @@ class ServiceGate {
   // `service` is borrowed and must outlive the gate. Thread-safe.
   ServiceGate(Service& service, ActionMap skills, GateOptions options = {});
 
-  // A JSON-RPC request from the client, with the activation header's URIs and the raw body.
+  // A JSON-RPC request from the client, with the activation header's URIs, the raw body and the
+  // X-Handshake-Request header's value when the request has one.
   [[nodiscard]] Inbound on_request(Json rpc, Version version, const std::vector<std::string>& activated,
-                                   std::string_view raw_body = {}) const;
+                                   std::string_view raw_body = {},
+                                   std::optional<std::string_view> header_request = std::nullopt) const;
   [[nodiscard]] Json on_response(Exchange& exchange, Json rpc_response) const;
   [[nodiscard]] Json on_stream_event(Exchange& exchange, Json rpc_event) const;
 
@@ -128,8 +152,19 @@ class ServiceGate {
     std::string issued;
   };
   Inbound refuse(const Json& id, const Json& message, Version v, const Decision& decision) const;
-  // Attaches acceptance and, for a finished task, the receipt; remembers running tasks.
-  void finish_task(Json& task, Version v, const Exchange* send) const;
+  // The HandshakeRequest of a send, out of whichever envelope carries it.
+  struct EnvelopeRequest {
+    Exchange::Form form = Exchange::Form::kOurs;
+    bool present = false;
+    Json request;                     // kOurs, kRpcMetadata: the object (strict); kHeader: the parsed text
+    std::string text;                 // kHeader: the JSON text the header decodes to
+    std::optional<Decision> refusal;  // the envelope itself is refused: answer with this
+  };
+  [[nodiscard]] EnvelopeRequest request_of(const Json& rpc, const Json& message, std::string_view raw_body,
+                                           std::optional<std::string_view> header_request) const;
+  // Attaches acceptance and, for a finished task, the receipt; remembers running tasks. Returns
+  // the receipt's id ("" for none).
+  std::string finish_task(Json& task, Version v, const Exchange* send) const;
   // Issues the receipt of a finished task; sets `carried`.
   std::optional<Json> task_receipt(const Pending& p, const FinishedTask& task, Json& carried) const;
   std::optional<Json> receipt_for(const Decision& decision, const ReceiptEvidence& evidence,

@@ -13,6 +13,11 @@
 // "modelcontextprotocol" or "mcp"); receivers ignore `_meta` members they do not know, so a peer
 // without Handshake support is not disturbed. docs/mcp.md shows a full exchange.
 //
+// The reference SDKs' form (docs/interop.md) is accepted beside ours:
+//   tools/call params._meta.handshake = {"request_b64u": <base64url, no padding, of the
+//                                        HandshakeRequest's JSON text>, "spec_version": "0.2.3"}
+//   tools/call result._meta.handshake.receipt_id          the receipt's id, added to our members
+//
 // This header is transport-free: JSON-RPC 2.0 message shapes (MCP 2025-11-25, 2025-06-18 and
 // 2025-03-26 share them; 2026-07-28 only adds `_meta` members, which pass through untouched).
 #pragma once
@@ -32,6 +37,11 @@ inline constexpr std::string_view kReceiptKey = "ai.handshake/receipt";
 inline constexpr std::string_view kRefusalKey = "ai.handshake/refusal";
 inline constexpr std::string_view kToolKey = "ai.handshake/tool";
 inline constexpr std::string_view kServiceKey = "ai.handshake/service";
+// The reference SDKs' _meta member and its fields.
+inline constexpr std::string_view kReferenceKey = "handshake";
+inline constexpr std::string_view kReferenceRequestField = "request_b64u";
+inline constexpr std::string_view kReferenceVersionField = "spec_version";
+inline constexpr std::string_view kReferenceReceiptField = "receipt_id";
 
 // JSON-RPC 2.0 error codes used by the adapter.
 inline constexpr int kParseError = -32700;
@@ -67,8 +77,9 @@ enum class MessageType { kRequest, kNotification, kResponse, kInvalid };
 
 // What a receipt's result_hash commits to for a CallToolResult: its structuredContent when
 // present, else the whole result object without the adapter's own members
-// (_meta["ai.handshake/acceptance"], _meta["ai.handshake/receipt"]; _meta itself is dropped when
-// that leaves it empty). Anyone holding the result a client got can recompute it. A non-object
+// (_meta["ai.handshake/acceptance"], _meta["ai.handshake/receipt"], _meta.handshake.receipt_id,
+// and _meta.handshake when that leaves it an empty object; _meta itself is dropped when that
+// leaves it empty). Anyone holding the result a client got can recompute it. A non-object
 // result (a JSON-RPC error object, for instance) commits to itself.
 [[nodiscard]] Json receipt_subject(const Json& result);
 

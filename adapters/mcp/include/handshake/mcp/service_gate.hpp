@@ -21,12 +21,21 @@
 // A tools/call is checked like this (the refusal is always signed by the service):
 //   tool not in the map, map says refuse           -> policy_denied ("not offered through handshakes")
 //   tool not in the map, map says pass             -> forwarded unchanged, no receipt
-//   no params._meta["ai.handshake/request"]        -> policy_denied ("needs a HandshakeRequest")
+//   no params._meta["ai.handshake/request"] and no params._meta.handshake.request_b64u
+//                                                  -> policy_denied ("needs a HandshakeRequest")
+//   both of them                                   -> policy_denied (ambiguous: which one binds the
+//                                                     call is not for the gate to guess)
 //   the raw line is not strict JSON (duplicate members, ...) -> protocol_version_unsupported
+//   request_b64u not a string, not strict base64url (RFC 4648 §5, no padding), or spec_version
+//     present and not "0.2.3"                      -> protocol_version_unsupported
 //   otherwise Service::verify(request, ActionBinding{rule.capability, derive_constraints(...)})
+//     with our member's object, or with the text request_b64u decodes to (the Service reads it
+//     with json::parse_strict: not strict JSON -> protocol_version_unsupported)
 //     (every §14 code; scope_exceeded when the arguments exceed the effective scope)
-// The handshake member is removed from the params before the call is forwarded: the MCP server
-// does not need it.
+// The handshake member (ours, or the reference SDKs' "handshake") is removed from the params
+// before the call is forwarded: the MCP server does not need it. A call that came in the
+// reference form is answered in kind too: result._meta.handshake.receipt_id (the receipt's id)
+// beside our own members (docs/interop.md). A JSON-RPC error from the server carries only ours.
 #pragma once
 
 #include <atomic>
@@ -76,6 +85,9 @@ struct Exchange {
   std::string capability;                          // kToolCall accepted: the capability the tool needs
   std::shared_ptr<const Decision> decision;        // kToolCall accepted (null: passed through)
   std::chrono::steady_clock::time_point forwarded_at{};  // kToolCall accepted: when it went upstream
+  // kToolCall accepted: the request came in the reference SDKs' form (params._meta.handshake), so
+  // the result also gets _meta.handshake.receipt_id.
+  bool reference_form = false;
 };
 
 struct Inbound {
@@ -106,6 +118,15 @@ class ServiceGate {
   [[nodiscard]] Json service_meta() const;
 
  private:
+  // The HandshakeRequest of a tools/call, out of params._meta in whichever form it came.
+  struct EnvelopeRequest {
+    enum class Form { kNone, kOurs, kReference } form = Form::kNone;
+    Json request;                     // kOurs: the object (strictly re-read when the raw line is known)
+    std::string text;                 // kReference: the JSON text request_b64u decodes to
+    std::optional<Decision> refusal;  // the envelope itself is refused: answer with this
+  };
+  [[nodiscard]] EnvelopeRequest request_of(const Json* meta, std::string_view raw_text) const;
+
   Inbound gate_tool_call(Json message, std::string_view raw_text) const;
   Inbound refuse(const Json& id, const Decision& decision, std::string_view tool, std::string_view capability = {}) const;
 
