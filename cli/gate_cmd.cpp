@@ -166,11 +166,8 @@ int cmd_gate(const std::vector<std::string>& argv) {
     if (!client.ok()) return reply(res, bad_gateway(client.error().message));
     httplib::Headers headers;
     for (const auto& [k, v] : req.headers) {
-      const std::string name = [&] {
-        std::string n = k;
-        for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        return n;
-      }();
+      std::string name = k;  // no lambda over a structured binding: clang refuses it in C++20
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if (handshake::net::is_hop_by_hop(name) || name == "host" || name == "content-length" ||
           name == handshake::http::kRequestHeader || name == handshake::http::kPythonRequestHeader) {
         continue;
